@@ -1,0 +1,1 @@
+//! Work in progress: see the module's owner issue.

@@ -1,6 +1,7 @@
-//! `dyntun`: the command-line entry point (check, run, show).
+//! `dyntun`: the command-line entry point.
+
+mod cli;
 
 fn main() {
-    eprintln!("dyntun: no subcommands are implemented yet");
-    std::process::exit(2);
+    std::process::exit(cli::run());
 }

@@ -1,0 +1,100 @@
+//! The Junos configuration dyntun runs from: text (curly-brace or `set` lines) → tokens → raw
+//! statements → tree (checked against the grammar) → typed model → commit checks. The rest of
+//! the system sees only the validated [`Config`].
+
+mod build;
+mod checks;
+mod display;
+mod error;
+mod lexer;
+mod manual;
+mod model;
+mod names;
+mod queries;
+mod raw;
+mod schema;
+mod secret;
+mod tree;
+
+pub use display::DisplayFormat;
+pub use error::{ConfigError, ConfigErrors, Origin, Pos};
+pub use model::*;
+pub use names::{interface_kind, InterfaceKind, UnitName};
+pub use queries::{PskSource, ServiceSetView};
+pub use secret::Secret;
+
+/// The normalised statements of a configuration, as `--display` prints them. Keys are kept so
+/// the display round-trips; they are wiped from memory when the document is dropped.
+pub struct Document {
+    tree: tree::Node,
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Document {{ {} top-level statements }}", self.tree.children.len())
+    }
+}
+
+impl Drop for Document {
+    fn drop(&mut self) {
+        self.tree.zeroize_secrets();
+    }
+}
+
+impl Document {
+    /// Reads the text (either form) into the tree; grammar errors are returned beside it and
+    /// the statements they concern are left out.
+    pub fn parse(text: &str) -> (Document, Vec<ConfigError>) {
+        let mut errors = Vec::new();
+        let (tokens, lex_errors) = lexer::tokenize(text);
+        errors.extend(lex_errors.into_iter().map(|e| ConfigError {
+            pos: e.pos,
+            path: String::new(),
+            message: e.message,
+        }));
+        let statements = if raw::is_set_form(&tokens) {
+            raw::parse_set_lines(&tokens, &mut errors)
+        } else {
+            raw::parse_curly(&tokens, &mut errors)
+        };
+        let tree = tree::build(&statements, &mut errors);
+        (Document { tree }, errors)
+    }
+
+    pub fn display(&self, format: DisplayFormat) -> String {
+        display::render(&self.tree, format)
+    }
+
+    /// The typed model and the commit checks' errors.
+    pub fn validate(&self) -> (Config, Vec<ConfigError>) {
+        let mut errors = Vec::new();
+        let config = build::Builder::new(&mut errors).config(&self.tree);
+        checks::check(&config, &mut errors);
+        (config, errors)
+    }
+}
+
+/// Everything `dyntun check` learns from a text: the document, and the validated model when
+/// there is no error at all.
+#[derive(Debug)]
+pub struct Checked {
+    pub document: Document,
+    pub result: Result<Config, ConfigErrors>,
+}
+
+pub fn check(text: &str) -> Checked {
+    let (document, mut errors) = Document::parse(text);
+    let (config, model_errors) = document.validate();
+    errors.extend(model_errors);
+    let result = if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors).sorted())
+    };
+    Checked { document, result }
+}
+
+/// Parses and validates a configuration; every error, in text order, on failure.
+pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    check(text).result
+}

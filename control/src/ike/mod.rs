@@ -1,0 +1,20 @@
+//! The IKEv1 responder: a sans-IO core (bytes and time in, bytes and events out) for Main Mode
+//! with pre-shared keys, Quick Mode, NAT traversal, DPD answers and deletes, plus a plain UDP
+//! driver around it.
+
+pub mod codec_error;
+pub mod header;
+pub mod identity;
+pub mod notify;
+pub mod numbers;
+pub mod payload;
+pub mod sa_payload;
+pub mod crypto;
+pub mod dh;
+pub mod secret;
+pub mod keys;
+pub mod policy;
+pub mod phase1_choice;
+pub mod phase2_choice;
+pub mod events;
+pub mod natt;

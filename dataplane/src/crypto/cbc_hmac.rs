@@ -1,0 +1,115 @@
+//! CBC encryption (RFC 3602 for AES, RFC 2405/2451 for DES/3DES) followed by a truncated HMAC
+//! over ESP header, IV and ciphertext (encrypt-then-MAC, RFC 4303 §3.3.2).
+
+use aes::cipher::generic_array::GenericArray;
+use aes::cipher::{BlockCipher, BlockDecrypt, BlockEncrypt, KeyInit, Unsigned};
+
+use super::iv::IvGenerator;
+use super::null::esn_len;
+use super::{CryptoError, EspTransform, IcvMac, SetupError};
+use crate::wire::esp::HEADER_LEN;
+
+/// Blocks decrypted per call, so AES-NI pipelines independent blocks.
+const PARALLEL_BLOCKS: usize = 8;
+const MAX_BLOCK: usize = 16;
+
+pub struct CbcHmac<C> {
+    cipher: C,
+    mac: Box<dyn IcvMac>,
+    ivs: IvGenerator,
+}
+
+impl<C> CbcHmac<C>
+where
+    C: BlockCipher + BlockEncrypt + BlockDecrypt + KeyInit + Send + Sync + 'static,
+{
+    pub fn boxed(key: &[u8], mac: Box<dyn IcvMac>) -> Result<Box<dyn EspTransform>, SetupError> {
+        let cipher = C::new_from_slice(key).map_err(|_| SetupError::KeyLength)?;
+        Ok(Box::new(CbcHmac { cipher, mac, ivs: IvGenerator::new() }))
+    }
+
+    fn block_len() -> usize {
+        C::BlockSize::USIZE
+    }
+
+    fn encrypt(&self, iv: &[u8], data: &mut [u8]) {
+        let bl = Self::block_len();
+        let mut chain = [0u8; MAX_BLOCK];
+        chain[..bl].copy_from_slice(iv);
+        for block in data.chunks_exact_mut(bl) {
+            for (b, c) in block.iter_mut().zip(&chain[..bl]) {
+                *b ^= c;
+            }
+            self.cipher.encrypt_block(GenericArray::from_mut_slice(block));
+            chain[..bl].copy_from_slice(block);
+        }
+    }
+
+    fn decrypt(&self, iv: &[u8], data: &mut [u8]) {
+        let bl = Self::block_len();
+        let mut previous = [0u8; MAX_BLOCK];
+        previous[..bl].copy_from_slice(iv);
+        let mut blocks: [GenericArray<u8, C::BlockSize>; PARALLEL_BLOCKS] = Default::default();
+        let mut saved = [0u8; MAX_BLOCK * PARALLEL_BLOCKS];
+        for group in data.chunks_mut(bl * PARALLEL_BLOCKS) {
+            let n = group.len() / bl;
+            saved[..group.len()].copy_from_slice(group);
+            for (i, block) in blocks[..n].iter_mut().enumerate() {
+                block.copy_from_slice(&group[i * bl..(i + 1) * bl]);
+            }
+            self.cipher.decrypt_blocks(&mut blocks[..n]);
+            for i in 0..n {
+                let chain = if i == 0 { &previous[..bl] } else { &saved[(i - 1) * bl..i * bl] };
+                let out = &mut group[i * bl..(i + 1) * bl];
+                for ((o, p), c) in out.iter_mut().zip(blocks[i].iter()).zip(chain) {
+                    *o = p ^ c;
+                }
+            }
+            previous[..bl].copy_from_slice(&saved[(n - 1) * bl..n * bl]);
+        }
+    }
+}
+
+impl<C> EspTransform for CbcHmac<C>
+where
+    C: BlockCipher + BlockEncrypt + BlockDecrypt + KeyInit + Send + Sync + 'static,
+{
+    fn iv_len(&self) -> usize {
+        Self::block_len()
+    }
+    fn pad_align(&self) -> usize {
+        Self::block_len().max(4)
+    }
+    fn icv_len(&self) -> usize {
+        self.mac.icv_len()
+    }
+    fn seal(&self, packet: &mut [u8], seq_high: Option<u32>) {
+        let bl = Self::block_len();
+        let spi = u32::from_be_bytes([packet[0], packet[1], packet[2], packet[3]]);
+        let seq_low = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+        let seq = (u64::from(seq_high.unwrap_or(0)) << 32) | u64::from(seq_low);
+        let icv_at = packet.len() - self.mac.icv_len();
+        let (head, rest) = packet[..icv_at].split_at_mut(HEADER_LEN + bl);
+        let iv = &mut head[HEADER_LEN..];
+        self.ivs.fill(spi, seq, iv);
+        self.encrypt(iv, rest);
+        let (covered, icv) = packet.split_at_mut(icv_at);
+        self.mac.compute(&[covered, &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)]], icv);
+    }
+    fn open(&self, packet: &mut [u8], seq_high: Option<u32>) -> Result<(), CryptoError> {
+        let bl = Self::block_len();
+        let Some(icv_at) = packet.len().checked_sub(self.mac.icv_len()) else {
+            return Err(CryptoError::BadLength);
+        };
+        if icv_at < HEADER_LEN + bl || (icv_at - HEADER_LEN - bl) % bl != 0 {
+            return Err(CryptoError::BadLength);
+        }
+        let (covered, icv) = packet.split_at(icv_at);
+        if !self.mac.verify(&[covered, &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)]], icv) {
+            return Err(CryptoError::Authentication);
+        }
+        let (head, rest) = packet[..icv_at].split_at_mut(HEADER_LEN + bl);
+        self.decrypt(&head[HEADER_LEN..], rest);
+        Ok(())
+    }
+}

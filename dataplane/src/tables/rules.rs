@@ -1,0 +1,322 @@
+//! IPsec rule lookup for traffic entering a service set through a services unit
+//! (`match-direction input`): the service set's static rules in configured order first, then
+//! the implicit dynamic rules created for accepted proxy identities.
+//!
+//! Dynamic rules are found by one hash probe per destination prefix length in use (usually one
+//! or two), keyed by (unit, destination network), so the cost does not grow with the number of
+//! tunnels; the few rules sharing a key are then checked for their source.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::fast_hash::FastHashMap;
+use super::ids::{DynamicRuleId, ServiceSetId, TunnelId, UnitId, WorkerId};
+use super::lpm_v6::mask_v6;
+use crate::prefix::Prefix;
+
+/// The tunnel a rule sends traffic into, and the worker owning its SAs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct RuleTarget {
+    pub tunnel: TunnelId,
+    pub owner: WorkerId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum TermAction {
+    Protect(RuleTarget),
+    /// Forward in clear (a term without an IPsec action).
+    Bypass,
+    Discard,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StaticTerm {
+    pub name: String,
+    /// `from ipsec-inside-interface`; `None` matches every unit of the service set.
+    pub inside_unit: Option<UnitId>,
+    /// Empty means any.
+    pub sources: Vec<Prefix>,
+    pub destinations: Vec<Prefix>,
+    pub action: TermAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StaticRule {
+    pub name: String,
+    pub terms: Vec<StaticTerm>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DynamicRule {
+    pub id: DynamicRuleId,
+    /// `ipsec-inside-interface`: the unit the tunnel took from the pool.
+    pub inside_unit: UnitId,
+    /// Local proxy (packet source) and remote proxy (packet destination).
+    pub source: Prefix,
+    pub destination: Prefix,
+    pub target: RuleTarget,
+}
+
+/// Which rule matched, for counters and tracing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchedBy {
+    Static { rule: u16, term: u16 },
+    Dynamic(DynamicRuleId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleMatch {
+    pub action: TermAction,
+    pub by: MatchedBy,
+}
+
+/// (unit, is IPv6, destination length, destination network).
+type DynamicKey = (u32, bool, u8, u128);
+
+#[derive(Default)]
+pub struct RuleTable {
+    unit_service_set: FastHashMap<UnitId, ServiceSetId>,
+    static_rules: Vec<Vec<StaticRule>>,
+    dynamic: FastHashMap<DynamicKey, Vec<DynamicRule>>,
+    dynamic_index: FastHashMap<DynamicRuleId, DynamicKey>,
+    /// Destination lengths in use, longest first, per family (index 0 IPv4, 1 IPv6).
+    lengths: [Vec<u8>; 2],
+    per_length: [Vec<u32>; 2],
+}
+
+fn family_bits(addr: IpAddr) -> (bool, u128) {
+    match addr {
+        IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (true, u128::from(a)),
+    }
+}
+
+/// Mask for `len` bits of an address stored right-aligned in a u128.
+#[inline]
+fn mask_for(is_v6: bool, len: u8) -> u128 {
+    if is_v6 {
+        mask_v6(len)
+    } else if len == 0 {
+        0
+    } else {
+        u128::from(u32::MAX << (32 - u32::from(len.min(32))))
+    }
+}
+
+fn key_of(unit: UnitId, destination: &Prefix) -> DynamicKey {
+    let (is_v6, bits) = family_bits(destination.addr());
+    (unit.0, is_v6, destination.len(), bits)
+}
+
+fn any_contains(prefixes: &[Prefix], addr: IpAddr) -> bool {
+    prefixes.is_empty() || prefixes.iter().any(|p| p.contains(addr))
+}
+
+impl RuleTable {
+    pub fn new() -> Self {
+        RuleTable {
+            per_length: [vec![0; 129], vec![0; 129]],
+            ..Default::default()
+        }
+    }
+
+    /// Declares that `unit` is an inside unit of `service_set` (its static rules apply there).
+    pub fn bind_unit(&mut self, unit: UnitId, service_set: ServiceSetId) {
+        self.unit_service_set.insert(unit, service_set);
+    }
+
+    pub fn unbind_unit(&mut self, unit: UnitId) {
+        self.unit_service_set.remove(&unit);
+    }
+
+    pub fn set_static_rules(&mut self, service_set: ServiceSetId, rules: Vec<StaticRule>) {
+        let index = usize::from(service_set.0);
+        while self.static_rules.len() <= index {
+            self.static_rules.push(Vec::new());
+        }
+        self.static_rules[index] = rules;
+    }
+
+    /// Adds a dynamic rule; a rule with the same id is replaced.
+    pub fn add_dynamic(&mut self, rule: DynamicRule) {
+        self.remove_dynamic(rule.id);
+        let key = key_of(rule.inside_unit, &rule.destination);
+        let family = usize::from(key.1);
+        let len = usize::from(key.2);
+        self.dynamic.entry(key).or_default().push(rule);
+        self.dynamic_index.insert(rule.id, key);
+        self.per_length[family][len] += 1;
+        if self.per_length[family][len] == 1 {
+            self.lengths[family].push(key.2);
+            self.lengths[family].sort_unstable_by(|a, b| b.cmp(a));
+        }
+    }
+
+    pub fn remove_dynamic(&mut self, id: DynamicRuleId) -> Option<DynamicRule> {
+        let key = self.dynamic_index.remove(&id)?;
+        let bucket = self.dynamic.get_mut(&key)?;
+        let position = bucket.iter().position(|r| r.id == id)?;
+        let removed = bucket.remove(position);
+        if bucket.is_empty() {
+            self.dynamic.remove(&key);
+        }
+        let family = usize::from(key.1);
+        let len = usize::from(key.2);
+        self.per_length[family][len] -= 1;
+        if self.per_length[family][len] == 0 {
+            self.lengths[family].retain(|&l| l != key.2);
+        }
+        Some(removed)
+    }
+
+    pub fn dynamic_count(&self) -> usize {
+        self.dynamic_index.len()
+    }
+
+    /// The first matching rule for a packet entering through `unit`.
+    #[inline]
+    pub fn lookup(&self, unit: UnitId, source: IpAddr, destination: IpAddr) -> Option<RuleMatch> {
+        self.lookup_static(unit, source, destination)
+            .or_else(|| self.lookup_dynamic(unit, source, destination))
+    }
+
+    fn lookup_static(&self, unit: UnitId, source: IpAddr, destination: IpAddr) -> Option<RuleMatch> {
+        let service_set = self.unit_service_set.get(&unit)?;
+        let rules = self.static_rules.get(usize::from(service_set.0))?;
+        for (rule_index, rule) in rules.iter().enumerate() {
+            for (term_index, term) in rule.terms.iter().enumerate() {
+                if term.inside_unit.map_or(true, |u| u == unit)
+                    && any_contains(&term.sources, source)
+                    && any_contains(&term.destinations, destination)
+                {
+                    return Some(RuleMatch {
+                        action: term.action,
+                        by: MatchedBy::Static {
+                            rule: rule_index as u16,
+                            term: term_index as u16,
+                        },
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn lookup_dynamic(&self, unit: UnitId, source: IpAddr, destination: IpAddr) -> Option<RuleMatch> {
+        let (is_v6, bits) = family_bits(destination);
+        for &len in &self.lengths[usize::from(is_v6)] {
+            let key = (unit.0, is_v6, len, bits & mask_for(is_v6, len));
+            if let Some(bucket) = self.dynamic.get(&key) {
+                if let Some(rule) = bucket.iter().find(|r| r.source.contains(source)) {
+                    return Some(RuleMatch {
+                        action: TermAction::Protect(rule.target),
+                        by: MatchedBy::Dynamic(rule.id),
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Prefix {
+        text.parse().unwrap()
+    }
+
+    fn a(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn target(tunnel: u32) -> RuleTarget {
+        RuleTarget {
+            tunnel: TunnelId(tunnel),
+            owner: WorkerId(0),
+        }
+    }
+
+    fn dynamic(id: u32, unit: u32, source: &str, destination: &str) -> DynamicRule {
+        DynamicRule {
+            id: DynamicRuleId(id),
+            inside_unit: UnitId(unit),
+            source: p(source),
+            destination: p(destination),
+            target: target(id),
+        }
+    }
+
+    #[test]
+    fn static_rules_shadow_dynamic_ones_in_configured_order() {
+        let mut rules = RuleTable::new();
+        rules.bind_unit(UnitId(1), ServiceSetId(0));
+        rules.add_dynamic(dynamic(10, 1, "172.16.1.0/24", "172.16.2.0/24"));
+        assert_eq!(
+            rules.lookup(UnitId(1), a("172.16.1.5"), a("172.16.2.5")),
+            Some(RuleMatch {
+                action: TermAction::Protect(target(10)),
+                by: MatchedBy::Dynamic(DynamicRuleId(10)),
+            })
+        );
+        rules.set_static_rules(
+            ServiceSetId(0),
+            vec![StaticRule {
+                name: "rule-static".into(),
+                terms: vec![
+                    StaticTerm {
+                        name: "t-other".into(),
+                        inside_unit: None,
+                        sources: vec![],
+                        destinations: vec![p("192.168.0.0/16")],
+                        action: TermAction::Discard,
+                    },
+                    StaticTerm {
+                        name: "t-host".into(),
+                        inside_unit: Some(UnitId(1)),
+                        sources: vec![],
+                        destinations: vec![p("172.16.2.5/32")],
+                        action: TermAction::Protect(target(99)),
+                    },
+                ],
+            }],
+        );
+        let shadowed = rules.lookup(UnitId(1), a("172.16.1.5"), a("172.16.2.5")).unwrap();
+        assert_eq!(shadowed.action, TermAction::Protect(target(99)));
+        assert_eq!(shadowed.by, MatchedBy::Static { rule: 0, term: 1 });
+        let dynamic_still = rules.lookup(UnitId(1), a("172.16.1.5"), a("172.16.2.6")).unwrap();
+        assert_eq!(dynamic_still.by, MatchedBy::Dynamic(DynamicRuleId(10)));
+    }
+
+    #[test]
+    fn dynamic_rules_need_unit_source_and_destination() {
+        let mut rules = RuleTable::new();
+        rules.add_dynamic(dynamic(1, 1, "172.16.1.0/24", "172.16.2.0/24"));
+        rules.add_dynamic(dynamic(2, 1, "172.16.1.0/24", "172.16.3.0/24"));
+        rules.add_dynamic(dynamic(3, 2, "0.0.0.0/0", "0.0.0.0/0"));
+        rules.add_dynamic(dynamic(4, 1, "2001:db8:1::/48", "2001:db8:2::/48"));
+        let hit = |unit, s, d| {
+            rules
+                .lookup(UnitId(unit), a(s), a(d))
+                .map(|m| m.by)
+                .unwrap_or(MatchedBy::Static { rule: 999, term: 999 })
+        };
+        assert_eq!(hit(1, "172.16.1.1", "172.16.3.1"), MatchedBy::Dynamic(DynamicRuleId(2)));
+        assert_eq!(hit(1, "172.16.9.1", "172.16.3.1"), MatchedBy::Static { rule: 999, term: 999 });
+        assert_eq!(hit(2, "1.2.3.4", "5.6.7.8"), MatchedBy::Dynamic(DynamicRuleId(3)));
+        assert_eq!(
+            hit(1, "2001:db8:1::1", "2001:db8:2::1"),
+            MatchedBy::Dynamic(DynamicRuleId(4))
+        );
+        assert!(rules.lookup(UnitId(1), a("10.0.0.1"), a("10.0.0.2")).is_none());
+        for id in 1..=4 {
+            assert!(rules.remove_dynamic(DynamicRuleId(id)).is_some());
+        }
+        assert!(rules.remove_dynamic(DynamicRuleId(1)).is_none());
+        assert_eq!(rules.dynamic_count(), 0);
+        assert!(rules.lookup(UnitId(2), a("1.2.3.4"), a("5.6.7.8")).is_none());
+    }
+}

@@ -1,0 +1,215 @@
+//! One worker's SAs: inbound found by SPI slot (a flat array, O(1) for any tunnel count),
+//! outbound bundles found by tunnel id (the rule's target). Generic over the SA state types so
+//! the ESP engine's `InboundSa`/`OutboundSa` (or plain specs in tests) can be stored directly.
+
+use arrayvec::ArrayVec;
+
+use super::ids::{TunnelId, WorkerId};
+use super::spi::{spi_owner, spi_slot};
+
+/// The state types a worker keeps per SA direction.
+pub trait SaKinds: 'static {
+    type Inbound: Send + 'static;
+    type Outbound: Send + 'static;
+}
+
+/// At most two SAs per direction: ESP, AH, or an AH+ESP bundle (applied in the stored order).
+pub type SaBundle<S> = ArrayVec<S, 2>;
+
+pub struct InboundEntry<I> {
+    pub spi: u32,
+    pub tunnel: TunnelId,
+    pub sa: I,
+}
+
+pub enum InboundLookup<'a, I> {
+    Owned(&'a mut InboundEntry<I>),
+    /// The SPI belongs to another worker: hand the packet over.
+    HandOff(WorkerId),
+    /// No such SA here (deleted, or never allocated): a counted drop.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaTableError {
+    #[error("SPI {spi:#010x} belongs to worker {owner:?}, not {this:?}")]
+    NotOwned {
+        spi: u32,
+        owner: WorkerId,
+        this: WorkerId,
+    },
+}
+
+pub struct SaTable<K: SaKinds> {
+    worker: WorkerId,
+    inbound: Vec<Option<InboundEntry<K::Inbound>>>,
+    outbound: Vec<Option<SaBundle<K::Outbound>>>,
+    inbound_count: usize,
+    outbound_count: usize,
+}
+
+impl<K: SaKinds> SaTable<K> {
+    pub fn new(worker: WorkerId) -> Self {
+        SaTable {
+            worker,
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+            inbound_count: 0,
+            outbound_count: 0,
+        }
+    }
+
+    /// Pre-sizes for `tunnels` tunnels so installing them does not reallocate.
+    pub fn with_capacity(worker: WorkerId, tunnels: usize) -> Self {
+        let mut table = Self::new(worker);
+        table.inbound.reserve(tunnels * 2);
+        table.outbound.reserve(tunnels);
+        table
+    }
+
+    pub fn worker(&self) -> WorkerId {
+        self.worker
+    }
+
+    /// Installs an inbound SA; returns whatever stale entry held the slot.
+    pub fn install_inbound(
+        &mut self,
+        spi: u32,
+        tunnel: TunnelId,
+        sa: K::Inbound,
+    ) -> Result<Option<InboundEntry<K::Inbound>>, SaTableError> {
+        let owner = spi_owner(spi);
+        if owner != self.worker {
+            return Err(SaTableError::NotOwned {
+                spi,
+                owner,
+                this: self.worker,
+            });
+        }
+        let slot = spi_slot(spi);
+        if self.inbound.len() <= slot {
+            self.inbound.resize_with(slot + 1, || None);
+        }
+        let previous = self.inbound[slot].replace(InboundEntry { spi, tunnel, sa });
+        if previous.is_none() {
+            self.inbound_count += 1;
+        }
+        Ok(previous)
+    }
+
+    pub fn remove_inbound(&mut self, spi: u32) -> Option<InboundEntry<K::Inbound>> {
+        if spi_owner(spi) != self.worker {
+            return None;
+        }
+        let entry = self.inbound.get_mut(spi_slot(spi))?;
+        if entry.as_ref().is_some_and(|e| e.spi == spi) {
+            self.inbound_count -= 1;
+            entry.take()
+        } else {
+            None
+        }
+    }
+
+    /// Sets the outbound bundle of `tunnel` (a rekey replaces the previous one, returned).
+    pub fn install_outbound(
+        &mut self,
+        tunnel: TunnelId,
+        bundle: SaBundle<K::Outbound>,
+    ) -> Option<SaBundle<K::Outbound>> {
+        let index = tunnel.0 as usize;
+        if self.outbound.len() <= index {
+            self.outbound.resize_with(index + 1, || None);
+        }
+        let previous = self.outbound[index].replace(bundle);
+        if previous.is_none() {
+            self.outbound_count += 1;
+        }
+        previous
+    }
+
+    pub fn remove_outbound(&mut self, tunnel: TunnelId) -> Option<SaBundle<K::Outbound>> {
+        let removed = self.outbound.get_mut(tunnel.0 as usize)?.take();
+        if removed.is_some() {
+            self.outbound_count -= 1;
+        }
+        removed
+    }
+
+    #[inline]
+    pub fn inbound(&mut self, spi: u32) -> InboundLookup<'_, K::Inbound> {
+        let owner = spi_owner(spi);
+        if owner != self.worker {
+            return InboundLookup::HandOff(owner);
+        }
+        match self.inbound.get_mut(spi_slot(spi)) {
+            Some(Some(entry)) if entry.spi == spi => InboundLookup::Owned(entry),
+            _ => InboundLookup::Unknown,
+        }
+    }
+
+    #[inline]
+    pub fn outbound(&mut self, tunnel: TunnelId) -> Option<&mut SaBundle<K::Outbound>> {
+        self.outbound.get_mut(tunnel.0 as usize)?.as_mut()
+    }
+
+    pub fn inbound_count(&self) -> usize {
+        self.inbound_count
+    }
+
+    pub fn outbound_count(&self) -> usize {
+        self.outbound_count
+    }
+
+    /// SPIs of every inbound SA held, for `show` and leak checks.
+    pub fn inbound_spis(&self) -> Vec<u32> {
+        self.inbound.iter().flatten().map(|e| e.spi).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::spi::SpiAllocator;
+    use super::*;
+
+    struct Labels;
+    impl SaKinds for Labels {
+        type Inbound = &'static str;
+        type Outbound = &'static str;
+    }
+
+    #[test]
+    fn inbound_by_spi_hands_off_foreign_and_forgets_removed() {
+        let mut spis = SpiAllocator::new(2);
+        let mine = spis.allocate(WorkerId(1)).unwrap();
+        let theirs = spis.allocate(WorkerId(0)).unwrap();
+        let mut table = SaTable::<Labels>::new(WorkerId(1));
+        assert!(table.install_inbound(theirs, TunnelId(0), "x").is_err());
+        table.install_inbound(mine, TunnelId(4), "in-4").unwrap();
+        match table.inbound(mine) {
+            InboundLookup::Owned(entry) => assert_eq!((entry.sa, entry.tunnel), ("in-4", TunnelId(4))),
+            _ => panic!("own SA not found"),
+        }
+        assert!(matches!(table.inbound(theirs), InboundLookup::HandOff(WorkerId(0))));
+        // Same slot, older generation: not this SA.
+        spis.release(mine);
+        let successor = spis.allocate(WorkerId(1)).unwrap();
+        assert!(matches!(table.inbound(successor), InboundLookup::Unknown));
+        assert!(table.remove_inbound(successor).is_none());
+        assert_eq!(table.remove_inbound(mine).map(|e| e.sa), Some("in-4"));
+        assert!(matches!(table.inbound(mine), InboundLookup::Unknown));
+        assert_eq!(table.inbound_count(), 0);
+    }
+
+    #[test]
+    fn outbound_bundle_by_tunnel() {
+        let mut table = SaTable::<Labels>::new(WorkerId(0));
+        let mut bundle = SaBundle::new();
+        bundle.push("esp");
+        bundle.push("ah");
+        assert!(table.install_outbound(TunnelId(9), bundle).is_none());
+        assert_eq!(table.outbound(TunnelId(9)).map(|b| b.len()), Some(2));
+        assert!(table.outbound(TunnelId(8)).is_none());
+        assert!(table.remove_outbound(TunnelId(9)).is_some());
+        assert_eq!(table.outbound_count(), 0);
+    }
+}

@@ -1,0 +1,218 @@
+//! Everything one worker looks up per packet — FIBs, rules, SAs — and the one place updates
+//! from control are applied. A worker owns its `WorkerTables` outright: no locks, and lookups
+//! never allocate.
+//!
+//! Ordering: control sends each worker an SA pair before the rule that targets it and the rule
+//! before the route that steers traffic to it; the queue is FIFO and applied in order, so on
+//! the owner worker no rule ever points at a missing SA. Other workers only learn the owner
+//! from the rule and hand packets over; a packet that reaches the owner before the owner has
+//! applied the SA is a counted `no_sa` drop (a window of one update batch at tunnel start).
+//!
+//! Freed state (removed SAs, rules) is dropped on the worker while applying the update: the SA
+//! state is a few hundred bytes that zeroize on drop, bounded by the per-burst update budget.
+
+use std::net::IpAddr;
+
+use super::fib::{Fibs, NextHop};
+use super::ids::{TunnelId, UnitId, VrfId, WorkerId};
+use super::queue::UpdateReceiver;
+use super::rules::{RuleTable, TermAction};
+use super::sa_table::{InboundLookup, SaBundle, SaKinds, SaTable, SaTableError};
+use super::update::{TableUpdate, WorkerCounters};
+use super::fib::FibError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    #[error(transparent)]
+    Sa(#[from] SaTableError),
+    #[error(transparent)]
+    Fib(#[from] FibError),
+}
+
+/// What to do with a packet from the inside (LAN) side.
+pub enum OutboundVerdict<'a, O> {
+    /// Encrypt with these SAs (this worker owns them).
+    Encrypt {
+        tunnel: TunnelId,
+        sas: &'a mut SaBundle<O>,
+    },
+    HandOff {
+        owner: WorkerId,
+        tunnel: TunnelId,
+    },
+    /// Plain forwarding (not into a service set).
+    Forward(NextHop),
+    /// Entered service set unit `unit` but its rule lets it through in clear.
+    Bypass(UnitId),
+    /// Counted drop (the counter is already incremented).
+    Drop,
+}
+
+pub struct WorkerTables<K: SaKinds> {
+    worker: WorkerId,
+    pub fibs: Fibs,
+    pub rules: RuleTable,
+    pub sas: SaTable<K>,
+    pub counters: WorkerCounters,
+}
+
+impl<K: SaKinds> WorkerTables<K> {
+    pub fn new(worker: WorkerId) -> Self {
+        WorkerTables {
+            worker,
+            fibs: Fibs::new(),
+            rules: RuleTable::new(),
+            sas: SaTable::new(worker),
+            counters: WorkerCounters::default(),
+        }
+    }
+
+    pub fn worker(&self) -> WorkerId {
+        self.worker
+    }
+
+    /// Applies at most `budget` queued updates (call between bursts); returns how many.
+    pub fn apply_pending(
+        &mut self,
+        queue: &mut UpdateReceiver<K>,
+        budget: usize,
+        mut on_reject: impl FnMut(&'static str, UpdateError),
+    ) -> usize {
+        let mut applied = 0;
+        while applied < budget {
+            let Some(update) = queue.pop() else { break };
+            let kind = update.kind();
+            if let Err(error) = self.apply(update) {
+                on_reject(kind, error);
+            }
+            applied += 1;
+        }
+        applied
+    }
+
+    pub fn apply(&mut self, update: TableUpdate<K>) -> Result<(), UpdateError> {
+        let result = self.apply_inner(update);
+        match result {
+            Ok(()) => self.counters.updates_applied += 1,
+            Err(_) => self.counters.updates_rejected += 1,
+        }
+        result
+    }
+
+    fn apply_inner(&mut self, update: TableUpdate<K>) -> Result<(), UpdateError> {
+        match update {
+            TableUpdate::AddSaPair {
+                tunnel,
+                inbound,
+                outbound,
+            } => {
+                // Check ownership of all before installing any: an update applies whole or not.
+                if let Some((spi, _)) = inbound
+                    .iter()
+                    .find(|(spi, _)| super::spi::spi_owner(*spi) != self.worker)
+                {
+                    return Err(SaTableError::NotOwned {
+                        spi: *spi,
+                        owner: super::spi::spi_owner(*spi),
+                        this: self.worker,
+                    }
+                    .into());
+                }
+                for (spi, sa) in inbound {
+                    self.sas.install_inbound(spi, tunnel, sa)?;
+                }
+                self.sas.install_outbound(tunnel, outbound);
+            }
+            TableUpdate::RemoveInbound { spis } => {
+                for spi in spis {
+                    self.sas.remove_inbound(spi);
+                }
+            }
+            TableUpdate::RemoveSaPair {
+                tunnel,
+                inbound_spis,
+            } => {
+                self.sas.remove_outbound(tunnel);
+                for spi in inbound_spis {
+                    self.sas.remove_inbound(spi);
+                }
+            }
+            TableUpdate::AddRule(rule) => self.rules.add_dynamic(rule),
+            TableUpdate::RemoveRule(id) => {
+                self.rules.remove_dynamic(id);
+            }
+            TableUpdate::SetStaticRules { service_set, rules } => {
+                self.rules.set_static_rules(service_set, rules)
+            }
+            TableUpdate::BindUnit { unit, service_set } => self.rules.bind_unit(unit, service_set),
+            TableUpdate::AddRoute { vrf, route } => self.fibs.get_or_create(vrf).add(route)?,
+            TableUpdate::RemoveRoute { vrf, route } => {
+                self.fibs.get_or_create(vrf).remove(&route);
+            }
+        }
+        Ok(())
+    }
+
+    /// Route lookup, then for a services-unit next hop the rule lookup and the outbound SAs.
+    #[inline]
+    pub fn classify_outbound(
+        &mut self,
+        vrf: VrfId,
+        source: IpAddr,
+        destination: IpAddr,
+    ) -> OutboundVerdict<'_, K::Outbound> {
+        let next_hop = match self.fibs.get(vrf).and_then(|fib| fib.lookup(destination)) {
+            Some(next_hop) => *next_hop,
+            None => {
+                self.counters.no_route += 1;
+                return OutboundVerdict::Drop;
+            }
+        };
+        let unit = match next_hop {
+            NextHop::ServicesUnit(unit) => unit,
+            NextHop::Discard => {
+                self.counters.route_discard += 1;
+                return OutboundVerdict::Drop;
+            }
+            other => return OutboundVerdict::Forward(other),
+        };
+        let Some(matched) = self.rules.lookup(unit, source, destination) else {
+            self.counters.no_rule += 1;
+            return OutboundVerdict::Drop;
+        };
+        let target = match matched.action {
+            TermAction::Protect(target) => target,
+            TermAction::Bypass => return OutboundVerdict::Bypass(unit),
+            TermAction::Discard => {
+                self.counters.rule_discard += 1;
+                return OutboundVerdict::Drop;
+            }
+        };
+        if target.owner != self.worker {
+            return OutboundVerdict::HandOff {
+                owner: target.owner,
+                tunnel: target.tunnel,
+            };
+        }
+        match self.sas.outbound(target.tunnel) {
+            Some(sas) => OutboundVerdict::Encrypt {
+                tunnel: target.tunnel,
+                sas,
+            },
+            None => {
+                self.counters.no_sa += 1;
+                OutboundVerdict::Drop
+            }
+        }
+    }
+
+    /// Inbound ESP/AH by SPI; `Unknown` is counted as `no_sa`.
+    #[inline]
+    pub fn inbound(&mut self, spi: u32) -> InboundLookup<'_, K::Inbound> {
+        let found = self.sas.inbound(spi);
+        if matches!(found, InboundLookup::Unknown) {
+            self.counters.no_sa += 1;
+        }
+        found
+    }
+}

@@ -1,0 +1,86 @@
+# Runs a real strongSwan charon (IKEv1 initiator, PSK, kernel-libipsec) inside a namespace.
+# Each instance gets its own folder with strongswan.conf, swanctl.conf, a vici socket and a private
+# /run (charon's pid file path is compiled in), and is stopped by the PID recorded at start.
+
+# charon_start NS DIR LOCAL REMOTE LOCAL_TS REMOTE_TS PSK [IKE_PROPOSAL] [ESP_PROPOSAL]
+charon_start() {
+    local ns=$1 dir=$2 local_addr=$3 remote_addr=$4 local_ts=$5 remote_ts=$6 psk=$7
+    local ike=${8:-aes128-sha1-modp1024} esp=${9:-aes128-sha1}
+    mkdir -p "$dir/run" "$dir"/{x509,x509ca,x509aa,x509ocsp,x509crl,x509ac,pubkey,private,rsa,ecdsa,bliss,pkcs8,pkcs12}
+    cat > "$dir/strongswan.conf" <<CONF
+charon {
+    load = random nonce openssl aes sha1 sha2 md5 des hmac gmp gcm pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
+    install_routes = yes
+    retransmit_tries = 3
+    retransmit_timeout = 2.0
+    filelog {
+        log { path = $dir/charon.log; default = 1; ike = 2; time_format = %b %e %T }
+    }
+    plugins { vici { socket = unix://$dir/charon.vici } }
+}
+swanctl { socket = unix://$dir/charon.vici }
+CONF
+    cat > "$dir/swanctl.conf" <<CONF
+connections {
+    sg1 {
+        version = 1
+        aggressive = no
+        local_addrs = $local_addr
+        remote_addrs = $remote_addr
+        proposals = $ike
+        dpd_delay = 5s
+        local { auth = psk
+                id = $local_addr }
+        remote { auth = psk
+                 id = $remote_addr }
+        children {
+            lan {
+                local_ts = $local_ts
+                remote_ts = $remote_ts
+                esp_proposals = $esp
+                start_action = none
+            }
+        }
+    }
+}
+secrets {
+    ike-sg1 { id-1 = $remote_addr
+              secret = "$psk" }
+}
+CONF
+    ip netns exec "$ns" env STRONGSWAN_CONF="$dir/strongswan.conf" \
+        sh -c "mount --bind '$dir/run' /run && exec /usr/lib/ipsec/charon" >"$dir/stdout.log" 2>&1 &
+    echo $! > "$dir/charon.pid"
+    local i
+    for i in $(seq 1 50); do
+        [ -S "$dir/charon.vici" ] && break
+        sleep 0.1
+    done
+    charon_swanctl "$ns" "$dir" --load-all --file "$dir/swanctl.conf" >/dev/null
+}
+
+charon_swanctl() {
+    local ns=$1 dir=$2
+    shift 2
+    ip netns exec "$ns" env STRONGSWAN_CONF="$dir/strongswan.conf" swanctl "$@"
+}
+
+charon_initiate() {
+    local ns=$1 dir=$2
+    timeout 30 ip netns exec "$ns" env STRONGSWAN_CONF="$dir/strongswan.conf" \
+        swanctl --initiate --ike sg1 --child lan --timeout 20
+}
+
+charon_stop() {
+    local dir=$1 pid
+    [ -f "$dir/charon.pid" ] || return 0
+    pid=$(cat "$dir/charon.pid")
+    kill "$pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 30); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$dir/charon.pid"
+}

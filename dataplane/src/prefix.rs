@@ -152,7 +152,9 @@ impl FromStr for Prefix {
         let len = match len_text {
             None => max,
             Some(l) => {
-                let n: u32 = l.parse().map_err(|_| PrefixError::BadLength(l.to_string()))?;
+                let n: u32 = l
+                    .parse()
+                    .map_err(|_| PrefixError::BadLength(l.to_string()))?;
                 if n > u32::from(max) {
                     return Err(PrefixError::LengthTooLong { len: n, max });
                 }

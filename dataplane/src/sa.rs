@@ -113,7 +113,10 @@ impl Integrity {
 pub enum Encapsulation {
     None,
     /// ESP in UDP; ports are the ones IKE floated to (4500 on both sides unless a NAT rewrote them).
-    Udp { local_port: u16, remote_port: u16 },
+    Udp {
+        local_port: u16,
+        remote_port: u16,
+    },
 }
 
 /// What to do with the DF bit of the outer IPv4 header (`*-dont-fragment-bit`).

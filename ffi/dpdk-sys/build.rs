@@ -40,7 +40,10 @@ fn main() {
     let cflags = dpdk_cflags();
 
     let mut shim = cc::Build::new();
-    shim.file("csrc/shim.c").include("csrc").opt_level(3).warnings(true);
+    shim.file("csrc/shim.c")
+        .include("csrc")
+        .opt_level(3)
+        .warnings(true);
     for flag in &cflags {
         shim.flag(flag);
     }

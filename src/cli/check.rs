@@ -61,7 +61,6 @@ pub fn run(args: &CheckArgs) -> i32 {
             let mut err = std::io::stderr().lock();
             // A closed stderr leaves nothing better to do than the exit status.
             let _ = err.write_all(errors.render(file).as_bytes());
-            let _ = writeln!(err, "{file}: {} error(s)", errors.len());
             1
         }
     }

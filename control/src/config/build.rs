@@ -297,11 +297,13 @@ impl<'e> Builder<'e> {
             self.error(&node.origin, "the profile needs 'client * ike { … }'");
             return profile;
         };
-        profile.client = client.value_text().unwrap_or_default().to_string();
         let Some(ike) = client.child("ike") else {
             self.error(&client.origin, "the client needs an 'ike { … }' block");
             return profile;
         };
+        // Set only once there is an `ike` block: an empty client tells the commit checks that
+        // this profile has already been reported.
+        profile.client = client.value_text().unwrap_or_default().to_string();
         if let Some(pairs) = ike.child("allowed-proxy-pair") {
             for pair in pairs.children_with("remote") {
                 if let Some(p) = self.proxy_pair(pair) {
@@ -807,6 +809,7 @@ impl<'e> Builder<'e> {
         let mut dp = DataplaneConfig::default();
         for i in node.children_with("interface") {
             let name = i.value_text().unwrap_or_default().to_string();
+            dp.origins.insert(format!("interface {name}"), i.origin.clone());
             if self.parse(i, |t| match interface_kind(t)? {
                 InterfaceKind::Physical => Ok(()),
                 _ => Err(format!("'{t}' is not a physical (ge-, xe-, et-) interface")),
@@ -826,6 +829,7 @@ impl<'e> Builder<'e> {
         }
         for p in node.children_with("pic") {
             let name = p.value_text().unwrap_or_default().to_string();
+            dp.origins.insert(format!("pic {name}"), p.origin.clone());
             let ok = self
                 .parse(p, |t| match interface_kind(t)? {
                     InterfaceKind::ServicesSp | InterfaceKind::ServicesMs | InterfaceKind::AggregatedMember => Ok(()),

@@ -383,10 +383,10 @@ impl<'c> Checker<'c> {
     fn dataplane(&mut self) {
         let config = self.config;
         let dp = &config.dataplane;
-        let origin = Origin::new(Default::default(), "dataplane");
+        let origin_of = |key: String| dp.origins.get(&key).cloned().unwrap_or_default();
         for name in dp.devices.keys() {
             if !config.interfaces.contains_key(name) {
-                self.error(&origin, format!("interface {name} has a device but is not configured under interfaces"));
+                self.error(&origin_of(format!("interface {name}")), format!("interface {name} has a device but is not configured under interfaces"));
             }
         }
         if !dp.devices.is_empty() {
@@ -397,18 +397,13 @@ impl<'c> Checker<'c> {
             }
         }
         let members: Vec<&String> = config.interfaces.values().flat_map(|i| i.members.iter()).collect();
-        let mut core_owner: BTreeMap<u32, &str> = BTreeMap::new();
-        if let Some(c) = dp.control_core {
-            core_owner.insert(c, "control-core");
-        }
-        for (pic, cores) in &dp.pics {
+        for pic in dp.pics.keys() {
+            let origin = origin_of(format!("pic {pic}"));
             if !config.interfaces.contains_key(pic) && !members.contains(&pic) {
                 self.error(&origin, format!("pic {pic} is neither a configured interface nor an ams member"));
             }
-            for core in cores {
-                if let Some(other) = core_owner.insert(*core, pic) {
-                    self.error(&origin, format!("core {core} is given to both {other} and pic {pic}"));
-                }
+            if dp.control_core.is_some_and(|c| dp.pics[pic].contains(&c)) {
+                self.error(&origin, format!("pic {pic} polls on the control-core; give it other cores"));
             }
         }
     }

@@ -304,4 +304,6 @@ pub struct DataplaneConfig {
     pub control_core: Option<u32>,
     pub eal_options: Vec<String>,
     pub idle_backoff_us: Option<u32>,
+    /// Where each `interface NAME` / `pic NAME` entry was written, for commit-check errors.
+    pub origins: BTreeMap<String, Origin>,
 }

@@ -69,7 +69,11 @@ impl VrfDirectory {
     /// Junos table name: `inet.0`, `inet6.0`, `VPN-A.inet.0`, ...
     pub fn table_name(&self, vrf: VrfId, ipv6: bool) -> String {
         let family = if ipv6 { "inet6.0" } else { "inet.0" };
-        match self.names.get(usize::from(vrf.0)).and_then(|n| n.as_deref()) {
+        match self
+            .names
+            .get(usize::from(vrf.0))
+            .and_then(|n| n.as_deref())
+        {
             Some(name) => format!("{name}.{family}"),
             None => family.to_string(),
         }

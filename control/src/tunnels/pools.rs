@@ -1,7 +1,7 @@
 //! `ipsec-interface-id` pools: a dedicated unit per link-type tunnel (refuse when none is
 //! free), or the pool's one shared unit per services interface for policy-based tunnels.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use dataplane::tables::{TunnelId, UnitId};
 use serde::Serialize;
@@ -27,6 +27,10 @@ struct PoolUnit {
 struct Pool {
     mode: UnitMode,
     units: Vec<PoolUnit>,
+    /// Dedicated pools: indices of free units per services interface, lowest first, so a
+    /// take is O(log n) in pools of many thousand units and reuse is deterministic.
+    free: HashMap<String, BTreeSet<usize>>,
+    index_of: HashMap<UnitId, usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -53,7 +57,7 @@ impl InterfacePools {
         let mut pools = InterfacePools::default();
         for info in infos {
             let mode = info.units.first().map_or(UnitMode::Dedicated, |u| u.mode);
-            let pool_units = info
+            let pool_units: Vec<PoolUnit> = info
                 .units
                 .iter()
                 .map(|u| PoolUnit {
@@ -62,12 +66,23 @@ impl InterfacePools {
                     holders: Vec::new(),
                 })
                 .collect();
+            let mut free: HashMap<String, BTreeSet<usize>> = HashMap::new();
+            if mode == UnitMode::Dedicated {
+                for (index, unit) in info.units.iter().enumerate() {
+                    free.entry(interface_of(&unit.name).to_string())
+                        .or_default()
+                        .insert(index);
+                }
+            }
+            let index_of = pool_units_index(&pool_units);
             pools.order.push(info.id.clone());
             pools.pools.insert(
                 info.id.clone(),
                 Pool {
                     mode,
                     units: pool_units,
+                    free,
+                    index_of,
                 },
             );
         }
@@ -85,16 +100,23 @@ impl InterfacePools {
             .pools
             .get_mut(pool_id)
             .ok_or_else(|| PoolError::UnknownPool(pool_id.to_string()))?;
-        let mode = pool.mode;
-        let unit = pool
-            .units
-            .iter_mut()
-            .filter(|u| interface_of(&u.name) == interface)
-            .find(|u| mode == UnitMode::Shared || u.holders.is_empty())
-            .ok_or_else(|| PoolError::Exhausted {
-                pool: pool_id.to_string(),
-                interface: interface.to_string(),
-            })?;
+        let exhausted = || PoolError::Exhausted {
+            pool: pool_id.to_string(),
+            interface: interface.to_string(),
+        };
+        let index = match pool.mode {
+            UnitMode::Dedicated => pool
+                .free
+                .get_mut(interface)
+                .and_then(BTreeSet::pop_first)
+                .ok_or_else(exhausted)?,
+            UnitMode::Shared => pool
+                .units
+                .iter()
+                .position(|u| interface_of(&u.name) == interface)
+                .ok_or_else(exhausted)?,
+        };
+        let unit = &mut pool.units[index];
         unit.holders.push(tunnel);
         Ok(unit.unit)
     }
@@ -104,12 +126,22 @@ impl InterfacePools {
         let Some(pool) = self.pools.get_mut(pool_id) else {
             return false;
         };
-        let Some(pool_unit) = pool.units.iter_mut().find(|u| u.unit == unit) else {
+        let Some(&index) = pool.index_of.get(&unit) else {
             return false;
         };
+        let pool_unit = &mut pool.units[index];
         let before = pool_unit.holders.len();
         pool_unit.holders.retain(|t| *t != tunnel);
-        pool_unit.holders.len() != before
+        if pool_unit.holders.len() == before {
+            return false;
+        }
+        if pool.mode == UnitMode::Dedicated {
+            pool.free
+                .entry(interface_of(&pool_unit.name).to_string())
+                .or_default()
+                .insert(index);
+        }
+        true
     }
 
     /// Units of every pool with their holders, in configuration order.
@@ -143,6 +175,10 @@ impl InterfacePools {
     }
 }
 
+fn pool_units_index(units: &[PoolUnit]) -> HashMap<UnitId, usize> {
+    units.iter().enumerate().map(|(i, u)| (u.unit, i)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::topology::UnitInfo;
@@ -165,7 +201,10 @@ mod tests {
     fn dedicated_units_go_one_per_tunnel_and_come_back() {
         let mut units = UnitDirectory::default();
         let mut pools = InterfacePools::new(
-            &[pool(UnitMode::Dedicated, &["ms-1/0/0.10", "ms-1/0/0.11", "ms-2/0/0.10"])],
+            &[pool(
+                UnitMode::Dedicated,
+                &["ms-1/0/0.10", "ms-1/0/0.11", "ms-2/0/0.10"],
+            )],
             &mut units,
         );
         let a = pools.take("7", "ms-1/0/0", TunnelId(0)).unwrap();
@@ -175,11 +214,17 @@ mod tests {
             pools.take("7", "ms-1/0/0", TunnelId(2)),
             Err(PoolError::Exhausted { .. })
         ));
-        assert_eq!(units.name(pools.take("7", "ms-2/0/0", TunnelId(3)).unwrap()), "ms-2/0/0.10");
+        assert_eq!(
+            units.name(pools.take("7", "ms-2/0/0", TunnelId(3)).unwrap()),
+            "ms-2/0/0.10"
+        );
         assert!(pools.give_back("7", a, TunnelId(0)));
         assert!(!pools.give_back("7", a, TunnelId(0)));
         assert_eq!(pools.take("7", "ms-1/0/0", TunnelId(2)), Ok(a));
-        assert!(matches!(pools.take("8", "ms-1/0/0", TunnelId(4)), Err(PoolError::UnknownPool(_))));
+        assert!(matches!(
+            pools.take("8", "ms-1/0/0", TunnelId(4)),
+            Err(PoolError::UnknownPool(_))
+        ));
     }
 
     #[test]

@@ -105,7 +105,8 @@ pub enum TopologyError {
 
 /// The services interface a unit is on: `ms-1/0/0.10` → `ms-1/0/0`.
 pub fn interface_of(unit: &str) -> &str {
-    unit.rsplit_once('.').map_or(unit, |(interface, _)| interface)
+    unit.rsplit_once('.')
+        .map_or(unit, |(interface, _)| interface)
 }
 
 impl TunnelTopology {
@@ -169,12 +170,19 @@ impl TunnelTopology {
                 });
             }
             if let Some(pool_id) = &set.pool_id {
-                let pool = pools.get(pool_id.as_str()).ok_or_else(|| TopologyError::UnknownPool {
-                    service_set: set.name.clone(),
-                    pool: pool_id.clone(),
-                })?;
+                let pool =
+                    pools
+                        .get(pool_id.as_str())
+                        .ok_or_else(|| TopologyError::UnknownPool {
+                            service_set: set.name.clone(),
+                            pool: pool_id.clone(),
+                        })?;
                 let interface = interface_of(&set.inside_unit);
-                if !pool.units.iter().any(|u| interface_of(&u.name) == interface) {
+                if !pool
+                    .units
+                    .iter()
+                    .any(|u| interface_of(&u.name) == interface)
+                {
                     return Err(TopologyError::PoolNotOnInterface {
                         service_set: set.name.clone(),
                         pool: pool_id.clone(),
@@ -239,7 +247,10 @@ mod tests {
         ));
         let mut unknown = topology();
         unknown.service_sets[0].interface = ServicesInterface::Pic(PicId(5));
-        assert!(matches!(unknown.validate(), Err(TopologyError::UnknownPic { .. })));
+        assert!(matches!(
+            unknown.validate(),
+            Err(TopologyError::UnknownPic { .. })
+        ));
         let mut shared_twice = topology();
         for unit in &mut shared_twice.pools[0].units {
             unit.mode = UnitMode::Shared;

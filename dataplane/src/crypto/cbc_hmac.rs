@@ -25,7 +25,11 @@ where
 {
     pub fn boxed(key: &[u8], mac: Box<dyn IcvMac>) -> Result<Box<dyn EspTransform>, SetupError> {
         let cipher = C::new_from_slice(key).map_err(|_| SetupError::KeyLength)?;
-        Ok(Box::new(CbcHmac { cipher, mac, ivs: IvGenerator::new() }))
+        Ok(Box::new(CbcHmac {
+            cipher,
+            mac,
+            ivs: IvGenerator::new(),
+        }))
     }
 
     fn block_len() -> usize {
@@ -40,7 +44,8 @@ where
             for (b, c) in block.iter_mut().zip(&chain[..bl]) {
                 *b ^= c;
             }
-            self.cipher.encrypt_block(GenericArray::from_mut_slice(block));
+            self.cipher
+                .encrypt_block(GenericArray::from_mut_slice(block));
             chain[..bl].copy_from_slice(block);
         }
     }
@@ -59,7 +64,11 @@ where
             }
             self.cipher.decrypt_blocks(&mut blocks[..n]);
             for i in 0..n {
-                let chain = if i == 0 { &previous[..bl] } else { &saved[(i - 1) * bl..i * bl] };
+                let chain = if i == 0 {
+                    &previous[..bl]
+                } else {
+                    &saved[(i - 1) * bl..i * bl]
+                };
                 let out = &mut group[i * bl..(i + 1) * bl];
                 for ((o, p), c) in out.iter_mut().zip(blocks[i].iter()).zip(chain) {
                     *o = p ^ c;
@@ -94,7 +103,13 @@ where
         self.ivs.fill(spi, seq, iv);
         self.encrypt(iv, rest);
         let (covered, icv) = packet.split_at_mut(icv_at);
-        self.mac.compute(&[covered, &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)]], icv);
+        self.mac.compute(
+            &[
+                covered,
+                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
+            ],
+            icv,
+        );
     }
     fn open(&self, packet: &mut [u8], seq_high: Option<u32>) -> Result<(), CryptoError> {
         let bl = Self::block_len();
@@ -105,7 +120,13 @@ where
             return Err(CryptoError::BadLength);
         }
         let (covered, icv) = packet.split_at(icv_at);
-        if !self.mac.verify(&[covered, &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)]], icv) {
+        if !self.mac.verify(
+            &[
+                covered,
+                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
+            ],
+            icv,
+        ) {
             return Err(CryptoError::Authentication);
         }
         let (head, rest) = packet[..icv_at].split_at_mut(HEADER_LEN + bl);

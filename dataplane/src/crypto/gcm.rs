@@ -15,7 +15,11 @@ const SALT_LEN: usize = 4;
 const IV_LEN: usize = 8;
 const TAG_LEN: usize = 16;
 
-pub fn build(cipher: Cipher, key_and_salt: &[u8], backend: Backend) -> Result<Box<dyn EspTransform>, SetupError> {
+pub fn build(
+    cipher: Cipher,
+    key_and_salt: &[u8],
+    backend: Backend,
+) -> Result<Box<dyn EspTransform>, SetupError> {
     let (key, salt_bytes) = key_and_salt.split_at(key_and_salt.len() - SALT_LEN);
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(salt_bytes);
@@ -34,7 +38,11 @@ pub fn build(cipher: Cipher, key_and_salt: &[u8], backend: Backend) -> Result<Bo
     }
 }
 
-fn ring_engine(alg: &'static ring::aead::Algorithm, key: &[u8], salt: [u8; SALT_LEN]) -> Result<Box<dyn EspTransform>, SetupError> {
+fn ring_engine(
+    alg: &'static ring::aead::Algorithm,
+    key: &[u8],
+    salt: [u8; SALT_LEN],
+) -> Result<Box<dyn EspTransform>, SetupError> {
     let unbound = UnboundKey::new(alg, key).map_err(|_| SetupError::KeyLength)?;
     Ok(Box::new(RingGcm {
         key: LessSafeKey::new(unbound),
@@ -43,7 +51,11 @@ fn ring_engine(alg: &'static ring::aead::Algorithm, key: &[u8], salt: [u8; SALT_
 }
 
 /// Nonce and AAD of one packet, from its clear ESP header.
-fn nonce_and_aad(salt: &[u8; SALT_LEN], packet: &[u8], seq_high: Option<u32>) -> ([u8; 12], [u8; 12], usize) {
+fn nonce_and_aad(
+    salt: &[u8; SALT_LEN],
+    packet: &[u8],
+    seq_high: Option<u32>,
+) -> ([u8; 12], [u8; 12], usize) {
     let mut nonce = [0u8; 12];
     nonce[..SALT_LEN].copy_from_slice(salt);
     nonce[SALT_LEN..].copy_from_slice(&packet[HEADER_LEN..HEADER_LEN + IV_LEN]);
@@ -92,7 +104,11 @@ impl EspTransform for RingGcm {
         let body_end = packet.len() - TAG_LEN;
         let body = &mut packet[HEADER_LEN + IV_LEN..body_end];
         // Sealing cannot fail for inputs under GCM's 64 GiB limit, which a packet always is.
-        let Ok(tag) = self.key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..aad_len]), body) else {
+        let Ok(tag) = self.key.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&aad[..aad_len]),
+            body,
+        ) else {
             return;
         };
         packet[body_end..].copy_from_slice(tag.as_ref());
@@ -103,7 +119,11 @@ impl EspTransform for RingGcm {
         }
         let (nonce, aad, aad_len) = nonce_and_aad(&self.salt, packet, seq_high);
         self.key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..aad_len]), &mut packet[HEADER_LEN + IV_LEN..])
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad[..aad_len]),
+                &mut packet[HEADER_LEN + IV_LEN..],
+            )
             .map(|_| ())
             .map_err(|_| CryptoError::Authentication)
     }
@@ -114,7 +134,9 @@ struct RustCryptoGcm<A> {
     salt: [u8; SALT_LEN],
 }
 
-impl<A: AeadInPlace<NonceSize = U12, TagSize = U16> + Send + Sync> EspTransform for RustCryptoGcm<A> {
+impl<A: AeadInPlace<NonceSize = U12, TagSize = U16> + Send + Sync> EspTransform
+    for RustCryptoGcm<A>
+{
     fn iv_len(&self) -> usize {
         IV_LEN
     }
@@ -129,7 +151,11 @@ impl<A: AeadInPlace<NonceSize = U12, TagSize = U16> + Send + Sync> EspTransform 
         let (nonce, aad, aad_len) = nonce_and_aad(&self.salt, packet, seq_high);
         let body_end = packet.len() - TAG_LEN;
         let body = &mut packet[HEADER_LEN + IV_LEN..body_end];
-        let Ok(tag) = self.aead.encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad[..aad_len], body) else {
+        let Ok(tag) = self.aead.encrypt_in_place_detached(
+            GenericArray::from_slice(&nonce),
+            &aad[..aad_len],
+            body,
+        ) else {
             return;
         };
         packet[body_end..].copy_from_slice(&tag);
@@ -143,7 +169,12 @@ impl<A: AeadInPlace<NonceSize = U12, TagSize = U16> + Send + Sync> EspTransform 
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&packet[body_end..]);
         self.aead
-            .decrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad[..aad_len], &mut packet[HEADER_LEN + IV_LEN..body_end], GenericArray::from_slice(&tag))
+            .decrypt_in_place_detached(
+                GenericArray::from_slice(&nonce),
+                &aad[..aad_len],
+                &mut packet[HEADER_LEN + IV_LEN..body_end],
+                GenericArray::from_slice(&tag),
+            )
             .map_err(|_| CryptoError::Authentication)
     }
 }

@@ -25,14 +25,26 @@ impl EspTransform for NullTransform {
     fn seal(&self, packet: &mut [u8], seq_high: Option<u32>) {
         let icv_at = packet.len() - self.mac.icv_len();
         let (covered, icv) = packet.split_at_mut(icv_at);
-        self.mac.compute(&[covered, &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)]], icv);
+        self.mac.compute(
+            &[
+                covered,
+                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
+            ],
+            icv,
+        );
     }
     fn open(&self, packet: &mut [u8], seq_high: Option<u32>) -> Result<(), CryptoError> {
         let Some(icv_at) = packet.len().checked_sub(self.mac.icv_len()) else {
             return Err(CryptoError::BadLength);
         };
         let (covered, icv) = packet.split_at(icv_at);
-        if self.mac.verify(&[covered, &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)]], icv) {
+        if self.mac.verify(
+            &[
+                covered,
+                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
+            ],
+            icv,
+        ) {
             Ok(())
         } else {
             Err(CryptoError::Authentication)

@@ -36,7 +36,13 @@ fn immutable_view(packet: &[u8], ip_len: usize) -> [u8; ipv6::HEADER_LEN] {
 
 /// Computes the ICV of `packet` = outer IP header (`ip_len` bytes, option-less) | AH | rest.
 /// The ICV field in the packet must already be zero.
-pub fn compute_icv(mac: &dyn IcvMac, packet: &[u8], ip_len: usize, seq_high: Option<u32>, out: &mut [u8]) {
+pub fn compute_icv(
+    mac: &dyn IcvMac,
+    packet: &[u8],
+    ip_len: usize,
+    seq_high: Option<u32>,
+    out: &mut [u8],
+) {
     let hdr = immutable_view(packet, ip_len);
     let high = seq_high.unwrap_or(0).to_be_bytes();
     let esn = if seq_high.is_some() { &high[..] } else { &[] };
@@ -44,7 +50,12 @@ pub fn compute_icv(mac: &dyn IcvMac, packet: &[u8], ip_len: usize, seq_high: Opt
 }
 
 /// Verifies the ICV of a received packet in place: zeroes the ICV field, recomputes and compares.
-pub fn verify_icv(mac: &dyn IcvMac, packet: &mut [u8], ip_len: usize, seq_high: Option<u32>) -> bool {
+pub fn verify_icv(
+    mac: &dyn IcvMac,
+    packet: &mut [u8],
+    ip_len: usize,
+    seq_high: Option<u32>,
+) -> bool {
     let n = mac.icv_len();
     let icv_at = ip_len + FIXED_LEN;
     let mut received = [0u8; MAX_ICV];

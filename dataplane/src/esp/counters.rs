@@ -25,7 +25,7 @@ pub struct CounterSnapshot {
     pub replays: u64,
     pub bad_padding: u64,
     pub bad_header: u64,
-    /// Truncated, no room, expired, too big, wrong SPI, fragments.
+    /// No room, expired, too big, wrong SPI, fragments, sequence exhausted.
     pub other_drops: u64,
 }
 
@@ -48,7 +48,7 @@ impl BurstTally {
             Authentication => self.auth_failures += 1,
             Replay => self.replays += 1,
             BadPadding => self.bad_padding += 1,
-            BadHeader => self.bad_header += 1,
+            BadHeader | Truncated => self.bad_header += 1,
             _ => self.other_drops += 1,
         }
     }

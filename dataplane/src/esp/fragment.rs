@@ -19,7 +19,11 @@ pub enum FragmentError {
 
 /// Splits `packet` into fragments of at most `mtu` bytes written into the (empty) buffers of
 /// `out`, in order; returns how many were used. Only the first fragment keeps IP options.
-pub fn fragment_ipv4<B: PacketBuf>(packet: &[u8], mtu: usize, out: &mut [B]) -> Result<usize, FragmentError> {
+pub fn fragment_ipv4<B: PacketBuf>(
+    packet: &[u8],
+    mtu: usize,
+    out: &mut [B],
+) -> Result<usize, FragmentError> {
     let ip = Ipv4Packet::new_checked(packet).map_err(|_| FragmentError::BadPacket)?;
     if ip.dont_fragment() {
         return Err(FragmentError::DontFragment);
@@ -39,7 +43,9 @@ pub fn fragment_ipv4<B: PacketBuf>(packet: &[u8], mtu: usize, out: &mut [B]) -> 
         let chunk = room.min(payload.len() - at);
         let last = at + chunk == payload.len();
         let buf = out.get_mut(used).ok_or(FragmentError::NotEnoughBuffers)?;
-        let data = buf.append(this_hl + chunk).ok_or(FragmentError::NotEnoughBuffers)?;
+        let data = buf
+            .append(this_hl + chunk)
+            .ok_or(FragmentError::NotEnoughBuffers)?;
         data[..this_hl].copy_from_slice(&packet[..this_hl]);
         data[this_hl..].copy_from_slice(&payload[at..at + chunk]);
         let mut frag = Ipv4Packet::new_unchecked(&mut data[..]);
@@ -48,7 +54,9 @@ pub fn fragment_ipv4<B: PacketBuf>(packet: &[u8], mtu: usize, out: &mut [B]) -> 
         }
         let offset_units = ((base_offset + at) / 8) as u16 & FRAG_OFFSET_MASK;
         let mf = if last && !original_mf { 0 } else { FLAG_MF };
-        frag.set_flags_fragment(offset_units | mf | (ip.flags_fragment() & !(FLAG_MF | FLAG_DF | FRAG_OFFSET_MASK)));
+        frag.set_flags_fragment(
+            offset_units | mf | (ip.flags_fragment() & !(FLAG_MF | FLAG_DF | FRAG_OFFSET_MASK)),
+        );
         frag.set_total_len((this_hl + chunk) as u16);
         frag.fill_checksum();
         used += 1;
@@ -66,7 +74,17 @@ mod tests {
     #[test]
     fn fragments_cover_the_payload_in_eight_byte_units() {
         let mut p = vec![0u8; 1500];
-        ipv4::write_header(&mut p, 0, 1500, 42, 0, 64, 17, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        ipv4::write_header(
+            &mut p,
+            0,
+            1500,
+            42,
+            0,
+            64,
+            17,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+        );
         for (i, b) in p[20..].iter_mut().enumerate() {
             *b = i as u8;
         }
@@ -76,12 +94,21 @@ mod tests {
         let a = Ipv4Packet::new_checked(out[0].data()).unwrap();
         let b = Ipv4Packet::new_checked(out[1].data()).unwrap();
         assert!(a.verify_checksum() && b.verify_checksum());
-        assert_eq!((a.total_len(), a.more_fragments(), a.fragment_offset()), (20 + 976, true, 0));
-        assert_eq!((b.more_fragments(), b.fragment_offset(), b.identification()), (false, 976, 42));
+        assert_eq!(
+            (a.total_len(), a.more_fragments(), a.fragment_offset()),
+            (20 + 976, true, 0)
+        );
+        assert_eq!(
+            (b.more_fragments(), b.fragment_offset(), b.identification()),
+            (false, 976, 42)
+        );
         let mut joined = a.payload().to_vec();
         joined.extend_from_slice(b.payload());
         assert_eq!(joined, &p[20..]);
         p[6] = 0x40;
-        assert_eq!(fragment_ipv4(&p, 1000, &mut out[2..]).unwrap_err(), FragmentError::DontFragment);
+        assert_eq!(
+            fragment_ipv4(&p, 1000, &mut out[2..]).unwrap_err(),
+            FragmentError::DontFragment
+        );
     }
 }

@@ -12,7 +12,9 @@ use super::replay::ReplayWindow;
 use super::SaSetupError;
 use super::{DropReason, Verdict};
 use crate::buf::PacketBuf;
-use crate::crypto::{build_esp_transform, build_icv_mac, Backend, CryptoError, EspTransform, IcvMac};
+use crate::crypto::{
+    build_esp_transform, build_icv_mac, Backend, CryptoError, EspTransform, IcvMac,
+};
 use crate::sa::{Direction, Encapsulation, IpsecProtocol, SaSpec};
 use crate::wire::udp::{NatTPayload, UdpPacket};
 use crate::wire::{esp, ip_proto, ipv4, ipv6, read_u32, udp};
@@ -54,14 +56,24 @@ impl InboundSa {
     }
 
     /// AH+ESP bundle: AH outside, ESP inside.
-    pub fn new_bundle(esp: &SaSpec, ah: &SaSpec, now: u64, backend: Backend) -> Result<Self, SaSetupError> {
+    pub fn new_bundle(
+        esp: &SaSpec,
+        ah: &SaSpec,
+        now: u64,
+        backend: Backend,
+    ) -> Result<Self, SaSetupError> {
         if esp.protocol != IpsecProtocol::Esp || ah.protocol != IpsecProtocol::Ah {
             return Err(SaSetupError::ProtocolMismatch);
         }
         Self::build(Some(esp), Some(ah), now, backend)
     }
 
-    fn build(esp_spec: Option<&SaSpec>, ah_spec: Option<&SaSpec>, now: u64, backend: Backend) -> Result<Self, SaSetupError> {
+    fn build(
+        esp_spec: Option<&SaSpec>,
+        ah_spec: Option<&SaSpec>,
+        now: u64,
+        backend: Backend,
+    ) -> Result<Self, SaSetupError> {
         let main = esp_spec.or(ah_spec).ok_or(SaSetupError::ProtocolMismatch)?;
         super::validate_common(main, Direction::Inbound)?;
         if main.local.is_ipv4() != main.remote.is_ipv4() {
@@ -69,7 +81,13 @@ impl InboundSa {
         }
         let esp = match esp_spec {
             Some(s) => {
-                let transform = build_esp_transform(s.cipher, s.integrity, &s.keys.encryption, &s.keys.integrity, backend)?;
+                let transform = build_esp_transform(
+                    s.cipher,
+                    s.integrity,
+                    &s.keys.encryption,
+                    &s.keys.integrity,
+                    backend,
+                )?;
                 Some(EspOpen {
                     spi: s.spi,
                     iv_len: transform.iv_len(),
@@ -124,22 +142,41 @@ impl InboundSa {
 
     /// Highest sequence number accepted so far.
     pub fn highest_sequence(&self) -> u64 {
-        self.esp.as_ref().map(|e| e.replay.top()).or(self.ah.as_ref().map(|a| a.replay.top())).unwrap_or(0)
+        self.esp
+            .as_ref()
+            .map(|e| e.replay.top())
+            .or(self.ah.as_ref().map(|a| a.replay.top()))
+            .unwrap_or(0)
     }
 
     /// Verifies, decrypts and decapsulates each outer packet of `bufs` in place; `verdicts[i]`
     /// tells the fate of `bufs[i]` (on `Ok`, the buffer holds the inner IP packet, not yet checked
     /// against the SA's proxy pair, which is the rule stage's job).
-    pub fn decapsulate_burst<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict], now: u64) -> RaisedEvents {
+    pub fn decapsulate_burst<B: PacketBuf>(
+        &mut self,
+        bufs: &mut [B],
+        verdicts: &mut [Verdict],
+        now: u64,
+    ) -> RaisedEvents {
         let mut events = self.lifetime.evaluate(now, false);
         let mut tally = BurstTally::default();
         let mut byte_limit_hit = false;
         macro_rules! run {
             ($v6:literal, $udp:literal, $ah:literal, $esp:literal) => {
-                self.decap_loop::<$v6, $udp, $ah, $esp, B>(bufs, verdicts, &mut tally, &mut byte_limit_hit)
+                self.decap_loop::<$v6, $udp, $ah, $esp, B>(
+                    bufs,
+                    verdicts,
+                    &mut tally,
+                    &mut byte_limit_hit,
+                )
             };
         }
-        match (self.v6, self.udp_port.is_some(), self.ah.is_some(), self.esp.is_some()) {
+        match (
+            self.v6,
+            self.udp_port.is_some(),
+            self.ah.is_some(),
+            self.esp.is_some(),
+        ) {
             (false, false, false, true) => run!(false, false, false, true),
             (false, true, false, true) => run!(false, true, false, true),
             (true, false, false, true) => run!(true, false, false, true),
@@ -166,7 +203,13 @@ impl InboundSa {
         (verdict[0], events)
     }
 
-    fn decap_loop<const V6: bool, const UDP: bool, const AH: bool, const ESP: bool, B: PacketBuf>(
+    fn decap_loop<
+        const V6: bool,
+        const UDP: bool,
+        const AH: bool,
+        const ESP: bool,
+        B: PacketBuf,
+    >(
         &mut self,
         bufs: &mut [B],
         verdicts: &mut [Verdict],
@@ -228,8 +271,12 @@ impl InboundSa {
             if protocol != ip_proto::UDP {
                 return Err(DropReason::BadHeader);
             }
-            let u = UdpPacket::new_checked(&buf.data()[ip_len..]).map_err(|_| DropReason::BadHeader)?;
-            if Some(u.dst_port()) != self.udp_port || u.classify_nat_t() != NatTPayload::Esp || ip_len + u.len() != total {
+            let u =
+                UdpPacket::new_checked(&buf.data()[ip_len..]).map_err(|_| DropReason::BadHeader)?;
+            if Some(u.dst_port()) != self.udp_port
+                || u.classify_nat_t() != NatTPayload::Esp
+                || ip_len + u.len() != total
+            {
                 return Err(DropReason::BadHeader);
             }
             at += udp::HEADER_LEN;
@@ -244,7 +291,8 @@ impl InboundSa {
                 return Err(DropReason::BadHeader);
             }
             let packet = buf.data_mut();
-            let hdr = crate::wire::ah::AhPacket::new_checked(&packet[at..]).map_err(|_| DropReason::Truncated)?;
+            let hdr = crate::wire::ah::AhPacket::new_checked(&packet[at..])
+                .map_err(|_| DropReason::Truncated)?;
             if hdr.spi() != a.spi {
                 return Err(DropReason::WrongSpi);
             }
@@ -252,7 +300,11 @@ impl InboundSa {
                 return Err(DropReason::BadHeader);
             }
             let inner_next = hdr.next_header();
-            let seq = if esn { a.replay.infer_esn(hdr.sequence()) } else { u64::from(hdr.sequence()) };
+            let seq = if esn {
+                a.replay.infer_esn(hdr.sequence())
+            } else {
+                u64::from(hdr.sequence())
+            };
             a.replay.check(seq).map_err(|_| DropReason::Replay)?;
             let seq_high = esn.then_some((seq >> 32) as u32);
             if !ah::verify_icv(a.mac.as_ref(), packet, ip_len, seq_high) {
@@ -272,20 +324,28 @@ impl InboundSa {
             let packet = buf.data_mut();
             let esp_len = packet.len() - at;
             let min = esp::HEADER_LEN + e.iv_len + esp::TRAILER_LEN + e.icv_len;
-            if esp_len < min || (esp_len - esp::HEADER_LEN - e.iv_len - e.icv_len) % e.pad_align != 0 {
+            if esp_len < min
+                || (esp_len - esp::HEADER_LEN - e.iv_len - e.icv_len) % e.pad_align != 0
+            {
                 return Err(DropReason::Truncated);
             }
             if read_u32(packet, at) != e.spi {
                 return Err(DropReason::WrongSpi);
             }
             let seq_low = read_u32(packet, at + 4);
-            let seq = if esn { e.replay.infer_esn(seq_low) } else { u64::from(seq_low) };
+            let seq = if esn {
+                e.replay.infer_esn(seq_low)
+            } else {
+                u64::from(seq_low)
+            };
             e.replay.check(seq).map_err(|_| DropReason::Replay)?;
             let seq_high = esn.then_some((seq >> 32) as u32);
-            e.transform.open(&mut packet[at..], seq_high).map_err(|err| match err {
-                CryptoError::Authentication => DropReason::Authentication,
-                CryptoError::BadLength => DropReason::Truncated,
-            })?;
+            e.transform
+                .open(&mut packet[at..], seq_high)
+                .map_err(|err| match err {
+                    CryptoError::Authentication => DropReason::Authentication,
+                    CryptoError::BadLength => DropReason::Truncated,
+                })?;
             e.replay.accept(seq);
             let end = packet.len() - e.icv_len;
             next_header = packet[end - 1];
@@ -296,7 +356,11 @@ impl InboundSa {
             }
             let pad_at = end - esp::TRAILER_LEN - pad_len;
             // RFC 4303 §2.4: default padding is 1, 2, 3, ...; anything else means a bad sender or key.
-            if packet[pad_at..end - esp::TRAILER_LEN].iter().enumerate().any(|(i, b)| usize::from(*b) != i + 1) {
+            if packet[pad_at..end - esp::TRAILER_LEN]
+                .iter()
+                .enumerate()
+                .any(|(i, b)| usize::from(*b) != i + 1)
+            {
                 return Err(DropReason::BadPadding);
             }
             let tail = packet.len() - pad_at;
@@ -305,8 +369,12 @@ impl InboundSa {
         }
         buf.adj(at);
         let inner_len = match (next_header, buf.data().first().map(|b| b >> 4)) {
-            (ip_proto::IPV4_IN_IP, Some(4)) => ipv4::Ipv4Packet::new_checked(buf.data()).map_err(|_| DropReason::BadHeader)?.total_len(),
-            (ip_proto::IPV6_IN_IP, Some(6)) => ipv6::Ipv6Packet::new_checked(buf.data()).map_err(|_| DropReason::BadHeader)?.total_len(),
+            (ip_proto::IPV4_IN_IP, Some(4)) => ipv4::Ipv4Packet::new_checked(buf.data())
+                .map_err(|_| DropReason::BadHeader)?
+                .total_len(),
+            (ip_proto::IPV6_IN_IP, Some(6)) => ipv6::Ipv6Packet::new_checked(buf.data())
+                .map_err(|_| DropReason::BadHeader)?
+                .total_len(),
             _ => return Err(DropReason::BadHeader),
         };
         // Anything after the inner packet is traffic-flow-confidentiality padding.

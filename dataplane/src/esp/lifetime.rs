@@ -39,7 +39,9 @@ impl RaisedEvents {
         self.0 & kind.bit() != 0
     }
     pub fn iter(self) -> impl Iterator<Item = SaEventKind> {
-        SaEventKind::ALL.into_iter().filter(move |k| self.contains(*k))
+        SaEventKind::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
     }
     pub(crate) fn insert(&mut self, kind: SaEventKind) {
         self.0 |= kind.bit();
@@ -147,7 +149,10 @@ mod tests {
         assert!(e.contains(SaEventKind::SoftSeconds) && !e.contains(SaEventKind::HardSeconds));
         assert!(t.evaluate(111, false).is_empty());
         t.add_bytes(1500);
-        assert_eq!(t.evaluate(111, false).iter().collect::<Vec<_>>(), vec![SaEventKind::SoftKilobytes]);
+        assert_eq!(
+            t.evaluate(111, false).iter().collect::<Vec<_>>(),
+            vec![SaEventKind::SoftKilobytes]
+        );
         assert!(!t.admits(600) && t.admits(500));
         assert!(!t.is_dead());
         assert!(t.evaluate(112, true).contains(SaEventKind::HardKilobytes));

@@ -68,7 +68,10 @@ fn validate_common(spec: &SaSpec, direction: Direction) -> Result<(), SaSetupErr
 
 fn validate_ah(spec: &SaSpec, direction: Direction) -> Result<(), SaSetupError> {
     validate_common(spec, direction)?;
-    if spec.protocol != IpsecProtocol::Ah || spec.integrity == Integrity::None || spec.encapsulation != Encapsulation::None {
+    if spec.protocol != IpsecProtocol::Ah
+        || spec.integrity == Integrity::None
+        || spec.encapsulation != Encapsulation::None
+    {
         return Err(SaSetupError::AhUnsupported);
     }
     Ok(())

@@ -55,19 +55,35 @@ impl OutboundSa {
     }
 
     /// AH+ESP bundle: ESP inside, AH outside (`esp` and `ah` share addresses and lifetime).
-    pub fn new_bundle(esp: &SaSpec, ah: &SaSpec, now: u64, backend: Backend) -> Result<Self, SaSetupError> {
+    pub fn new_bundle(
+        esp: &SaSpec,
+        ah: &SaSpec,
+        now: u64,
+        backend: Backend,
+    ) -> Result<Self, SaSetupError> {
         if esp.protocol != IpsecProtocol::Esp || ah.protocol != IpsecProtocol::Ah {
             return Err(SaSetupError::ProtocolMismatch);
         }
         Self::build(Some(esp), Some(ah), now, backend)
     }
 
-    fn build(esp_spec: Option<&SaSpec>, ah_spec: Option<&SaSpec>, now: u64, backend: Backend) -> Result<Self, SaSetupError> {
+    fn build(
+        esp_spec: Option<&SaSpec>,
+        ah_spec: Option<&SaSpec>,
+        now: u64,
+        backend: Backend,
+    ) -> Result<Self, SaSetupError> {
         let main = esp_spec.or(ah_spec).ok_or(SaSetupError::ProtocolMismatch)?;
         super::validate_common(main, Direction::Outbound)?;
         let esp = match esp_spec {
             Some(s) => {
-                let transform = build_esp_transform(s.cipher, s.integrity, &s.keys.encryption, &s.keys.integrity, backend)?;
+                let transform = build_esp_transform(
+                    s.cipher,
+                    s.integrity,
+                    &s.keys.encryption,
+                    &s.keys.integrity,
+                    backend,
+                )?;
                 Some(EspSeal {
                     spi: s.spi,
                     iv_len: transform.iv_len(),
@@ -83,16 +99,35 @@ impl OutboundSa {
                 super::validate_ah(s, Direction::Outbound)?;
                 let mac = build_icv_mac(s.integrity, &s.keys.integrity)?;
                 let icv_len = mac.icv_len();
-                Some(AhSeal { spi: s.spi, mac, icv_len, header_len: ah::header_len(icv_len) })
+                Some(AhSeal {
+                    spi: s.spi,
+                    mac,
+                    icv_len,
+                    header_len: ah::header_len(icv_len),
+                })
             }
             None => None,
         };
-        let protocol = if ah.is_some() { ip_proto::AH } else { ip_proto::ESP };
-        let outer = OuterTemplate::new(main.local, main.remote, main.encapsulation, protocol, main.df_mode)
-            .ok_or(SaSetupError::AddressFamily)?;
+        let protocol = if ah.is_some() {
+            ip_proto::AH
+        } else {
+            ip_proto::ESP
+        };
+        let outer = OuterTemplate::new(
+            main.local,
+            main.remote,
+            main.encapsulation,
+            protocol,
+            main.df_mode,
+        )
+        .ok_or(SaSetupError::AddressFamily)?;
         Ok(OutboundSa {
             next_seq: 1,
-            seq_limit: if main.extended_sequence_numbers { u64::MAX } else { u64::from(u32::MAX) },
+            seq_limit: if main.extended_sequence_numbers {
+                u64::MAX
+            } else {
+                u64::from(u32::MAX)
+            },
             esn: main.extended_sequence_numbers,
             esp,
             ah,
@@ -140,15 +175,31 @@ impl OutboundSa {
     /// Encapsulates and protects each inner IP packet of `bufs` in place; `verdicts[i]` tells the
     /// fate of `bufs[i]`. `now` is the worker's coarse clock in seconds. Returns lifetime and
     /// sequence events raised by this burst (each event is raised once per SA).
-    pub fn encapsulate_burst<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict], now: u64) -> RaisedEvents {
+    pub fn encapsulate_burst<B: PacketBuf>(
+        &mut self,
+        bufs: &mut [B],
+        verdicts: &mut [Verdict],
+        now: u64,
+    ) -> RaisedEvents {
         let mut events = self.lifetime.evaluate(now, false);
         let mut tally = BurstTally::default();
         let mut byte_limit_hit = false;
-        let (v6, udp, with_ah, with_esp) = (self.outer.is_ipv6(), self.outer.has_udp(), self.ah.is_some(), self.esp.is_some());
+        let (v6, udp, with_ah, with_esp) = (
+            self.outer.is_ipv6(),
+            self.outer.has_udp(),
+            self.ah.is_some(),
+            self.esp.is_some(),
+        );
         // One match per burst picks a loop specialised for this SA's shape.
         macro_rules! run {
             ($v6:literal, $udp:literal, $ah:literal, $esp:literal) => {
-                self.encap_loop::<$v6, $udp, $ah, $esp, B>(bufs, verdicts, &mut tally, &mut byte_limit_hit, &mut events)
+                self.encap_loop::<$v6, $udp, $ah, $esp, B>(
+                    bufs,
+                    verdicts,
+                    &mut tally,
+                    &mut byte_limit_hit,
+                    &mut events,
+                )
             };
         }
         match (v6, udp, with_ah, with_esp) {
@@ -180,7 +231,13 @@ impl OutboundSa {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn encap_loop<const V6: bool, const UDP: bool, const AH: bool, const ESP: bool, B: PacketBuf>(
+    fn encap_loop<
+        const V6: bool,
+        const UDP: bool,
+        const AH: bool,
+        const ESP: bool,
+        B: PacketBuf,
+    >(
         &mut self,
         bufs: &mut [B],
         verdicts: &mut [Verdict],
@@ -219,11 +276,20 @@ impl OutboundSa {
             buf.trim(buf.len() - inner.len);
         }
         let outer_len = self.outer.len();
-        let ah_len = if AH { self.ah.as_ref().map_or(0, |a| a.header_len) } else { 0 };
+        let ah_len = if AH {
+            self.ah.as_ref().map_or(0, |a| a.header_len)
+        } else {
+            0
+        };
         let (esp_head, pad, tail) = match (&self.esp, ESP) {
             (Some(e), true) => {
-                let pad = (e.pad_align - (inner.len + esp::TRAILER_LEN) % e.pad_align) % e.pad_align;
-                (esp::HEADER_LEN + e.iv_len, pad, pad + esp::TRAILER_LEN + e.icv_len)
+                let pad =
+                    (e.pad_align - (inner.len + esp::TRAILER_LEN) % e.pad_align) % e.pad_align;
+                (
+                    esp::HEADER_LEN + e.iv_len,
+                    pad,
+                    pad + esp::TRAILER_LEN + e.icv_len,
+                )
             }
             _ => (0, 0, 0),
         };
@@ -240,7 +306,10 @@ impl OutboundSa {
         }
         let seq = self.next_seq;
         if seq > self.seq_limit {
-            events.insert_all(self.lifetime.raise(RaisedEvents::only(SaEventKind::SequenceExhausted)));
+            events.insert_all(
+                self.lifetime
+                    .raise(RaisedEvents::only(SaEventKind::SequenceExhausted)),
+            );
             return Err(DropReason::SequenceExhausted);
         }
         if buf.tailroom() < tail || buf.headroom() < head {
@@ -265,13 +334,30 @@ impl OutboundSa {
                 e.transform.seal(&mut packet[esp_at..], seq_high);
             }
         }
-        self.outer.write::<V6, UDP>(packet, inner.tos, inner.dont_fragment, seq as u16);
+        self.outer
+            .write::<V6, UDP>(packet, inner.tos, inner.dont_fragment, seq as u16);
         if AH {
             if let Some(a) = &self.ah {
-                let next = if ESP { ip_proto::ESP } else { inner.next_header };
-                crate::wire::ah::write_header(&mut packet[outer_len..], next, a.header_len - crate::wire::ah::FIXED_LEN, a.spi, seq as u32);
+                let next = if ESP {
+                    ip_proto::ESP
+                } else {
+                    inner.next_header
+                };
+                crate::wire::ah::write_header(
+                    &mut packet[outer_len..],
+                    next,
+                    a.header_len - crate::wire::ah::FIXED_LEN,
+                    a.spi,
+                    seq as u32,
+                );
                 let mut icv = [0u8; 16];
-                ah::compute_icv(a.mac.as_ref(), packet, outer_len, seq_high, &mut icv[..a.icv_len]);
+                ah::compute_icv(
+                    a.mac.as_ref(),
+                    packet,
+                    outer_len,
+                    seq_high,
+                    &mut icv[..a.icv_len],
+                );
                 let icv_at = outer_len + crate::wire::ah::FIXED_LEN;
                 packet[icv_at..icv_at + a.icv_len].copy_from_slice(&icv[..a.icv_len]);
             }
@@ -284,7 +370,8 @@ impl OutboundSa {
     fn largest_inner(&self, head: usize) -> usize {
         let room = self.mtu.saturating_sub(head);
         match &self.esp {
-            Some(e) => (room.saturating_sub(e.icv_len) / e.pad_align * e.pad_align).saturating_sub(esp::TRAILER_LEN),
+            Some(e) => (room.saturating_sub(e.icv_len) / e.pad_align * e.pad_align)
+                .saturating_sub(esp::TRAILER_LEN),
             None => room,
         }
         .min(usize::from(u16::MAX))

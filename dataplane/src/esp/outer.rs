@@ -22,7 +22,13 @@ pub struct OuterTemplate {
 
 impl OuterTemplate {
     /// `None` when the two addresses are of different families.
-    pub fn new(local: IpAddr, remote: IpAddr, encapsulation: Encapsulation, protocol: u8, df_mode: DfMode) -> Option<Self> {
+    pub fn new(
+        local: IpAddr,
+        remote: IpAddr,
+        encapsulation: Encapsulation,
+        protocol: u8,
+        df_mode: DfMode,
+    ) -> Option<Self> {
         let mut bytes = [0u8; MAX_OUTER_LEN];
         let udp = matches!(encapsulation, Encapsulation::Udp { .. });
         let l4 = if udp { ip_proto::UDP } else { protocol };
@@ -38,12 +44,22 @@ impl OuterTemplate {
             }
             _ => return None,
         };
-        if let Encapsulation::Udp { local_port, remote_port } = encapsulation {
+        if let Encapsulation::Udp {
+            local_port,
+            remote_port,
+        } = encapsulation
+        {
             write_u16(&mut bytes, ip_len, local_port);
             write_u16(&mut bytes, ip_len + 2, remote_port);
         }
         let fixed_sum = checksum::sum(&bytes[..ipv4::MIN_HEADER_LEN], 0);
-        Some(OuterTemplate { bytes, ip_len, udp, df_mode, fixed_sum })
+        Some(OuterTemplate {
+            bytes,
+            ip_len,
+            udp,
+            df_mode,
+            fixed_sum,
+        })
     }
 
     pub fn is_ipv6(&self) -> bool {
@@ -62,7 +78,13 @@ impl OuterTemplate {
     /// Writes the outer header at the front of `packet` (which is the whole outer packet).
     /// `V6`/`UDP` repeat what the template already knows, so the caller's loop is specialised.
     #[inline(always)]
-    pub fn write<const V6: bool, const UDP: bool>(&self, packet: &mut [u8], tos: u8, inner_df: bool, identification: u16) {
+    pub fn write<const V6: bool, const UDP: bool>(
+        &self,
+        packet: &mut [u8],
+        tos: u8,
+        inner_df: bool,
+        identification: u16,
+    ) {
         let len = self.len();
         packet[..len].copy_from_slice(&self.bytes[..len]);
         let total = packet.len();
@@ -81,16 +103,29 @@ impl OuterTemplate {
             write_u16(packet, 2, total as u16);
             write_u16(packet, 4, identification);
             write_u16(packet, 6, flags);
-            let acc = self.fixed_sum + u32::from(tos) + total as u32 + u32::from(identification) + u32::from(flags);
+            let acc = self.fixed_sum
+                + u32::from(tos)
+                + total as u32
+                + u32::from(identification)
+                + u32::from(flags);
             write_u16(packet, 10, checksum::finish(acc));
         }
         if UDP {
-            let ip_len = if V6 { ipv6::HEADER_LEN } else { ipv4::MIN_HEADER_LEN };
+            let ip_len = if V6 {
+                ipv6::HEADER_LEN
+            } else {
+                ipv4::MIN_HEADER_LEN
+            };
             let udp_len = total - ip_len;
             write_u16(packet, ip_len + 4, udp_len as u16);
             if V6 {
                 // IPv6 receivers drop zero-checksum UDP (RFC 8200 §8.1), so it is computed.
-                let pseudo = checksum::pseudo_header_sum(&packet[8..24], &packet[24..40], ip_proto::UDP, udp_len as u32);
+                let pseudo = checksum::pseudo_header_sum(
+                    &packet[8..24],
+                    &packet[24..40],
+                    ip_proto::UDP,
+                    udp_len as u32,
+                );
                 let mut u = udp::UdpPacket::new_unchecked(&mut packet[ip_len..]);
                 u.fill_checksum(pseudo);
             } else {

@@ -110,7 +110,8 @@ impl Reassembler {
             slot.received[unit / 64] |= 1 << (unit % 64);
         }
         if offset == 0 {
-            slot.header.copy_from_slice(&buf.data()[..ipv4::MIN_HEADER_LEN]);
+            slot.header
+                .copy_from_slice(&buf.data()[..ipv4::MIN_HEADER_LEN]);
             slot.have_first = true;
         }
         if !ip.more_fragments() {
@@ -119,14 +120,19 @@ impl Reassembler {
         let Some(total) = slot.total.filter(|_| slot.have_first) else {
             return ReassemblyOutcome::Held;
         };
-        let complete = (0..total.div_ceil(8)).all(|unit| slot.received[unit / 64] & (1 << (unit % 64)) != 0);
+        let complete =
+            (0..total.div_ceil(8)).all(|unit| slot.received[unit / 64] & (1 << (unit % 64)) != 0);
         if !complete {
             return ReassemblyOutcome::Held;
         }
         slot.key = None;
         let whole = ipv4::MIN_HEADER_LEN + total;
         let current = buf.len();
-        let grown = if whole > current { buf.append(whole - current).is_some() } else { buf.trim(current - whole) };
+        let grown = if whole > current {
+            buf.append(whole - current).is_some()
+        } else {
+            buf.trim(current - whole)
+        };
         if !grown {
             return ReassemblyOutcome::Dropped(ReassemblyDrop::NoRoom);
         }
@@ -149,10 +155,9 @@ impl Reassembler {
             }
         }
         let timeout = self.timeout_seconds;
-        let i = self
-            .slots
-            .iter()
-            .position(|s| s.key.is_none() || s.key == Some(key) || now.saturating_sub(s.started) >= timeout)?;
+        let i = self.slots.iter().position(|s| {
+            s.key.is_none() || s.key == Some(key) || now.saturating_sub(s.started) >= timeout
+        })?;
         let slot = &mut self.slots[i];
         if slot.key.is_some() {
             self.timeouts += 1;
@@ -175,7 +180,17 @@ mod tests {
 
     fn datagram(id: u16, len: usize) -> Vec<u8> {
         let mut p = vec![0u8; len];
-        ipv4::write_header(&mut p, 0, len as u16, id, 0, 64, 50, Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+        ipv4::write_header(
+            &mut p,
+            0,
+            len as u16,
+            id,
+            0,
+            64,
+            50,
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 2),
+        );
         for (i, b) in p[20..].iter_mut().enumerate() {
             *b = (i * 7) as u8;
         }
@@ -209,9 +224,15 @@ mod tests {
         let mut a = fragments(&datagram(1, 1500), 700);
         let mut b = fragments(&datagram(2, 1500), 700);
         assert_eq!(r.push(&mut a[0], 0), ReassemblyOutcome::Held);
-        assert_eq!(r.push(&mut b[0], 1), ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull));
+        assert_eq!(
+            r.push(&mut b[0], 1),
+            ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull)
+        );
         assert_eq!(r.push(&mut b[0], 10), ReassemblyOutcome::Held);
         assert_eq!(r.timeouts, 1);
-        assert_eq!(r.push(&mut a[1], 10), ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull));
+        assert_eq!(
+            r.push(&mut a[1], 10),
+            ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull)
+        );
     }
 }

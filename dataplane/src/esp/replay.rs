@@ -135,7 +135,11 @@ mod tests {
             w.accept(s);
         }
         for s in 10_000 - 4095..=10_000u64 {
-            let expected = if s % 2 == 1 { Err(ReplayError::Duplicate) } else { Ok(()) };
+            let expected = if s % 2 == 1 {
+                Err(ReplayError::Duplicate)
+            } else {
+                Ok(())
+            };
             assert_eq!(w.check(s), expected, "seq {s}");
         }
         assert_eq!(w.check(10_000 - 4096), Err(ReplayError::TooOld));

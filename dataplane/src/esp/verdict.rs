@@ -3,7 +3,8 @@
 /// Why a packet was not passed on. Every variant has a counter somewhere (per SA or per worker).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum DropReason {
-    /// Outer or inner header malformed, wrong protocol/port, or inner version unknown.
+    /// Outer or inner header malformed, wrong protocol/port, or inner version unknown
+    /// (counted with `Truncated` as `bad_header`).
     BadHeader,
     /// SPI does not belong to this SA (the pipeline sent it to the wrong one).
     WrongSpi,

@@ -90,6 +90,9 @@ mod tests {
             buckets[(build.hash_one(network) & 0xff) as usize] += 1;
         }
         let fullest = buckets.iter().copied().max().unwrap_or(0);
-        assert!(fullest < 40, "bucket with {fullest} of 4096 keys: poor spread");
+        assert!(
+            fullest < 40,
+            "bucket with {fullest} of 4096 keys: poor spread"
+        );
     }
 }

@@ -18,7 +18,10 @@ use crate::prefix::Prefix;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum NextHop {
     /// A neighbor address out of a port (the address is resolved to a MAC by the worker).
-    Neighbor { port: PortId, gateway: IpAddr },
+    Neighbor {
+        port: PortId,
+        gateway: IpAddr,
+    },
     /// Delivered to this gateway (punt to control).
     Local,
     /// Into a service set through its inside services unit (a tunnel or a policy rule set).
@@ -389,8 +392,14 @@ mod tests {
         let mut preferred = tunnel;
         preferred.preference = 2;
         fib.add(preferred).unwrap();
-        assert_eq!(fib.lookup(a("8.8.8.8")), Some(&NextHop::ServicesUnit(UnitId(3))));
+        assert_eq!(
+            fib.lookup(a("8.8.8.8")),
+            Some(&NextHop::ServicesUnit(UnitId(3)))
+        );
         assert!(fib.remove(&local));
-        assert_eq!(fib.lookup(a("10.1.1.1")), Some(&NextHop::ServicesUnit(UnitId(3))));
+        assert_eq!(
+            fib.lookup(a("10.1.1.1")),
+            Some(&NextHop::ServicesUnit(UnitId(3)))
+        );
     }
 }

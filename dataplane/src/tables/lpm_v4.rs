@@ -111,7 +111,12 @@ impl Lpm4 {
         if value > MAX_VALUE {
             return Err(Lpm4Error::ValueTooLarge(value));
         }
-        self.paint(network, len, leaf(value, len), Overwrite::NotLongerThan(len))
+        self.paint(
+            network,
+            len,
+            leaf(value, len),
+            Overwrite::NotLongerThan(len),
+        )
     }
 
     /// Removes `network/len`; the slots fall back to `fallback` = (value, length) of the longest
@@ -278,7 +283,11 @@ mod tests {
         routes
             .iter()
             .filter(|(net, len, _)| {
-                let mask = if *len == 0 { 0 } else { u32::MAX << (32 - *len) };
+                let mask = if *len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - *len)
+                };
                 addr & mask == *net & mask
             })
             .max_by_key(|(_, len, _)| *len)

@@ -22,8 +22,12 @@ pub mod worker_tables;
 pub use fib::{Fib, Fibs, NextHop, Route, RouteOrigin, RouteView};
 pub use handoff::{handoff_mesh, HandoffPort, HandoffRefused};
 pub use ids::{DynamicRuleId, PortId, ServiceSetId, TunnelId, UnitId, VrfId, WorkerId};
-pub use queue::{event_queue, update_queue, EventReceiver, EventSender, UpdateReceiver, UpdateSender};
-pub use rules::{DynamicRule, RuleMatch, RuleTable, RuleTarget, StaticRule, StaticTerm, TermAction};
+pub use queue::{
+    event_queue, update_queue, EventReceiver, EventSender, UpdateReceiver, UpdateSender,
+};
+pub use rules::{
+    DynamicRule, RuleMatch, RuleTable, RuleTarget, StaticRule, StaticTerm, TermAction,
+};
 pub use sa_table::{InboundEntry, InboundLookup, SaBundle, SaKinds, SaTable};
 pub use spi::{spi_owner, spi_slot, SpiAllocator, SpiError};
 pub use update::{TableUpdate, WorkerCounters, WorkerEvent};

@@ -181,12 +181,17 @@ impl RuleTable {
             .or_else(|| self.lookup_dynamic(unit, source, destination))
     }
 
-    fn lookup_static(&self, unit: UnitId, source: IpAddr, destination: IpAddr) -> Option<RuleMatch> {
+    fn lookup_static(
+        &self,
+        unit: UnitId,
+        source: IpAddr,
+        destination: IpAddr,
+    ) -> Option<RuleMatch> {
         let service_set = self.unit_service_set.get(&unit)?;
         let rules = self.static_rules.get(usize::from(service_set.0))?;
         for (rule_index, rule) in rules.iter().enumerate() {
             for (term_index, term) in rule.terms.iter().enumerate() {
-                if term.inside_unit.map_or(true, |u| u == unit)
+                if (term.inside_unit.is_none() || term.inside_unit == Some(unit))
                     && any_contains(&term.sources, source)
                     && any_contains(&term.destinations, destination)
                 {
@@ -204,7 +209,12 @@ impl RuleTable {
     }
 
     #[inline]
-    fn lookup_dynamic(&self, unit: UnitId, source: IpAddr, destination: IpAddr) -> Option<RuleMatch> {
+    fn lookup_dynamic(
+        &self,
+        unit: UnitId,
+        source: IpAddr,
+        destination: IpAddr,
+    ) -> Option<RuleMatch> {
         let (is_v6, bits) = family_bits(destination);
         for &len in &self.lengths[usize::from(is_v6)] {
             let key = (unit.0, is_v6, len, bits & mask_for(is_v6, len));
@@ -284,10 +294,14 @@ mod tests {
                 ],
             }],
         );
-        let shadowed = rules.lookup(UnitId(1), a("172.16.1.5"), a("172.16.2.5")).unwrap();
+        let shadowed = rules
+            .lookup(UnitId(1), a("172.16.1.5"), a("172.16.2.5"))
+            .unwrap();
         assert_eq!(shadowed.action, TermAction::Protect(target(99)));
         assert_eq!(shadowed.by, MatchedBy::Static { rule: 0, term: 1 });
-        let dynamic_still = rules.lookup(UnitId(1), a("172.16.1.5"), a("172.16.2.6")).unwrap();
+        let dynamic_still = rules
+            .lookup(UnitId(1), a("172.16.1.5"), a("172.16.2.6"))
+            .unwrap();
         assert_eq!(dynamic_still.by, MatchedBy::Dynamic(DynamicRuleId(10)));
     }
 
@@ -302,21 +316,40 @@ mod tests {
             rules
                 .lookup(UnitId(unit), a(s), a(d))
                 .map(|m| m.by)
-                .unwrap_or(MatchedBy::Static { rule: 999, term: 999 })
+                .unwrap_or(MatchedBy::Static {
+                    rule: 999,
+                    term: 999,
+                })
         };
-        assert_eq!(hit(1, "172.16.1.1", "172.16.3.1"), MatchedBy::Dynamic(DynamicRuleId(2)));
-        assert_eq!(hit(1, "172.16.9.1", "172.16.3.1"), MatchedBy::Static { rule: 999, term: 999 });
-        assert_eq!(hit(2, "1.2.3.4", "5.6.7.8"), MatchedBy::Dynamic(DynamicRuleId(3)));
+        assert_eq!(
+            hit(1, "172.16.1.1", "172.16.3.1"),
+            MatchedBy::Dynamic(DynamicRuleId(2))
+        );
+        assert_eq!(
+            hit(1, "172.16.9.1", "172.16.3.1"),
+            MatchedBy::Static {
+                rule: 999,
+                term: 999
+            }
+        );
+        assert_eq!(
+            hit(2, "1.2.3.4", "5.6.7.8"),
+            MatchedBy::Dynamic(DynamicRuleId(3))
+        );
         assert_eq!(
             hit(1, "2001:db8:1::1", "2001:db8:2::1"),
             MatchedBy::Dynamic(DynamicRuleId(4))
         );
-        assert!(rules.lookup(UnitId(1), a("10.0.0.1"), a("10.0.0.2")).is_none());
+        assert!(rules
+            .lookup(UnitId(1), a("10.0.0.1"), a("10.0.0.2"))
+            .is_none());
         for id in 1..=4 {
             assert!(rules.remove_dynamic(DynamicRuleId(id)).is_some());
         }
         assert!(rules.remove_dynamic(DynamicRuleId(1)).is_none());
         assert_eq!(rules.dynamic_count(), 0);
-        assert!(rules.lookup(UnitId(2), a("1.2.3.4"), a("5.6.7.8")).is_none());
+        assert!(rules
+            .lookup(UnitId(2), a("1.2.3.4"), a("5.6.7.8"))
+            .is_none());
     }
 }

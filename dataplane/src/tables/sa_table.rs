@@ -186,10 +186,15 @@ mod tests {
         assert!(table.install_inbound(theirs, TunnelId(0), "x").is_err());
         table.install_inbound(mine, TunnelId(4), "in-4").unwrap();
         match table.inbound(mine) {
-            InboundLookup::Owned(entry) => assert_eq!((entry.sa, entry.tunnel), ("in-4", TunnelId(4))),
+            InboundLookup::Owned(entry) => {
+                assert_eq!((entry.sa, entry.tunnel), ("in-4", TunnelId(4)))
+            }
             _ => panic!("own SA not found"),
         }
-        assert!(matches!(table.inbound(theirs), InboundLookup::HandOff(WorkerId(0))));
+        assert!(matches!(
+            table.inbound(theirs),
+            InboundLookup::HandOff(WorkerId(0))
+        ));
         // Same slot, older generation: not this SA.
         spis.release(mine);
         let successor = spis.allocate(WorkerId(1)).unwrap();

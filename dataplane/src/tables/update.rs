@@ -19,7 +19,9 @@ pub enum TableUpdate<K: SaKinds> {
         outbound: SaBundle<K::Outbound>,
     },
     /// Inbound SAs of an older generation of a still-up tunnel.
-    RemoveInbound { spis: Vec<u32> },
+    RemoveInbound {
+        spis: Vec<u32>,
+    },
     RemoveSaPair {
         tunnel: TunnelId,
         inbound_spis: Vec<u32>,
@@ -89,7 +91,10 @@ pub enum WorkerEvent {
         spi: u32,
         direction: Direction,
     },
-    SequenceExhausted { worker: WorkerId, spi: u32 },
+    SequenceExhausted {
+        worker: WorkerId,
+        spi: u32,
+    },
     UpdateRejected {
         worker: WorkerId,
         update: &'static str,

@@ -13,13 +13,13 @@
 
 use std::net::IpAddr;
 
+use super::fib::FibError;
 use super::fib::{Fibs, NextHop};
 use super::ids::{TunnelId, UnitId, VrfId, WorkerId};
 use super::queue::UpdateReceiver;
 use super::rules::{RuleTable, TermAction};
 use super::sa_table::{InboundLookup, SaBundle, SaKinds, SaTable, SaTableError};
 use super::update::{TableUpdate, WorkerCounters};
-use super::fib::FibError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpdateError {

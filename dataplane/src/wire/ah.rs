@@ -70,9 +70,24 @@ mod tests {
         write_header(&mut b, 4, 12, 0x100, 1);
         assert_eq!(b[1], 4);
         let a = AhPacket::new_checked(&b[..]).unwrap();
-        assert_eq!((a.next_header(), a.header_len(), a.spi(), a.sequence(), a.icv().len()), (4, 24, 0x100, 1, 12));
-        assert_eq!(AhPacket::new_checked(&b[..23]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            (
+                a.next_header(),
+                a.header_len(),
+                a.spi(),
+                a.sequence(),
+                a.icv().len()
+            ),
+            (4, 24, 0x100, 1, 12)
+        );
+        assert_eq!(
+            AhPacket::new_checked(&b[..23]).unwrap_err(),
+            WireError::Truncated
+        );
         b[1] = 0;
-        assert_eq!(AhPacket::new_checked(&b[..]).unwrap_err(), WireError::BadHeaderLength);
+        assert_eq!(
+            AhPacket::new_checked(&b[..]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
     }
 }

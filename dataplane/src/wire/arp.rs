@@ -48,7 +48,14 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
 }
 
 /// Writes a 28-byte IPv4-over-Ethernet ARP packet.
-pub fn write_packet(out: &mut [u8], operation: u16, sender_mac: [u8; 6], sender_ip: Ipv4Addr, target_mac: [u8; 6], target_ip: Ipv4Addr) {
+pub fn write_packet(
+    out: &mut [u8],
+    operation: u16,
+    sender_mac: [u8; 6],
+    sender_ip: Ipv4Addr,
+    target_mac: [u8; 6],
+    target_ip: Ipv4Addr,
+) {
     write_u16(out, 0, 1);
     write_u16(out, 2, 0x0800);
     out[4] = 6;
@@ -67,12 +74,32 @@ mod tests {
     #[test]
     fn request_round_trips_and_foreign_types_are_refused() {
         let mut b = [0u8; 28];
-        write_packet(&mut b, OP_REQUEST, [1; 6], Ipv4Addr::new(10, 0, 0, 1), [0; 6], Ipv4Addr::new(10, 0, 0, 2));
+        write_packet(
+            &mut b,
+            OP_REQUEST,
+            [1; 6],
+            Ipv4Addr::new(10, 0, 0, 1),
+            [0; 6],
+            Ipv4Addr::new(10, 0, 0, 2),
+        );
         let a = ArpPacket::new_checked(&b[..]).unwrap();
-        assert_eq!((a.operation(), a.sender_ip(), a.target_ip()), (OP_REQUEST, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)));
+        assert_eq!(
+            (a.operation(), a.sender_ip(), a.target_ip()),
+            (
+                OP_REQUEST,
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(10, 0, 0, 2)
+            )
+        );
         assert_eq!(a.sender_mac(), [1; 6]);
         b[5] = 16;
-        assert_eq!(ArpPacket::new_checked(&b[..]).unwrap_err(), WireError::Unsupported);
-        assert_eq!(ArpPacket::new_checked(&b[..27]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            ArpPacket::new_checked(&b[..]).unwrap_err(),
+            WireError::Unsupported
+        );
+        assert_eq!(
+            ArpPacket::new_checked(&b[..27]).unwrap_err(),
+            WireError::Truncated
+        );
     }
 }

@@ -50,7 +50,13 @@ mod tests {
         write_header(&mut b, 0x1234_5678, 9);
         let e = EspPacket::new_checked(&b[..]).unwrap();
         assert_eq!((e.spi(), e.sequence(), e.body().len()), (0x1234_5678, 9, 4));
-        assert_eq!(EspPacket::new_checked(&b[..7]).unwrap_err(), WireError::Truncated);
-        assert_eq!(EspPacket::new_checked(&[0u8; 8][..]).unwrap_err(), WireError::Unsupported);
+        assert_eq!(
+            EspPacket::new_checked(&b[..7]).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            EspPacket::new_checked(&[0u8; 8][..]).unwrap_err(),
+            WireError::Unsupported
+        );
     }
 }

@@ -36,7 +36,10 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
                 return Err(WireError::Truncated);
             }
         }
-        Ok(EthernetFrame { buffer, ethertype_at: at })
+        Ok(EthernetFrame {
+            buffer,
+            ethertype_at: at,
+        })
     }
     pub fn dst(&self) -> [u8; 6] {
         let mut m = [0u8; 6];
@@ -54,7 +57,8 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
     /// Innermost VLAN id, if tagged.
     pub fn vlan_id(&self) -> Option<u16> {
-        (self.ethertype_at > 12).then(|| read_u16(self.buffer.as_ref(), self.ethertype_at - 2) & 0x0fff)
+        (self.ethertype_at > 12)
+            .then(|| read_u16(self.buffer.as_ref(), self.ethertype_at - 2) & 0x0fff)
     }
     /// Bytes of L2 header including tags: what the pipeline strips.
     pub fn header_len(&self) -> usize {
@@ -83,12 +87,21 @@ mod tests {
         write_u16(&mut f, 14, 0x2064);
         write_u16(&mut f, 16, ETHERTYPE_IPV6);
         let e = EthernetFrame::new_checked(&f[..]).unwrap();
-        assert_eq!((e.ethertype(), e.vlan_id(), e.header_len()), (ETHERTYPE_IPV6, Some(0x064), 18));
-        assert_eq!(EthernetFrame::new_checked(&f[..16]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            (e.ethertype(), e.vlan_id(), e.header_len()),
+            (ETHERTYPE_IPV6, Some(0x064), 18)
+        );
+        assert_eq!(
+            EthernetFrame::new_checked(&f[..16]).unwrap_err(),
+            WireError::Truncated
+        );
         let mut deep = vec![0u8; 40];
         for i in 0..4 {
             write_u16(&mut deep, 12 + 4 * i, ETHERTYPE_VLAN);
         }
-        assert_eq!(EthernetFrame::new_checked(&deep[..]).unwrap_err(), WireError::Unsupported);
+        assert_eq!(
+            EthernetFrame::new_checked(&deep[..]).unwrap_err(),
+            WireError::Unsupported
+        );
     }
 }

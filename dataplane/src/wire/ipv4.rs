@@ -202,7 +202,17 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let mut b = vec![0u8; 28];
-        write_header(&mut b, 0xb8, 28, 7, FLAG_DF, 64, 17, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        write_header(
+            &mut b,
+            0xb8,
+            28,
+            7,
+            FLAG_DF,
+            64,
+            17,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+        );
         b
     }
 
@@ -231,15 +241,27 @@ mod tests {
     #[test]
     fn malformed_headers_are_typed_errors() {
         let b = sample();
-        assert_eq!(Ipv4Packet::new_checked(&b[..19]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..19]).unwrap_err(),
+            WireError::Truncated
+        );
         let mut v6 = b.clone();
         v6[0] = 0x65;
-        assert_eq!(Ipv4Packet::new_checked(&v6[..]).unwrap_err(), WireError::BadVersion);
+        assert_eq!(
+            Ipv4Packet::new_checked(&v6[..]).unwrap_err(),
+            WireError::BadVersion
+        );
         let mut ihl = b.clone();
         ihl[0] = 0x44;
-        assert_eq!(Ipv4Packet::new_checked(&ihl[..]).unwrap_err(), WireError::BadHeaderLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&ihl[..]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
         let mut long = b.clone();
         long[3] = 200;
-        assert_eq!(Ipv4Packet::new_checked(&long[..]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&long[..]).unwrap_err(),
+            WireError::Truncated
+        );
     }
 }

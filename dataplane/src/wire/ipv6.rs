@@ -77,11 +77,19 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     pub fn set_traffic_class(&mut self, tc: u8) {
         let w = read_u32(self.buffer.as_ref(), 0);
-        write_u32(self.buffer.as_mut(), 0, (w & 0xf00f_ffff) | (u32::from(tc) << 20));
+        write_u32(
+            self.buffer.as_mut(),
+            0,
+            (w & 0xf00f_ffff) | (u32::from(tc) << 20),
+        );
     }
     pub fn set_flow_label(&mut self, label: u32) {
         let w = read_u32(self.buffer.as_ref(), 0);
-        write_u32(self.buffer.as_mut(), 0, (w & 0xfff0_0000) | (label & 0x000f_ffff));
+        write_u32(
+            self.buffer.as_mut(),
+            0,
+            (w & 0xfff0_0000) | (label & 0x000f_ffff),
+        );
     }
     pub fn set_payload_len(&mut self, v: u16) {
         write_u16(self.buffer.as_mut(), 4, v);
@@ -104,7 +112,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
 }
 
 /// Writes a fixed IPv6 header into `out[..40]`.
-pub fn write_header(out: &mut [u8], traffic_class: u8, payload_len: u16, next_header: u8, hop_limit: u8, src: Ipv6Addr, dst: Ipv6Addr) {
+pub fn write_header(
+    out: &mut [u8],
+    traffic_class: u8,
+    payload_len: u16,
+    next_header: u8,
+    hop_limit: u8,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+) {
     write_u32(out, 0, (6 << 28) | (u32::from(traffic_class) << 20));
     write_u16(out, 4, payload_len);
     out[6] = next_header;
@@ -120,15 +136,27 @@ mod tests {
     #[test]
     fn header_round_trips_and_truncation_is_reported() {
         let mut b = vec![0u8; 48];
-        let (s, d) = ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap());
+        let (s, d) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
         write_header(&mut b, 0xb8, 8, 17, 64, s, d);
         let mut p = Ipv6Packet::new_checked(&mut b[..]).unwrap();
-        assert_eq!((p.traffic_class(), p.next_header(), p.src(), p.dst()), (0xb8, 17, s, d));
+        assert_eq!(
+            (p.traffic_class(), p.next_header(), p.src(), p.dst()),
+            (0xb8, 17, s, d)
+        );
         p.set_flow_label(0x12345);
         assert_eq!((p.traffic_class(), p.flow_label()), (0xb8, 0x12345));
         assert_eq!(p.decrement_hop_limit(), Some(63));
-        assert_eq!(Ipv6Packet::new_checked(&b[..47]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv6Packet::new_checked(&b[..47]).unwrap_err(),
+            WireError::Truncated
+        );
         b[0] = 0x45;
-        assert_eq!(Ipv6Packet::new_checked(&b[..]).unwrap_err(), WireError::BadVersion);
+        assert_eq!(
+            Ipv6Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::BadVersion
+        );
     }
 }

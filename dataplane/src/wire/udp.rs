@@ -66,7 +66,11 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
     /// Verifies the checksum with the given pseudo-header sum (0 means "not computed" for IPv4).
     pub fn verify_checksum(&self, pseudo_sum: u32) -> bool {
-        self.checksum() == 0 || checksum::finish(checksum::sum(&self.buffer.as_ref()[..self.len()], pseudo_sum)) == 0
+        self.checksum() == 0
+            || checksum::finish(checksum::sum(
+                &self.buffer.as_ref()[..self.len()],
+                pseudo_sum,
+            )) == 0
     }
 }
 
@@ -109,16 +113,31 @@ mod tests {
     fn nat_t_classification_follows_rfc3948() {
         let mut b = [0u8; 16];
         write_u16(&mut b, 4, 16);
-        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap().classify_nat_t(), NatTPayload::Ike);
+        assert_eq!(
+            UdpPacket::new_checked(&b[..]).unwrap().classify_nat_t(),
+            NatTPayload::Ike
+        );
         b[8] = 0x01;
-        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap().classify_nat_t(), NatTPayload::Esp);
+        assert_eq!(
+            UdpPacket::new_checked(&b[..]).unwrap().classify_nat_t(),
+            NatTPayload::Esp
+        );
         write_u16(&mut b, 4, 9);
         b[8] = 0xff;
-        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap().classify_nat_t(), NatTPayload::Keepalive);
+        assert_eq!(
+            UdpPacket::new_checked(&b[..]).unwrap().classify_nat_t(),
+            NatTPayload::Keepalive
+        );
         write_u16(&mut b, 4, 7);
-        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err(), WireError::BadLength);
+        assert_eq!(
+            UdpPacket::new_checked(&b[..]).unwrap_err(),
+            WireError::BadLength
+        );
         write_u16(&mut b, 4, 17);
-        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            UdpPacket::new_checked(&b[..]).unwrap_err(),
+            WireError::Truncated
+        );
     }
 
     #[test]
@@ -131,6 +150,8 @@ mod tests {
         u.fill_checksum(pseudo);
         assert!(u.verify_checksum(pseudo));
         b[9] ^= 1;
-        assert!(!UdpPacket::new_checked(&b[..]).unwrap().verify_checksum(pseudo));
+        assert!(!UdpPacket::new_checked(&b[..])
+            .unwrap()
+            .verify_checksum(pseudo));
     }
 }

@@ -4,7 +4,12 @@
 //!
 //! Everything here is `unsafe` and unchecked; the `dpdk` crate is the safe layer.
 
-#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+#![allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code
+)]
 #![allow(clippy::all)]
 #![allow(rustdoc::all)]
 

@@ -4,10 +4,12 @@ use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use crate::error::{DpdkError, EalError};
 
 static INIT_ATTEMPTED: AtomicBool = AtomicBool::new(false);
+static GLOBAL: OnceLock<Result<Eal, EalError>> = OnceLock::new();
 
 /// Proof that the EAL is initialised. Every other type in this crate assumes one exists.
 ///
@@ -77,20 +79,43 @@ impl Eal {
         // SAFETY: argv points to `owned.len()` valid NUL-terminated strings that are never freed.
         let ret = unsafe { dpdk_sys::rte_eal_init(owned.len() as c_int, argv.as_mut_ptr()) };
         if ret < 0 {
-            return Err(DpdkError::from_rte_errno("initialise EAL with", summary));
+            let err = DpdkError::from_rte_errno("initialise EAL with", summary);
+            if generated_prefix {
+                if let Some(dir) = runtime_dir() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+            return Err(err);
         }
         let mut generated_runtime_dir = generated_prefix.then(runtime_dir).flatten();
         if args.iter().any(|a| a == "--no-shconf") {
-            // Without shared config nothing is ever written there, so the directory can go now
-            // and is not left behind by processes that never drop their `Eal` (test binaries).
-            if let Some(dir) = generated_runtime_dir.take() {
-                let _ = std::fs::remove_dir(dir);
+            // Without shared config (and telemetry) nothing is written there, so an empty
+            // directory can go now and is not left behind by processes that never drop their
+            // `Eal` (test binaries); otherwise it goes at cleanup.
+            if let Some(dir) = &generated_runtime_dir {
+                if std::fs::remove_dir(dir).is_ok() {
+                    generated_runtime_dir = None;
+                }
             }
         }
         Ok(Eal {
             generated_runtime_dir,
             cleaned_up: false,
         })
+    }
+
+    /// The process-wide EAL, initialised with `args` by the first caller; later callers get the
+    /// same instance (or the same error) whatever their arguments. Meant for test binaries,
+    /// where several tests and modules share one process. It is never cleaned up.
+    pub fn init_global<I, S>(args: I) -> Result<&'static Eal, EalError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        GLOBAL
+            .get_or_init(|| Eal::init(args))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Releases DPDK's resources now instead of on drop, reporting DPDK's error if any.
@@ -131,7 +156,9 @@ fn runtime_dir() -> Option<PathBuf> {
         return None;
     }
     // SAFETY: non-null, NUL-terminated, static.
-    let dir = unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned();
+    let dir = unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned();
     (!dir.is_empty()).then(|| PathBuf::from(dir))
 }
 

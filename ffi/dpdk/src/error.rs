@@ -69,7 +69,11 @@ pub fn strerror(errno: i32) -> String {
 }
 
 /// Turns DPDK's "negative errno on failure" return convention into a `Result`.
-pub(crate) fn check(ret: i32, operation: &'static str, subject: impl FnOnce() -> String) -> Result<i32> {
+pub(crate) fn check(
+    ret: i32,
+    operation: &'static str,
+    subject: impl FnOnce() -> String,
+) -> Result<i32> {
     if ret < 0 {
         Err(DpdkError::new(operation, subject(), ret))
     } else {

@@ -48,7 +48,7 @@ extern "C" fn run_job(arg: *mut c_void) -> c_int {
     // SAFETY: `launch` passed a leaked Box<Job> and gives it to exactly one run.
     let job = unsafe { Box::from_raw(arg as *mut Job) };
     // Unwinding into C is undefined, so a panicking worker reports -1 instead.
-    catch_unwind(AssertUnwindSafe(move || job())).unwrap_or(-1)
+    catch_unwind(AssertUnwindSafe(job)).unwrap_or(-1)
 }
 
 /// Runs `job` on worker `lcore` (pinned by EAL). Fails when the lcore is not an idle worker.

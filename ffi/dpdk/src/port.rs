@@ -133,7 +133,9 @@ impl Port {
             return format!("port {}", self.id);
         }
         // SAFETY: DPDK wrote a NUL-terminated name.
-        unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn subject(&self) -> String {
@@ -421,11 +423,11 @@ fn raw_ring(name: &str, size: u32) -> Result<*mut sys::rte_ring> {
     Ok(ring)
 }
 
-fn ring_port(name: &str, mut rx: *mut sys::rte_ring, mut tx: *mut sys::rte_ring) -> Result<Port> {
+fn ring_port(name: &str, rx: *mut sys::rte_ring, tx: *mut sys::rte_ring) -> Result<Port> {
     let c_name = c_string(name, "create ring port")?;
     // SAFETY: one rx and one tx ring, both valid for the life of the process.
     let ret = unsafe {
-        sys::rte_eth_from_rings(c_name.as_ptr(), &mut rx, 1, &mut tx, 1, sys::SOCKET_ID_ANY as u32)
+        sys::rte_eth_from_rings(c_name.as_ptr(), &rx, 1, &tx, 1, sys::SOCKET_ID_ANY as u32)
     };
     if ret < 0 {
         return Err(DpdkError::from_rte_errno("create ring port", name));

@@ -63,7 +63,12 @@ impl<T: RingItem> Drop for RingInner<T> {
         let mut ptr: *mut c_void = std::ptr::null_mut();
         // SAFETY: exclusive access; every pointer in the ring came from `into_ring_ptr`.
         unsafe {
-            while sys::dyntun_ring_dequeue_burst(self.raw.as_ptr(), &mut ptr, 1, std::ptr::null_mut()) == 1
+            while sys::dyntun_ring_dequeue_burst(
+                self.raw.as_ptr(),
+                &mut ptr,
+                1,
+                std::ptr::null_mut(),
+            ) == 1
             {
                 drop(T::from_ring_ptr(ptr));
             }

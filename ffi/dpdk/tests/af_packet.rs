@@ -61,12 +61,22 @@ impl VethIntoNamespace {
         };
         let (ns, near, far) = (&guard.namespace, &guard.near, &guard.far);
         run(&["ip", "netns", "add", ns]);
-        run(&["ip", "link", "add", near, "type", "veth", "peer", "name", far, "netns", ns]);
+        run(&[
+            "ip", "link", "add", near, "type", "veth", "peer", "name", far, "netns", ns,
+        ]);
         // IPv6 would put router solicitations and MLD reports on the wire; keep it quiet.
         let _ = Command::new("sysctl")
             .args(["-qw", &format!("net.ipv6.conf.{near}.disable_ipv6=1")])
             .status();
-        run(&["ip", "netns", "exec", ns, "sysctl", "-qw", &format!("net.ipv6.conf.{far}.disable_ipv6=1")]);
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{far}.disable_ipv6=1"),
+        ]);
         run(&["ip", "link", "set", near, "up"]);
         run(&["ip", "-n", ns, "link", "set", far, "up"]);
         guard
@@ -97,8 +107,12 @@ impl Drop for VethIntoNamespace {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = Command::new("ip").args(["link", "del", &self.near]).status();
-        let _ = Command::new("ip").args(["netns", "del", &self.namespace]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.near])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.namespace])
+            .status();
     }
 }
 
@@ -110,11 +124,18 @@ fn hex(bytes: &[u8]) -> String {
 fn frames_cross_between_dpdk_and_the_kernel_over_a_veth() {
     common::eal();
     let veth = VethIntoNamespace::create();
-    let pool = Mempool::create(&common::unique("afpool"), 1023, 0, Mempool::DEFAULT_DATA_ROOM)
-        .expect("pool");
+    let pool = Mempool::create(
+        &common::unique("afpool"),
+        1023,
+        0,
+        Mempool::DEFAULT_DATA_ROOM,
+    )
+    .expect("pool");
     let devargs = format!("net_af_packet{},iface={}", std::process::id(), veth.near);
     let port = Port::probe(&devargs).expect("af_packet port");
-    let mut queues = port.configure(&PortConfig::default(), pool).expect("configure");
+    let mut queues = port
+        .configure(&PortConfig::default(), pool)
+        .expect("configure");
     port.start().expect("start");
     assert_eq!(port.mac_address().expect("mac"), veth.near_mac());
     assert!(port.info().expect("info").driver.contains("af_packet"));
@@ -137,7 +158,10 @@ fn frames_cross_between_dpdk_and_the_kernel_over_a_veth() {
         received = burst.drain().find(|m| m.data() == inbound.as_slice());
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert!(received.is_some(), "DPDK did not receive the kernel's frame");
+    assert!(
+        received.is_some(),
+        "DPDK did not receive the kernel's frame"
+    );
 
     // DPDK -> kernel.
     let mut capture = veth
@@ -160,7 +184,9 @@ fn frames_cross_between_dpdk_and_the_kernel_over_a_veth() {
     let mut sent = 0;
     while Instant::now() < deadline {
         let mut m = pool.alloc().expect("mbuf");
-        m.append(outbound.len()).expect("room").copy_from_slice(&outbound);
+        m.append(outbound.len())
+            .expect("room")
+            .copy_from_slice(&outbound);
         burst.push(m).expect("room");
         sent += tx.tx(&mut burst);
         burst.clear();
@@ -172,11 +198,13 @@ fn frames_cross_between_dpdk_and_the_kernel_over_a_veth() {
     assert!(sent > 0, "the af_packet PMD took no frame");
     let mut seen = String::new();
     stdout.read_to_string(&mut seen).expect("capture output");
-    assert_eq!(seen.trim(), hex(&outbound), "the kernel saw a different frame");
+    assert_eq!(
+        seen.trim(),
+        hex(&outbound),
+        "the kernel saw a different frame"
+    );
     assert!(port.stats().expect("stats").tx_packets >= 1);
 
-    drop(rx);
-    drop(tx);
     port.remove().expect("remove port");
     assert!(Port::by_name(&devargs).is_err(), "the removed port is gone");
 }

@@ -7,7 +7,13 @@ use dpdk::{Mbuf, MbufBurst, Mempool, BURST_SIZE};
 
 fn pool() -> Mempool {
     common::eal();
-    Mempool::create(&common::unique("mbufpool"), 255, 0, Mempool::DEFAULT_DATA_ROOM).expect("pool")
+    Mempool::create(
+        &common::unique("mbufpool"),
+        255,
+        0,
+        Mempool::DEFAULT_DATA_ROOM,
+    )
+    .expect("pool")
 }
 
 #[test]
@@ -20,7 +26,10 @@ fn window_edges_move_within_head_and_tailroom_and_refuse_beyond() {
     assert_eq!(room, Mempool::DEFAULT_DATA_ROOM as usize - 128);
 
     m.append(100).expect("append").fill(0xab);
-    assert_eq!((m.data_len(), m.pkt_len(), m.tailroom()), (100, 100, room - 100));
+    assert_eq!(
+        (m.data_len(), m.pkt_len(), m.tailroom()),
+        (100, 100, room - 100)
+    );
     assert!(m.append(room - 99).is_none(), "one past the tailroom");
     assert_eq!(m.data_len(), 100, "a refused append changes nothing");
 
@@ -62,7 +71,9 @@ fn every_way_out_of_a_burst_frees_each_mbuf_exactly_once() {
     assert!(burst.is_full());
     assert!(!pool.alloc_into(&mut burst, 1), "no room left in the burst");
     let extra = pool.alloc().expect("mbuf");
-    let extra = burst.push(extra).expect_err("full burst hands the mbuf back");
+    let extra = burst
+        .push(extra)
+        .expect_err("full burst hands the mbuf back");
     drop(extra);
     assert_eq!(pool.in_use() as usize, BURST_SIZE);
 
@@ -77,7 +88,11 @@ fn every_way_out_of_a_burst_frees_each_mbuf_exactly_once() {
 
     let removed = burst.swap_remove(0).expect("index 0");
     assert_eq!(removed.data()[0], 0);
-    assert_eq!(burst.as_slice()[0].data()[0], 30, "the last one took its place");
+    assert_eq!(
+        burst.as_slice()[0].data()[0],
+        30,
+        "the last one took its place"
+    );
     drop(removed);
     assert!(burst.swap_remove(99).is_none());
 

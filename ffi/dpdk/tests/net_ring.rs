@@ -15,12 +15,21 @@ struct LinkedPorts {
 
 fn linked_ports(ring_size: u32) -> LinkedPorts {
     common::eal();
-    let pool = Mempool::create(&common::unique("ringpool"), 1023, 0, Mempool::DEFAULT_DATA_ROOM)
-        .expect("pool");
+    let pool = Mempool::create(
+        &common::unique("ringpool"),
+        1023,
+        0,
+        Mempool::DEFAULT_DATA_ROOM,
+    )
+    .expect("pool");
     let (a, b) = Port::ring_pair(&common::unique("rpa"), &common::unique("rpb"), ring_size)
         .expect("ring pair");
-    let mut qa = a.configure(&PortConfig::default(), pool).expect("configure a");
-    let mut qb = b.configure(&PortConfig::default(), pool).expect("configure b");
+    let mut qa = a
+        .configure(&PortConfig::default(), pool)
+        .expect("configure a");
+    let mut qb = b
+        .configure(&PortConfig::default(), pool)
+        .expect("configure b");
     a.start().expect("start a");
     b.start().expect("start b");
     LinkedPorts {
@@ -76,7 +85,10 @@ fn a_burst_of_distinct_frames_arrives_byte_for_byte_in_both_directions() {
     let got_bytes: Vec<&[u8]> = got.iter().map(|m| m.data()).collect();
     let want_bytes: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
     assert_eq!(got_bytes, want_bytes);
-    assert!(receive(&mut link.a_rx, 1).is_empty(), "a must not hear itself");
+    assert!(
+        receive(&mut link.a_rx, 1).is_empty(),
+        "a must not hear itself"
+    );
 
     // Back the other way, reusing the received mbufs after rewriting one byte each.
     let mut burst = MbufBurst::new();
@@ -92,7 +104,11 @@ fn a_burst_of_distinct_frames_arrives_byte_for_byte_in_both_directions() {
         assert_eq!(&m.data()[1..], &f[1..]);
     }
     drop(back);
-    assert_eq!(link.pool.in_use(), 0, "every mbuf went back to the pool exactly once");
+    assert_eq!(
+        link.pool.in_use(),
+        0,
+        "every mbuf went back to the pool exactly once"
+    );
 }
 
 #[test]

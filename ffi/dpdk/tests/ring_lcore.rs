@@ -31,8 +31,7 @@ fn a_ring_hands_items_back_when_full_and_drops_leftovers_with_itself() {
     }
     let refused = tx
         .enqueue(Box::new(CountsDrops(drops.clone())))
-        .err()
-        .expect("full");
+        .expect_err("full");
     drop(refused);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
     assert_eq!(rx.len(), 3);
@@ -66,7 +65,9 @@ fn multi_producer_rings_give_out_more_producers() {
     }
     let mut got: Vec<u32> = std::iter::from_fn(|| rx.dequeue().map(|b| *b)).collect();
     got.sort_unstable();
-    let want: Vec<u32> = (0..4).flat_map(|t| (0..10).map(move |i| t * 100 + i)).collect();
+    let want: Vec<u32> = (0..4)
+        .flat_map(|t| (0..10).map(move |i| t * 100 + i))
+        .collect();
     assert_eq!(got, want);
 }
 
@@ -79,7 +80,9 @@ fn a_worker_lcore_echoes_mbufs_through_rings() {
     let (mut worker_out, mut from_worker) =
         ring::<Mbuf>(&common::unique("fromwrk"), 256, RingSharing::default()).expect("ring");
 
-    let worker = *lcore::workers().first().expect("EAL started with a worker lcore");
+    let worker = *lcore::workers()
+        .first()
+        .expect("EAL started with a worker lcore");
     assert_ne!(worker, lcore::main_lcore());
     const TOTAL: usize = 200;
     let running = lcore::launch(worker, move || {
@@ -109,7 +112,9 @@ fn a_worker_lcore_echoes_mbufs_through_rings() {
     while back.len() < TOTAL && Instant::now() < deadline {
         if sent < TOTAL {
             let mut m = pool.alloc().expect("mbuf");
-            m.append(2).expect("room").copy_from_slice(&[sent as u8, 0x5a]);
+            m.append(2)
+                .expect("room")
+                .copy_from_slice(&[sent as u8, 0x5a]);
             if let Err(m) = to_worker.enqueue(m) {
                 drop(m);
             } else {
@@ -119,9 +124,15 @@ fn a_worker_lcore_echoes_mbufs_through_rings() {
         from_worker.dequeue_burst(&mut burst);
         back.extend(burst.drain());
     }
-    assert_eq!(running.wait(), TOTAL as i32, "worker ran on its lcore and echoed all");
+    assert_eq!(
+        running.wait(),
+        TOTAL as i32,
+        "worker ran on its lcore and echoed all"
+    );
     let got: Vec<[u8; 2]> = back.iter().map(|m| [m.data()[0], m.data()[1]]).collect();
-    let want: Vec<[u8; 2]> = (0..TOTAL).map(|i| [(i as u8).wrapping_add(1), 0x5a]).collect();
+    let want: Vec<[u8; 2]> = (0..TOTAL)
+        .map(|i| [(i as u8).wrapping_add(1), 0x5a])
+        .collect();
     assert_eq!(got, want, "in order, each touched once by the worker");
     drop(back);
     assert_eq!(pool.in_use(), 0);

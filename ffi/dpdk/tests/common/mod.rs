@@ -4,29 +4,24 @@
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
 
 use dpdk::Eal;
 
 /// The process-wide EAL: two lcores (main + one worker), no hugepages, no PCI scan, and a
 /// runtime directory unique to this process (the crate adds it) that is removed at exit.
 pub fn eal() -> &'static Eal {
-    static EAL: OnceLock<Eal> = OnceLock::new();
-    EAL.get_or_init(|| {
-        let eal = Eal::init([
-            "-l",
-            "0-1",
-            "--no-huge",
-            "-m",
-            "256",
-            "--no-pci",
-            "--no-telemetry",
-            "--no-shconf",
-            "--log-level=lib.eal:warning",
-        ])
-        .unwrap_or_else(|e| panic!("test EAL must start: {e}"));
-        eal
-    })
+    Eal::init_global([
+        "-l",
+        "0-1",
+        "--no-huge",
+        "-m",
+        "256",
+        "--no-pci",
+        "--no-telemetry",
+        "--no-shconf",
+        "--log-level=lib.eal:warning",
+    ])
+    .unwrap_or_else(|e| panic!("test EAL must start: {e}"))
 }
 
 /// A name unique in this process, short enough for DPDK's 25-29 byte object names.

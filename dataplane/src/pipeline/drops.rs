@@ -1,0 +1,71 @@
+//! Per-worker packet counters, every drop by its reason. Written only by the owning worker
+//! (relaxed atomics, so no locked instructions on x86), read by the control thread for `show`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! pipeline_counters {
+    ($($name:ident: $doc:literal),* $(,)?) => {
+        #[derive(Default)]
+        pub struct PipelineCounters {
+            $(#[doc = $doc] pub $name: AtomicU64,)*
+        }
+
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+        pub struct PipelineSnapshot {
+            $(#[doc = $doc] pub $name: u64,)*
+        }
+
+        impl PipelineCounters {
+            pub fn snapshot(&self) -> PipelineSnapshot {
+                PipelineSnapshot { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+
+        impl PipelineSnapshot {
+            /// (name, value) pairs in declaration order, for text output and metrics.
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+
+            pub fn add(&mut self, other: &PipelineSnapshot) {
+                $(self.$name += other.$name;)*
+            }
+        }
+    };
+}
+
+pipeline_counters! {
+    rx_packets: "frames received",
+    tx_packets: "frames handed to a tx queue",
+    punted: "frames sent to the control thread (ARP, IKE, ICMP to the gateway)",
+    encrypted: "packets sealed into a tunnel",
+    decrypted: "packets opened from a tunnel",
+    forwarded_clear: "packets routed without IPsec",
+    handed_off: "packets passed to the worker that owns their SA",
+    drop_not_for_us: "frames addressed to another MAC",
+    drop_bad_l2: "truncated or unsupported Ethernet frames",
+    drop_bad_l3: "malformed IP headers",
+    drop_ttl_expired: "TTL reached zero",
+    drop_local_other: "packets to a gateway address that no service wants",
+    drop_no_route: "no route in the routing instance",
+    drop_no_rule: "entered a service set and matched no rule",
+    drop_no_sa: "no SA for the SPI or for the rule's tunnel",
+    drop_no_neighbor: "next hop not resolved yet (a resolve request was sent)",
+    drop_sa_processing: "refused by the ESP/AH engine (auth, replay, padding, lifetime; per SA in show ipsec)",
+    drop_proxy_mismatch: "decrypted packet outside the SA's proxy identities",
+    drop_unsupported: "IPv6 next hops and other paths not implemented yet",
+    drop_punt_full: "control thread ring full",
+    drop_handoff_full: "owner worker ring full",
+    drop_tx_full: "tx queue full",
+}
+
+/// Adds one to a counter that only this thread writes.
+#[inline]
+pub fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+#[inline]
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}

@@ -1,0 +1,16 @@
+//! The PIC worker's per-packet path: classify each frame, run it through routing, rules and
+//! ESP/AH, and say where it goes. Everything here is generic over [`crate::buf::PacketBuf`], so
+//! the DPDK loop, the C API and the tests share it.
+
+pub mod dpdk_loop;
+pub mod drops;
+pub mod neighbor;
+pub mod ports;
+pub mod worker;
+
+pub use drops::{PipelineCounters, PipelineSnapshot};
+pub use neighbor::NeighborTable;
+pub use ports::{PortSetup, Ports};
+pub use worker::{
+    Disposition, GatewaySas, PicWorker, ResolveRequests, TunnelInbound, TunnelOutbound,
+};

@@ -1,0 +1,202 @@
+//! IPv4 neighbor (ARP) cache shared by the control thread (the only writer) and every worker
+//! (readers on the per-packet path).
+//!
+//! Fixed capacity, open addressing, one seqlock per slot: a reader never blocks and never
+//! allocates; a torn read is detected by the slot's sequence and treated as a miss, which only
+//! costs the packet a resolve request. Entries are never moved, so a reader that probes while
+//! the writer updates another slot is unaffected.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::tables::PortId;
+
+const MAX_PROBES: usize = 16;
+
+struct Slot {
+    /// Even: stable; odd: being written.
+    sequence: AtomicU32,
+    /// `port << 32 | address`, with bit 63 set when the slot is in use.
+    key: AtomicU64,
+    /// MAC in the low 48 bits.
+    mac: AtomicU64,
+}
+
+const IN_USE: u64 = 1 << 63;
+
+fn key_of(port: PortId, addr: Ipv4Addr) -> u64 {
+    IN_USE | (u64::from(port.0) << 32) | u64::from(u32::from(addr))
+}
+
+fn mac_to_u64(mac: [u8; 6]) -> u64 {
+    let mut b = [0u8; 8];
+    b[2..].copy_from_slice(&mac);
+    u64::from_be_bytes(b)
+}
+
+fn u64_to_mac(v: u64) -> [u8; 6] {
+    let b = v.to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
+}
+
+pub struct NeighborTable {
+    slots: Box<[Slot]>,
+    mask: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("neighbor table full around this address")]
+pub struct NeighborTableFull;
+
+impl NeighborTable {
+    /// `capacity` is rounded up to a power of two.
+    pub fn new(capacity: usize) -> Self {
+        let size = capacity.max(16).next_power_of_two();
+        let slots = (0..size)
+            .map(|_| Slot {
+                sequence: AtomicU32::new(0),
+                key: AtomicU64::new(0),
+                mac: AtomicU64::new(0),
+            })
+            .collect::<Vec<_>>()
+            .into_boxed_slice();
+        NeighborTable {
+            slots,
+            mask: size - 1,
+        }
+    }
+
+    fn home(&self, key: u64) -> usize {
+        // Fibonacci hashing spreads consecutive addresses over the table.
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+
+    /// The MAC for `addr` out of `port`, if resolved. Lock-free; safe from any thread.
+    #[inline]
+    pub fn lookup(&self, port: PortId, addr: Ipv4Addr) -> Option<[u8; 6]> {
+        let key = key_of(port, addr);
+        let mut index = self.home(key);
+        for _ in 0..MAX_PROBES {
+            let slot = &self.slots[index];
+            let before = slot.sequence.load(Ordering::Acquire);
+            let slot_key = slot.key.load(Ordering::Acquire);
+            let mac = slot.mac.load(Ordering::Acquire);
+            let after = slot.sequence.load(Ordering::Acquire);
+            if before != after || before & 1 == 1 {
+                return None;
+            }
+            if slot_key == key {
+                return Some(u64_to_mac(mac));
+            }
+            if slot_key == 0 {
+                return None;
+            }
+            index = (index + 1) & self.mask;
+        }
+        None
+    }
+
+    /// Inserts or refreshes an entry. Only the control thread may call this (single writer).
+    pub fn insert(
+        &self,
+        port: PortId,
+        addr: Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<(), NeighborTableFull> {
+        let key = key_of(port, addr);
+        let mut index = self.home(key);
+        for _ in 0..MAX_PROBES {
+            let slot = &self.slots[index];
+            let slot_key = slot.key.load(Ordering::Relaxed);
+            if slot_key == key || slot_key == 0 {
+                let sequence = slot.sequence.load(Ordering::Relaxed);
+                slot.sequence
+                    .store(sequence.wrapping_add(1), Ordering::Release);
+                std::sync::atomic::fence(Ordering::Release);
+                slot.key.store(key, Ordering::Release);
+                slot.mac.store(mac_to_u64(mac), Ordering::Release);
+                slot.sequence
+                    .store(sequence.wrapping_add(2), Ordering::Release);
+                return Ok(());
+            }
+            index = (index + 1) & self.mask;
+        }
+        Err(NeighborTableFull)
+    }
+
+    /// Every resolved entry, for `show` (control thread).
+    pub fn entries(&self) -> Vec<(PortId, Ipv4Addr, [u8; 6])> {
+        self.slots
+            .iter()
+            .filter_map(|slot| {
+                let key = slot.key.load(Ordering::Acquire);
+                (key & IN_USE != 0).then(|| {
+                    (
+                        PortId((key >> 32 & 0xffff) as u16),
+                        Ipv4Addr::from(key as u32),
+                        u64_to_mac(slot.mac.load(Ordering::Acquire)),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_what_was_inserted_per_port_and_updates_in_place() {
+        let table = NeighborTable::new(16);
+        let a = Ipv4Addr::new(10, 1, 1, 254);
+        assert_eq!(table.lookup(PortId(0), a), None);
+        table.insert(PortId(0), a, [2, 0, 0, 0, 0, 1]).unwrap();
+        assert_eq!(table.lookup(PortId(0), a), Some([2, 0, 0, 0, 0, 1]));
+        assert_eq!(table.lookup(PortId(1), a), None);
+        table.insert(PortId(0), a, [2, 0, 0, 0, 0, 9]).unwrap();
+        assert_eq!(table.lookup(PortId(0), a), Some([2, 0, 0, 0, 0, 9]));
+        assert_eq!(table.entries().len(), 1);
+    }
+
+    #[test]
+    fn a_full_neighbourhood_is_an_error_not_a_panic() {
+        let table = NeighborTable::new(16);
+        let mut refused = 0;
+        for i in 0..64u32 {
+            if table
+                .insert(PortId(0), Ipv4Addr::from(i + 1), [0; 6])
+                .is_err()
+            {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 64 - 16);
+        for i in 0..64u32 {
+            let _ = table.lookup(PortId(0), Ipv4Addr::from(i + 1));
+        }
+    }
+
+    #[test]
+    fn readers_on_another_thread_see_consistent_entries() {
+        let table = std::sync::Arc::new(NeighborTable::new(64));
+        let reader = {
+            let table = table.clone();
+            std::thread::spawn(move || {
+                for _ in 0..200_000 {
+                    if let Some(mac) = table.lookup(PortId(3), Ipv4Addr::new(1, 2, 3, 4)) {
+                        // Every written MAC has all six bytes equal: a torn read would not.
+                        assert!(mac.iter().all(|b| *b == mac[0]), "{mac:?}");
+                    }
+                }
+            })
+        };
+        for i in 0..200_000u32 {
+            let b = (i % 251) as u8;
+            table
+                .insert(PortId(3), Ipv4Addr::new(1, 2, 3, 4), [b; 6])
+                .unwrap();
+        }
+        reader.join().unwrap();
+    }
+}

@@ -1,0 +1,452 @@
+//! One services-PIC worker's per-burst processing, independent of where the buffers come from:
+//! the DPDK loop feeds it mbufs, the C API feeds it the host's mbufs, tests feed it heap buffers.
+//!
+//! For every frame the worker decides a [`Disposition`] and leaves the buffer ready for it: an
+//! Ethernet frame to transmit, an untouched frame to punt to the control thread or hand to the
+//! SA's owner, or nothing (a counted drop). It never locks or allocates.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use crossbeam::queue::ArrayQueue;
+
+use super::drops::{bump, PipelineCounters};
+use super::neighbor::NeighborTable;
+use super::ports::{PortSetup, Ports};
+use crate::buf::PacketBuf;
+use crate::esp::{InboundSa, OutboundSa, RaisedEvents, SaEventKind};
+use crate::sa::{Direction, ProxyPair};
+use crate::tables::{
+    EventSender, InboundLookup, NextHop, OutboundVerdict, PortId, SaKinds, VrfId, WorkerEvent,
+    WorkerId, WorkerTables,
+};
+use crate::wire::{ethernet, ip_proto, ipv4, udp};
+
+/// The SA state a gateway worker keeps: the ESP/AH engine plus what the pipeline needs around it.
+pub struct GatewaySas;
+
+impl SaKinds for GatewaySas {
+    type Inbound = TunnelInbound;
+    type Outbound = TunnelOutbound;
+}
+
+pub struct TunnelInbound {
+    pub sa: InboundSa,
+    /// Where decrypted packets are routed: the routing instance of the inside interface.
+    pub inside_vrf: VrfId,
+    /// A decrypted packet must come from `proxy.remote` and go to `proxy.local`.
+    pub proxy: ProxyPair,
+}
+
+pub struct TunnelOutbound {
+    pub sa: OutboundSa,
+    /// Where the outer packet is routed: the routing instance of the local gateway.
+    pub outer_vrf: VrfId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// The buffer holds a complete Ethernet frame for this port.
+    Transmit(PortId),
+    /// The buffer holds the frame as received; the control thread takes it.
+    Punt,
+    /// The buffer holds the frame as received; the worker owning its SA takes it.
+    HandOff(WorkerId),
+    /// Counted; the caller frees the buffer.
+    Drop,
+}
+
+/// Next hops that still need a MAC: the control thread sends ARP requests for them.
+pub type ResolveRequests = ArrayQueue<(PortId, Ipv4Addr)>;
+
+pub struct PicWorker {
+    pub tables: WorkerTables<GatewaySas>,
+    ports: Ports,
+    neighbors: Arc<NeighborTable>,
+    resolve: Arc<ResolveRequests>,
+    events: EventSender,
+    counters: Arc<PipelineCounters>,
+    /// Workers of the whole gateway: an SPI that names a worker beyond them is forged or stale.
+    worker_count: u16,
+}
+
+impl PicWorker {
+    pub fn new(
+        tables: WorkerTables<GatewaySas>,
+        ports: Ports,
+        neighbors: Arc<NeighborTable>,
+        resolve: Arc<ResolveRequests>,
+        events: EventSender,
+        counters: Arc<PipelineCounters>,
+        worker_count: u16,
+    ) -> Self {
+        PicWorker {
+            tables,
+            ports,
+            neighbors,
+            resolve,
+            events,
+            counters,
+            worker_count,
+        }
+    }
+
+    pub fn worker(&self) -> WorkerId {
+        self.tables.worker()
+    }
+
+    pub fn counters(&self) -> &Arc<PipelineCounters> {
+        &self.counters
+    }
+
+    pub fn events(&mut self) -> &mut EventSender {
+        &mut self.events
+    }
+
+    /// Processes a burst received on `rx_port`; `out[i]` says what to do with `bufs[i]`.
+    /// `now` is a coarse clock in seconds, read once per burst by the caller.
+    pub fn process_burst<B: PacketBuf>(
+        &mut self,
+        rx_port: PortId,
+        bufs: &mut [B],
+        out: &mut [Disposition],
+        now: u64,
+    ) {
+        super::drops::add(&self.counters.rx_packets, bufs.len() as u64);
+        let Some(rx) = self.ports.get(rx_port).cloned() else {
+            for d in out.iter_mut().take(bufs.len()) {
+                *d = Disposition::Drop;
+            }
+            self.counters
+                .drop_bad_l2
+                .fetch_add(bufs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            return;
+        };
+        for (buf, disposition) in bufs.iter_mut().zip(out.iter_mut()) {
+            *disposition = self.process_frame(&rx, buf, now);
+            match disposition {
+                Disposition::Transmit(_) => {}
+                Disposition::Punt => bump(&self.counters.punted),
+                Disposition::HandOff(_) => bump(&self.counters.handed_off),
+                Disposition::Drop => {}
+            }
+        }
+    }
+
+    fn process_frame<B: PacketBuf>(
+        &mut self,
+        rx: &PortSetup,
+        buf: &mut B,
+        now: u64,
+    ) -> Disposition {
+        let (l2_len, ethertype) = {
+            let Ok(frame) = ethernet::EthernetFrame::new_checked(buf.data()) else {
+                return self.drop(&|c| &c.drop_bad_l2);
+            };
+            let dst = frame.dst();
+            if dst != rx.mac && dst[0] & 1 == 0 {
+                return self.drop(&|c| &c.drop_not_for_us);
+            }
+            (frame.header_len(), frame.ethertype())
+        };
+        match ethertype {
+            ethernet::ETHERTYPE_ARP => Disposition::Punt,
+            ethernet::ETHERTYPE_IPV4 => self.ipv4_frame(rx, buf, l2_len, now),
+            _ => self.drop(&|c| &c.drop_unsupported),
+        }
+    }
+
+    fn ipv4_frame<B: PacketBuf>(
+        &mut self,
+        rx: &PortSetup,
+        buf: &mut B,
+        l2_len: usize,
+        now: u64,
+    ) -> Disposition {
+        let (src, dst, protocol, header_len, ttl) = {
+            let Ok(ip) = ipv4::Ipv4Packet::new_checked(&buf.data()[l2_len..]) else {
+                return self.drop(&|c| &c.drop_bad_l3);
+            };
+            if !ip.verify_checksum() {
+                return self.drop(&|c| &c.drop_bad_l3);
+            }
+            (ip.src(), ip.dst(), ip.protocol(), ip.header_len(), ip.ttl())
+        };
+        if self.ports.is_local(IpAddr::V4(dst)) {
+            return self.local_ipv4(buf, l2_len + header_len, protocol, now);
+        }
+        if ttl <= 1 {
+            return self.drop(&|c| &c.drop_ttl_expired);
+        }
+        self.forward_ipv4(rx.vrf, buf, l2_len, src, dst, now)
+    }
+
+    /// A packet for one of the gateway's own addresses: IPsec for us, or the control thread's.
+    fn local_ipv4<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l4_offset: usize,
+        protocol: u8,
+        now: u64,
+    ) -> Disposition {
+        let spi_offset = match protocol {
+            ip_proto::ESP => l4_offset,
+            // AH carries its SPI after next-header, length and reserved.
+            ip_proto::AH => l4_offset + 4,
+            ip_proto::UDP => {
+                let Ok(datagram) = udp::UdpPacket::new_checked(&buf.data()[l4_offset..]) else {
+                    return self.drop(&|c| &c.drop_bad_l3);
+                };
+                match datagram.dst_port() {
+                    udp::IKE_PORT => return Disposition::Punt,
+                    udp::NAT_T_PORT => {
+                        // RFC 3948: a zero marker means IKE, a lone 0xff a keepalive, else ESP.
+                        let payload = datagram.payload();
+                        if payload.len() < 8 || payload[..4] == [0, 0, 0, 0] {
+                            return Disposition::Punt;
+                        }
+                        l4_offset + udp::HEADER_LEN
+                    }
+                    _ => return self.drop(&|c| &c.drop_local_other),
+                }
+            }
+            ip_proto::ICMP => return Disposition::Punt,
+            _ => return self.drop(&|c| &c.drop_local_other),
+        };
+        let Some(spi_bytes) = buf.data().get(spi_offset..spi_offset + 4) else {
+            return self.drop(&|c| &c.drop_bad_l3);
+        };
+        let spi = u32::from_be_bytes([spi_bytes[0], spi_bytes[1], spi_bytes[2], spi_bytes[3]]);
+        self.inbound_ipsec(buf, spi, now)
+    }
+
+    fn inbound_ipsec<B: PacketBuf>(&mut self, buf: &mut B, spi: u32, now: u64) -> Disposition {
+        let worker = self.worker();
+        let (verdict, raised, inside_vrf, proxy) = match self.tables.inbound(spi) {
+            InboundLookup::HandOff(owner) if owner.0 < self.worker_count => {
+                return Disposition::HandOff(owner)
+            }
+            InboundLookup::HandOff(_) => return self.drop(&|c| &c.drop_no_sa),
+            InboundLookup::Unknown => return self.drop(&|c| &c.drop_no_sa),
+            InboundLookup::Owned(entry) => {
+                // The ESP engine works on IP packets: the Ethernet header goes first.
+                if !buf.adj(ethernet::HEADER_LEN) {
+                    return self.drop(&|c| &c.drop_bad_l2);
+                }
+                let (verdict, raised) = entry.sa.sa.decapsulate(buf, now);
+                (verdict, raised, entry.sa.inside_vrf, entry.sa.proxy)
+            }
+        };
+        self.report(worker, spi, Direction::Inbound, raised);
+        if verdict.is_err() {
+            return self.drop(&|c| &c.drop_sa_processing);
+        }
+        bump(&self.counters.decrypted);
+        let Some((src, dst)) = ip_addresses(buf.data()) else {
+            return self.drop(&|c| &c.drop_bad_l3);
+        };
+        if !proxy.remote.contains(src) || !proxy.local.contains(dst) {
+            return self.drop(&|c| &c.drop_proxy_mismatch);
+        }
+        self.route_ip(buf, inside_vrf, dst, false)
+    }
+
+    fn forward_ipv4<B: PacketBuf>(
+        &mut self,
+        vrf: VrfId,
+        buf: &mut B,
+        l2_len: usize,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        now: u64,
+    ) -> Disposition {
+        let worker = self.worker();
+        let verdict = self
+            .tables
+            .classify_outbound(vrf, IpAddr::V4(src), IpAddr::V4(dst));
+        match verdict {
+            OutboundVerdict::Forward(next_hop) => {
+                decrement_ttl(buf, l2_len);
+                bump(&self.counters.forwarded_clear);
+                self.to_next_hop(buf, next_hop, IpAddr::V4(dst), true)
+            }
+            OutboundVerdict::HandOff { owner, .. } => Disposition::HandOff(owner),
+            OutboundVerdict::Encrypt { sas, .. } => {
+                decrement_ttl(buf, l2_len);
+                if !buf.adj(l2_len) {
+                    return Disposition::Drop;
+                }
+                let mut outer_vrf = vrf;
+                let mut failed = false;
+                let mut reports: [(u32, RaisedEvents); 2] = Default::default();
+                for (i, tunnel) in sas.iter_mut().enumerate() {
+                    let (verdict, raised) = tunnel.sa.encapsulate(buf, now);
+                    reports[i] = (tunnel.sa.spi(), raised);
+                    outer_vrf = tunnel.outer_vrf;
+                    if verdict.is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                for (spi, raised) in reports {
+                    self.report(worker, spi, Direction::Outbound, raised);
+                }
+                if failed {
+                    return self.drop(&|c| &c.drop_sa_processing);
+                }
+                bump(&self.counters.encrypted);
+                let Some((_, outer_dst)) = ip_addresses(buf.data()) else {
+                    return self.drop(&|c| &c.drop_bad_l3);
+                };
+                self.route_ip(buf, outer_vrf, outer_dst, false)
+            }
+            // A rule that lets traffic through a service set in clear is not implemented yet.
+            OutboundVerdict::Bypass(_) => self.drop(&|c| &c.drop_unsupported),
+            // The tables counted the reason (no route, no rule, discard, no SA).
+            OutboundVerdict::Drop => Disposition::Drop,
+        }
+    }
+
+    /// Routes a bare IP packet (no Ethernet header) and frames it for its next hop.
+    fn route_ip<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        vrf: VrfId,
+        dst: IpAddr,
+        has_l2: bool,
+    ) -> Disposition {
+        let next_hop = match self.tables.fibs.get(vrf).and_then(|fib| fib.lookup(dst)) {
+            Some(next_hop) => *next_hop,
+            None => return self.drop(&|c| &c.drop_no_route),
+        };
+        self.to_next_hop(buf, next_hop, dst, has_l2)
+    }
+
+    fn to_next_hop<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        next_hop: NextHop,
+        dst: IpAddr,
+        has_l2: bool,
+    ) -> Disposition {
+        match next_hop {
+            NextHop::Neighbor { port, gateway } => {
+                // A directly connected route carries no gateway: the destination is the neighbor.
+                let neighbor = if gateway.is_unspecified() {
+                    dst
+                } else {
+                    gateway
+                };
+                let IpAddr::V4(neighbor) = neighbor else {
+                    return self.drop(&|c| &c.drop_unsupported);
+                };
+                let Some(src_mac) = self.ports.get(port).map(|p| p.mac) else {
+                    return self.drop(&|c| &c.drop_no_route);
+                };
+                let Some(dst_mac) = self.neighbors.lookup(port, neighbor) else {
+                    // Full queue: the control thread is already busy resolving; drop either way.
+                    let _ = self.resolve.push((port, neighbor));
+                    return self.drop(&|c| &c.drop_no_neighbor);
+                };
+                if !write_ethernet(buf, has_l2, dst_mac, src_mac, ethernet::ETHERTYPE_IPV4) {
+                    return self.drop(&|c| &c.drop_bad_l2);
+                }
+                bump(&self.counters.tx_packets);
+                Disposition::Transmit(port)
+            }
+            NextHop::Local => {
+                // For the gateway itself (e.g. a ping to the inside address through a tunnel):
+                // the control thread takes frames, so give it one.
+                if !write_ethernet(buf, has_l2, [0; 6], [0; 6], ethernet::ETHERTYPE_IPV4) {
+                    return self.drop(&|c| &c.drop_bad_l2);
+                }
+                Disposition::Punt
+            }
+            NextHop::ServicesUnit(_) => self.drop(&|c| &c.drop_unsupported),
+            NextHop::Discard => self.drop(&|c| &c.drop_no_route),
+        }
+    }
+
+    fn report(&mut self, worker: WorkerId, spi: u32, direction: Direction, raised: RaisedEvents) {
+        for kind in raised.iter() {
+            let event = match kind {
+                SaEventKind::SoftSeconds | SaEventKind::SoftKilobytes => {
+                    WorkerEvent::SoftLifetime {
+                        worker,
+                        spi,
+                        direction,
+                    }
+                }
+                SaEventKind::HardSeconds | SaEventKind::HardKilobytes => {
+                    WorkerEvent::HardLifetime {
+                        worker,
+                        spi,
+                        direction,
+                    }
+                }
+                SaEventKind::SequenceExhausted => WorkerEvent::SequenceExhausted { worker, spi },
+            };
+            if !self.events.send(event) {
+                self.tables.counters.events_lost += 1;
+            }
+        }
+    }
+
+    #[inline]
+    fn drop(
+        &self,
+        counter: &dyn Fn(&PipelineCounters) -> &std::sync::atomic::AtomicU64,
+    ) -> Disposition {
+        bump(counter(&self.counters));
+        Disposition::Drop
+    }
+}
+
+/// Source and destination of the IP packet at the start of `data`.
+fn ip_addresses(data: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    match data.first()? >> 4 {
+        4 => {
+            let ip = ipv4::Ipv4Packet::new_checked(data).ok()?;
+            Some((IpAddr::V4(ip.src()), IpAddr::V4(ip.dst())))
+        }
+        6 => {
+            let ip = crate::wire::ipv6::Ipv6Packet::new_checked(data).ok()?;
+            Some((IpAddr::V6(ip.src()), IpAddr::V6(ip.dst())))
+        }
+        _ => None,
+    }
+}
+
+fn decrement_ttl<B: PacketBuf>(buf: &mut B, l2_len: usize) {
+    if let Some(bytes) = buf.data_mut().get_mut(l2_len..) {
+        let mut ip = ipv4::Ipv4Packet::new_unchecked(bytes);
+        let _ = ip.decrement_ttl();
+    }
+}
+
+/// Writes the Ethernet header, reusing the received one when the frame still has it.
+fn write_ethernet<B: PacketBuf>(
+    buf: &mut B,
+    has_l2: bool,
+    dst: [u8; 6],
+    src: [u8; 6],
+    ethertype: u16,
+) -> bool {
+    if has_l2 {
+        match buf.data_mut().get_mut(..ethernet::HEADER_LEN) {
+            Some(header) => {
+                ethernet::write_header(header, dst, src, ethertype);
+                true
+            }
+            None => false,
+        }
+    } else {
+        match buf.prepend(ethernet::HEADER_LEN) {
+            Some(header) => {
+                ethernet::write_header(header, dst, src, ethertype);
+                true
+            }
+            None => false,
+        }
+    }
+}

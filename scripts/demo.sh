@@ -5,7 +5,7 @@
 # traffic flows between the LANs both ways. Everything is torn down at the end, also on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CONFIG=${CONFIG:-examples/sg1-policy-based.conf}
+CONFIG=${CONFIG:-examples/sg1-policy-shared.conf}
 export TOPO_TAG="demo$$"
 WORK=$(mktemp -d /tmp/dyntun-demo.XXXXXX)
 . scripts/lib/topology.sh
@@ -47,8 +47,8 @@ for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { cat "$WORK/dyntun.log"; echo "demo: dyntun did not start" >&2; exit 1; }
 
 step "starting SG2 (10.2.2.2, LAN 172.16.2.0/24) and SG3 (10.3.3.3, LAN 172.16.3.0/24): strongSwan, IKEv1 main mode, PSK"
-charon_start "$(topo_ns sg2)" "$WORK/sg2" 10.2.2.2 10.1.1.1 172.16.2.0/24 172.16.1.0/24 "${PSK_GLOBAL:-dynamic-peers-secret}"
-charon_start "$(topo_ns sg3)" "$WORK/sg3" 10.3.3.3 10.1.1.1 172.16.3.0/24 172.16.1.0/24 "${PSK_GLOBAL:-dynamic-peers-secret}"
+charon_start "$(topo_ns sg2)" "$WORK/sg2" 10.2.2.2 10.1.1.1 172.16.2.0/24 172.16.1.0/24 "${PSK_GLOBAL:-dyntun-demo-global-key}"
+charon_start "$(topo_ns sg3)" "$WORK/sg3" 10.3.3.3 10.1.1.1 172.16.3.0/24 172.16.1.0/24 "${PSK_GLOBAL:-dyntun-demo-global-key}"
 
 step "SG2 and SG3 initiate; SG1 only responds"
 charon_initiate "$(topo_ns sg2)" "$WORK/sg2" | tail -n 2

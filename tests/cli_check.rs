@@ -86,14 +86,22 @@ fn display_round_trips_in_both_forms() {
     let curly = dyntun(&["check", "--display", source.to_str().unwrap()]);
     assert_eq!(curly.status.code(), Some(0));
     let curly = String::from_utf8(curly.stdout).unwrap();
-    assert!(curly.starts_with("interfaces {\n    ge-0/0/0 {\n"), "{curly}");
+    assert!(
+        curly.starts_with("interfaces {\n    ge-0/0/0 {\n"),
+        "{curly}"
+    );
     assert!(curly.contains("pre-shared-key ascii-text dyntun-demo-global-key;"));
-    assert!(!curly.contains("/*"), "comments are not part of the normalised form");
+    assert!(
+        !curly.contains("/*"),
+        "comments are not part of the normalised form"
+    );
 
     let set = dyntun(&["check", "--display", "set", source.to_str().unwrap()]);
     assert_eq!(set.status.code(), Some(0));
     let set = String::from_utf8(set.stdout).unwrap();
-    assert!(set.contains("set services service-set demo-service-set ipsec-vpn-options local-gateway 10.1.1.1\n"));
+    assert!(set.contains(
+        "set services service-set demo-service-set ipsec-vpn-options local-gateway 10.1.1.1\n"
+    ));
 
     let set_file = TempFile::new("display.set", &set);
     let from_set = dyntun(&["check", "--display", "curly", set_file.path()]);
@@ -129,12 +137,18 @@ fn unreadable_file_and_bad_usage() {
     let missing = format!("/nonexistent/dyntun-{}.conf", std::process::id());
     let out = dyntun(&["check", &missing]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with(&format!("{missing}: error: cannot read")));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with(&format!("{missing}: error: cannot read"))
+    );
     let source = examples().join("sg1-policy-shared.conf");
     let out = dyntun(&["check", "--display", "xml", source.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let out = dyntun(&["check", "set", source.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "a format without --display is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a format without --display is a usage error"
+    );
     let out = dyntun(&["check"]);
     assert_eq!(out.status.code(), Some(2));
 }

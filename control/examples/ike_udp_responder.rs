@@ -27,9 +27,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         driver.poll(&mut responder, Duration::from_millis(50))?;
         while let Some(event) = responder.poll_event() {
             match event {
-                IkeEvent::ChildSaUp { child, peer, proxy, inbound, outbound, .. } => println!(
+                IkeEvent::ChildSaUp {
+                    child,
+                    peer,
+                    proxy,
+                    inbound,
+                    outbound,
+                    ..
+                } => println!(
                     "child {} up: peer {} remote {} local {} spi in {:08x} out {:08x}",
-                    child.0, peer.remote, proxy.remote, proxy.local, inbound[0].spi, outbound[0].spi
+                    child.0,
+                    peer.remote,
+                    proxy.remote,
+                    proxy.local,
+                    inbound[0].spi,
+                    outbound[0].spi
                 ),
                 other => println!("{other:?}"),
             }

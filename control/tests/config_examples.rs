@@ -79,10 +79,24 @@ fn every_example_passes_and_round_trips_through_both_display_forms() {
         assert!(set.lines().all(|l| l.starts_with("set ")), "{name}");
         for shown in [&curly, &set] {
             let again = config::check(shown);
-            let model = again.result.unwrap_or_else(|e| panic!("{name}: {}", e.render("display")));
-            assert_eq!(model_without_origins(&model), model_without_origins(original), "{name}");
-            assert_eq!(again.document.display(DisplayFormat::Curly), curly, "{name}");
-            for (a, b) in model.access_profiles.values().zip(original.access_profiles.values()) {
+            let model = again
+                .result
+                .unwrap_or_else(|e| panic!("{name}: {}", e.render("display")));
+            assert_eq!(
+                model_without_origins(&model),
+                model_without_origins(original),
+                "{name}"
+            );
+            assert_eq!(
+                again.document.display(DisplayFormat::Curly),
+                curly,
+                "{name}"
+            );
+            for (a, b) in model
+                .access_profiles
+                .values()
+                .zip(original.access_profiles.values())
+            {
                 assert_eq!(
                     a.pre_shared_key.as_ref().map(|k| k.bytes().to_vec()),
                     b.pre_shared_key.as_ref().map(|k| k.bytes().to_vec())
@@ -118,7 +132,10 @@ fn sg1_policy_based_model() {
             (prefix("172.16.3.0/24"), prefix("172.16.1.0/24"))
         ]
     );
-    assert_eq!(profile.pre_shared_key.as_ref().unwrap().bytes(), b"dyntun-demo-global-key");
+    assert_eq!(
+        profile.pre_shared_key.as_ref().unwrap().bytes(),
+        b"dyntun-demo-global-key"
+    );
     let pool = v.pool.unwrap();
     assert_eq!(pool.mode, PoolMode::Shared);
     assert_eq!(pool.units, [UnitName::new("sp-1/2/0", 1)]);
@@ -130,13 +147,18 @@ fn sg1_policy_based_model() {
     let dp = &c.dataplane;
     assert_eq!(
         dp.devices.get("ge-0/0/0"),
-        Some(&config::Device::Virtual("net_af_packet0,iface=sg1-out".into()))
+        Some(&config::Device::Virtual(
+            "net_af_packet0,iface=sg1-out".into()
+        ))
     );
     assert_eq!(dp.pics.get("sp-1/2/0"), Some(&vec![1]));
     assert_eq!(dp.eal_options, ["--no-huge", "-m", "256"]);
     assert_eq!(dp.control_core, Some(0));
     let shown = format!("{c:?}");
-    assert!(!shown.contains("dyntun-demo-global-key"), "a key leaked into Debug");
+    assert!(
+        !shown.contains("dyntun-demo-global-key"),
+        "a key leaked into Debug"
+    );
 }
 
 #[test]
@@ -144,8 +166,14 @@ fn default_proxy_pair_and_dedicated_pool() {
     let c = load("sg1-link-dedicated.conf");
     let v = c.service_set("link-service-set").unwrap();
     let profile = v.access_profile.unwrap();
-    assert_eq!(profile.allowed_proxy_pairs, [(Prefix::any_v4(), Prefix::any_v4())]);
-    assert_eq!(profile.pre_shared_key.as_ref().unwrap().bytes(), b"dyrun-link-key");
+    assert_eq!(
+        profile.allowed_proxy_pairs,
+        [(Prefix::any_v4(), Prefix::any_v4())]
+    );
+    assert_eq!(
+        profile.pre_shared_key.as_ref().unwrap().bytes(),
+        b"dyrun-link-key"
+    );
     let pool = v.pool.unwrap();
     assert_eq!(pool.mode, PoolMode::Dedicated);
     assert_eq!(pool.units.len(), 4);
@@ -159,9 +187,15 @@ fn vrf_variant_puts_reverse_routes_in_the_vrf() {
     let c = load("sg1-vrf.set");
     let v = c.service_set("vrf-service-set").unwrap();
     assert_eq!(v.reverse_route_table.as_deref(), Some("vrf-lan.inet.0"));
-    assert_eq!(c.routing_instance_of(&UnitName::new("ge-0/0/1", 0)), Some("vrf-lan"));
+    assert_eq!(
+        c.routing_instance_of(&UnitName::new("ge-0/0/1", 0)),
+        Some("vrf-lan")
+    );
     assert_eq!(c.routing_instance_of(&UnitName::new("ge-0/0/0", 0)), None);
-    assert_eq!(c.route_table_of(&UnitName::new("ge-0/0/0", 0), true), "inet.0");
+    assert_eq!(
+        c.route_table_of(&UnitName::new("ge-0/0/0", 0), true),
+        "inet.0"
+    );
 }
 
 #[test]
@@ -169,7 +203,9 @@ fn two_pics_share_one_profile() {
     let c = load("sg1-two-pics.conf");
     let views: Vec<_> = c.service_sets().collect();
     assert_eq!(views.len(), 2);
-    assert!(views.iter().all(|v| v.access_profile.unwrap().name == "spread-profile"));
+    assert!(views
+        .iter()
+        .all(|v| v.access_profile.unwrap().name == "spread-profile"));
     assert_eq!(views[0].pool.unwrap().units.len(), 2);
     assert_eq!(c.dataplane.pics.len(), 2);
 }
@@ -187,12 +223,23 @@ fn ams_service_set() {
 #[test]
 fn per_address_key_wins_over_the_global_key() {
     let c = load("sg1-per-peer-key.conf");
-    let (key, source) = c.psk_for_peer("demo-service-set", addr("10.2.2.2")).unwrap();
+    let (key, source) = c
+        .psk_for_peer("demo-service-set", addr("10.2.2.2"))
+        .unwrap();
     assert_eq!(key.bytes(), b"dyntun-sg2-own-key");
-    assert!(matches!(source, PskSource::PerAddress { ref ike_policy, .. } if ike_policy == "sg2-ike"));
-    let (key, source) = c.psk_for_peer("demo-service-set", addr("10.3.3.3")).unwrap();
+    assert!(
+        matches!(source, PskSource::PerAddress { ref ike_policy, .. } if ike_policy == "sg2-ike")
+    );
+    let (key, source) = c
+        .psk_for_peer("demo-service-set", addr("10.3.3.3"))
+        .unwrap();
     assert_eq!(key.bytes(), b"dyntun-demo-global-key");
-    assert_eq!(source, PskSource::AccessProfile { profile: "demo-access-profile".into() });
+    assert_eq!(
+        source,
+        PskSource::AccessProfile {
+            profile: "demo-access-profile".into()
+        }
+    );
     assert!(c.psk_for_peer("no-such-set", addr("10.3.3.3")).is_none());
     let proposal = &c.ike_proposals["sg2-ike-proposal"];
     assert_eq!(proposal.cipher, Some(Cipher::AesCbc256));
@@ -202,7 +249,9 @@ fn per_address_key_wins_over_the_global_key() {
     assert_eq!(c.ipsec_policies["sg2-ipsec"].pfs, Some(config::DhGroup(14)));
     // Without the per-address rule every peer gets the global key.
     let plain = load("sg1-policy-shared.conf");
-    let (key, _) = plain.psk_for_peer("demo-service-set", addr("10.2.2.2")).unwrap();
+    let (key, _) = plain
+        .psk_for_peer("demo-service-set", addr("10.2.2.2"))
+        .unwrap();
     assert_eq!(key.bytes(), b"dyntun-demo-global-key");
 }
 
@@ -228,7 +277,9 @@ fn manual_sas_become_sa_specs() {
         assert_eq!(s.remote, addr("10.2.2.2"));
         assert_eq!(s.replay_window, 64);
     }
-    let to_pic = c.static_routes_in("inet.0").find(|r| r.prefix == prefix("172.16.2.0/24"));
+    let to_pic = c
+        .static_routes_in("inet.0")
+        .find(|r| r.prefix == prefix("172.16.2.0/24"));
     assert_eq!(
         to_pic.map(|r| &r.next_hop),
         Some(&NextHop::Interface(UnitName::new("sp-1/2/0", 1)))
@@ -258,4 +309,53 @@ fn inactive_statements_are_ignored() {
     assert!(errors.is_empty(), "{errors:?}");
     assert!(config::parse(&with_inactive).is_ok());
     assert!(!doc.display(DisplayFormat::Curly).contains("frobnicate"));
+}
+
+#[test]
+fn a_profile_with_an_ike_policy_takes_the_policy_key() {
+    let text = std::fs::read_to_string(examples_dir().join("sg1-per-peer-key.conf")).unwrap();
+    let edited = text.replace(
+        "pre-shared-key ascii-text \"dyntun-demo-global-key\"; ## SECRET-DATA",
+        "ike-policy sg2-ike;",
+    );
+    assert_ne!(edited, text);
+    let c = config::parse(&edited).unwrap_or_else(|e| panic!("{e}"));
+    let (key, source) = c
+        .psk_for_peer("demo-service-set", addr("10.3.3.3"))
+        .unwrap();
+    assert_eq!(key.bytes(), b"dyntun-sg2-own-key");
+    assert_eq!(
+        source,
+        PskSource::AccessProfile {
+            profile: "demo-access-profile".into()
+        }
+    );
+    let view = c.service_set("demo-service-set").unwrap();
+    assert_eq!(view.ike_policy.map(|p| p.name.as_str()), Some("sg2-ike"));
+}
+
+#[test]
+fn eal_arguments_follow_the_dataplane_block() {
+    let c = load("sg1-two-pics.conf");
+    assert_eq!(
+        c.dataplane.eal_arguments(),
+        [
+            "-l",
+            "0,1",
+            "--main-lcore",
+            "0",
+            "--vdev",
+            "net_af_packet0,iface=sg1-out",
+            "--vdev",
+            "net_af_packet1,iface=sg1-in",
+            "--no-huge",
+            "-m",
+            "256"
+        ]
+    );
+    assert_eq!(
+        c.dataplane.devices["ge-0/0/1"].dpdk_name(),
+        "net_af_packet1"
+    );
+    assert_eq!(c.dataplane.idle_backoff_us, Some(20));
 }

@@ -10,12 +10,23 @@ fn a_hundred_thousand_lines_in_both_forms() {
     let mut set = String::new();
     for i in 0..routes {
         let (a, b) = (i / 256, i % 256);
-        curly.push_str(&format!("        route 10.{a}.{b}.0/24 next-hop 192.0.2.1;\n"));
-        set.push_str(&format!("set routing-options static route 10.{a}.{b}.0/24 next-hop 192.0.2.1\n"));
-        set.push_str(&format!("set routing-options static route 11.{a}.{b}.0/24 next-hop 192.0.2.2\n"));
+        curly.push_str(&format!(
+            "        route 10.{a}.{b}.0/24 next-hop 192.0.2.1;\n"
+        ));
+        set.push_str(&format!(
+            "set routing-options static route 10.{a}.{b}.0/24 next-hop 192.0.2.1\n"
+        ));
+        set.push_str(&format!(
+            "set routing-options static route 11.{a}.{b}.0/24 next-hop 192.0.2.2\n"
+        ));
     }
     curly.push_str("    }\n}\n");
-    curly.push_str(&curly.clone().replace("route 10.", "route 11.").replace(".1;", ".2;"));
+    curly.push_str(
+        &curly
+            .clone()
+            .replace("route 10.", "route 11.")
+            .replace(".1;", ".2;"),
+    );
     assert!(curly.lines().count() >= 100_000);
     assert!(set.lines().count() >= 100_000);
     for text in [&curly, &set] {

@@ -46,7 +46,12 @@ fn conn(name: &str, ike: &str, children: Vec<ChildConfig>) -> ConnectionConfig {
 }
 
 /// The ChildSaUp whose remote proxy is `remote`, newest first when `rekey` asks for a rekey.
-fn child_up(gw: &Gateway, remote: &str, rekey: bool, wait: Duration) -> Option<(Vec<SaSpec>, Vec<SaSpec>)> {
+fn child_up(
+    gw: &Gateway,
+    remote: &str,
+    rekey: bool,
+    wait: Duration,
+) -> Option<(Vec<SaSpec>, Vec<SaSpec>)> {
     let remote: dataplane::prefix::Prefix = remote.parse().unwrap();
     gw.wait_for(wait, |e| {
         matches!(e, IkeEvent::ChildSaUp { proxy, rekey_of, .. } if proxy.remote == remote && rekey_of.is_some() == rekey)
@@ -57,8 +62,16 @@ fn child_up(gw: &Gateway, remote: &str, rekey: bool, wait: Duration) -> Option<(
     })
 }
 
-fn failure(gw: &Gateway, wait: Duration, mut pred: impl FnMut(&FailureReason) -> bool) -> Option<FailureReason> {
-    gw.wait_for(wait, |e| matches!(e, IkeEvent::Failure(f) if pred(&f.reason))).map(|e| match e {
+fn failure(
+    gw: &Gateway,
+    wait: Duration,
+    mut pred: impl FnMut(&FailureReason) -> bool,
+) -> Option<FailureReason> {
+    gw.wait_for(
+        wait,
+        |e| matches!(e, IkeEvent::Failure(f) if pred(&f.reason)),
+    )
+    .map(|e| match e {
         IkeEvent::Failure(f) => f.reason,
         _ => unreachable!(),
     })
@@ -85,7 +98,12 @@ fn strongswan_proposals_keys_and_esp_decrypt() {
     for (i, (name, esp)) in esp_cases.iter().enumerate() {
         let addr = format!("172.16.2.{}", i + 1);
         peer_ns.exec(&["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
-        children.push(ChildConfig::new(name, &format!("{addr}/32"), "172.16.1.0/24", esp));
+        children.push(ChildConfig::new(
+            name,
+            &format!("{addr}/32"),
+            "172.16.1.0/24",
+            esp,
+        ));
     }
     for addr in ["172.16.2.20", "172.16.2.21"] {
         peer_ns.exec(&["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
@@ -98,12 +116,22 @@ fn strongswan_proposals_keys_and_esp_decrypt() {
             conn(
                 "ikeaes256",
                 "aes256-sha256-modp2048",
-                vec![ChildConfig::new("c", "172.16.2.20/32", "172.16.1.0/24", "aes128-sha1")],
+                vec![ChildConfig::new(
+                    "c",
+                    "172.16.2.20/32",
+                    "172.16.1.0/24",
+                    "aes128-sha1",
+                )],
             ),
             conn(
                 "iketdes",
                 "3des-md5-modp1024",
-                vec![ChildConfig::new("c", "172.16.2.21/32", "172.16.1.0/24", "aes128-sha1")],
+                vec![ChildConfig::new(
+                    "c",
+                    "172.16.2.21/32",
+                    "172.16.1.0/24",
+                    "aes128-sha1",
+                )],
             ),
         ],
     );
@@ -112,28 +140,52 @@ fn strongswan_proposals_keys_and_esp_decrypt() {
     let mut cases: Vec<(String, String, String)> = esp_cases
         .iter()
         .enumerate()
-        .map(|(i, (name, _))| ("ikeaes128".to_string(), name.to_string(), format!("172.16.2.{}", i + 1)))
+        .map(|(i, (name, _))| {
+            (
+                "ikeaes128".to_string(),
+                name.to_string(),
+                format!("172.16.2.{}", i + 1),
+            )
+        })
         .collect();
     cases.push(("ikeaes256".into(), "c".into(), "172.16.2.20".into()));
     cases.push(("iketdes".into(), "c".into(), "172.16.2.21".into()));
 
     for (ike, child, addr) in &cases {
-        assert!(charon.initiate(ike, child), "initiate {ike}/{child} failed; charon log:\n{}", charon.log());
-        let (inbound, outbound) = child_up(&gw, &format!("{addr}/32"), false, Duration::from_secs(10))
-            .unwrap_or_else(|| panic!("no ChildSaUp for {addr}"));
-        assert!(matches!(inbound[0].encapsulation, Encapsulation::Udp { local_port: 4500, .. }));
+        assert!(
+            charon.initiate(ike, child),
+            "initiate {ike}/{child} failed; charon log:\n{}",
+            charon.log()
+        );
+        let (inbound, outbound) =
+            child_up(&gw, &format!("{addr}/32"), false, Duration::from_secs(10))
+                .unwrap_or_else(|| panic!("no ChildSaUp for {addr}"));
+        assert!(matches!(
+            inbound[0].encapsulation,
+            Encapsulation::Udp {
+                local_port: 4500,
+                ..
+            }
+        ));
         // strongSwan's inbound SPI is our outbound one and the other way round.
         let sas = charon.list_sas();
         let want_in = format!("spi-in={:08x}", outbound[0].spi);
         let want_out = format!("spi-out={:08x}", inbound[0].spi);
-        assert!(sas.contains(&want_in) && sas.contains(&want_out), "{ike}/{child}: SPIs not in\n{sas}");
+        assert!(
+            sas.contains(&want_in) && sas.contains(&want_out),
+            "{ike}/{child}: SPIs not in\n{sas}"
+        );
         // An ESP packet strongSwan encrypted decrypts with the keys we derived.
         let _ = charon.exec_in_ns(&["ping", "-c", "1", "-W", "1", "-I", addr, "172.16.1.1"]);
         let (_, from, esp) = gw
             .next_esp(inbound[0].spi, Duration::from_secs(5))
             .unwrap_or_else(|| panic!("{ike}/{child}: no ESP with SPI {:08x}", inbound[0].spi));
         let verdict = esp_oracle::decrypt(&inbound[0], &from.ip().to_string(), GW, &esp);
-        assert_eq!(verdict, format!("inner {addr} > 172.16.1.1 icmp"), "{ike}/{child}");
+        assert_eq!(
+            verdict,
+            format!("inner {addr} > 172.16.1.1 icmp"),
+            "{ike}/{child}"
+        );
     }
     assert_eq!(gw.count(|e| matches!(e, IkeEvent::IkeSaUp { .. })), 3);
     assert_eq!(gw.count(|e| matches!(e, IkeEvent::ChildSaDown { .. })), 0);
@@ -147,18 +199,42 @@ fn strongswan_wrong_psk_and_disallowed_proxy_are_refused() {
     link(&gw_ns, GW, &bad_key_ns, "10.2.2.2");
     link(&gw_ns, GW, &bad_proxy_ns, "10.3.3.3");
     let mut p = policy();
-    p.allowed_proxy_pairs = vec![("172.16.0.0/16".parse().unwrap(), "172.16.1.0/24".parse().unwrap())];
+    p.allowed_proxy_pairs = vec![(
+        "172.16.0.0/16".parse().unwrap(),
+        "172.16.1.0/24".parse().unwrap(),
+    )];
     let gw = Gateway::start(&gw_ns, GW.parse::<IpAddr>().unwrap(), p);
 
     let child = ChildConfig::new("c", "172.16.3.0/24", "172.16.1.0/24", "aes128-sha1");
-    let wrong = Charon::start(&bad_key_ns, &peer_config("10.2.2.2", "not the key", vec![conn("ike", "aes128-sha1-modp2048", vec![child])]));
+    let wrong = Charon::start(
+        &bad_key_ns,
+        &peer_config(
+            "10.2.2.2",
+            "not the key",
+            vec![conn("ike", "aes128-sha1-modp2048", vec![child])],
+        ),
+    );
     let outside = ChildConfig::new("c", "192.168.50.0/24", "172.16.1.0/24", "aes128-sha1");
-    let proxy = Charon::start(&bad_proxy_ns, &peer_config("10.3.3.3", PSK, vec![conn("ike", "aes128-sha1-modp2048", vec![outside])]));
+    let proxy = Charon::start(
+        &bad_proxy_ns,
+        &peer_config(
+            "10.3.3.3",
+            PSK,
+            vec![conn("ike", "aes128-sha1-modp2048", vec![outside])],
+        ),
+    );
 
     assert!(!wrong.initiate("ike", "c"), "a wrong PSK must not come up");
-    assert!(failure(&gw, Duration::from_secs(5), |r| *r == FailureReason::DecryptionFailed).is_some());
-    assert!(!proxy.initiate("ike", "c"), "a proxy outside allowed-proxy-pair must be refused");
-    let refused = failure(&gw, Duration::from_secs(5), |r| matches!(r, FailureReason::ProxyNotAllowed { .. }));
+    assert!(failure(&gw, Duration::from_secs(5), |r| *r
+        == FailureReason::DecryptionFailed)
+    .is_some());
+    assert!(
+        !proxy.initiate("ike", "c"),
+        "a proxy outside allowed-proxy-pair must be refused"
+    );
+    let refused = failure(&gw, Duration::from_secs(5), |r| {
+        matches!(r, FailureReason::ProxyNotAllowed { .. })
+    });
     match refused {
         Some(FailureReason::ProxyNotAllowed { remote, local }) => {
             assert_eq!(remote, "192.168.50.0/255.255.255.0");
@@ -166,7 +242,11 @@ fn strongswan_wrong_psk_and_disallowed_proxy_are_refused() {
         }
         other => panic!("expected ProxyNotAllowed, got {other:?}"),
     }
-    assert!(proxy.log().contains("INVALID_ID_INFORMATION"), "peer should see INVALID-ID-INFORMATION");
+    assert!(
+        proxy.log().contains("INVALID_ID_INFORMATION"),
+        "peer should see INVALID-ID-INFORMATION:\n{}",
+        proxy.log()
+    );
     assert_eq!(gw.count(|e| matches!(e, IkeEvent::ChildSaUp { .. })), 0);
     assert!(gw.drop_count("decryption-failed") >= 1);
 }
@@ -178,6 +258,8 @@ fn strongswan_two_peers_dpd_and_child_rekey() {
     let b_ns = Netns::new("dtq");
     link(&gw_ns, GW, &a_ns, "10.2.2.2");
     link(&gw_ns, GW, &b_ns, "10.3.3.3");
+    a_ns.exec(&["ip", "addr", "add", "172.16.2.1/32", "dev", "lo"]);
+    b_ns.exec(&["ip", "addr", "add", "172.16.3.1/32", "dev", "lo"]);
     let gw = Gateway::start(&gw_ns, GW.parse::<IpAddr>().unwrap(), policy());
 
     let mut rekeying = ChildConfig::new("c", "172.16.2.0/24", "172.16.1.0/24", "aes128gcm16");
@@ -188,23 +270,51 @@ fn strongswan_two_peers_dpd_and_child_rekey() {
     let a = Charon::start(&a_ns, &peer_config("10.2.2.2", PSK, vec![a_conn]));
     let b = Charon::start(
         &b_ns,
-        &peer_config("10.3.3.3", PSK, vec![conn("ike", "aes256-sha256-modp2048", vec![ChildConfig::new("c", "172.16.3.0/24", "172.16.1.0/24", "aes256-sha1")])]),
+        &peer_config(
+            "10.3.3.3",
+            PSK,
+            vec![conn(
+                "ike",
+                "aes256-sha256-modp2048",
+                vec![ChildConfig::new(
+                    "c",
+                    "172.16.3.0/24",
+                    "172.16.1.0/24",
+                    "aes256-sha1",
+                )],
+            )],
+        ),
     );
     assert!(a.initiate("ike", "c"), "peer A: {}", a.log());
     assert!(b.initiate("ike", "c"), "peer B: {}", b.log());
     assert!(child_up(&gw, "172.16.2.0/24", false, Duration::from_secs(5)).is_some());
     assert!(child_up(&gw, "172.16.3.0/24", false, Duration::from_secs(5)).is_some());
-    assert_eq!(gw.responder.lock().unwrap().ike_sas().filter(|s| s.children == 1).count(), 2);
+    assert_eq!(
+        gw.responder
+            .lock()
+            .unwrap()
+            .ike_sas()
+            .filter(|s| s.children == 1)
+            .count(),
+        2
+    );
 
     let (new_in, _) = child_up(&gw, "172.16.2.0/24", true, Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no rekey of peer A's child; log:\n{}", a.log()));
     let sas = a.list_sas();
-    assert!(sas.contains(&format!("spi-out={:08x}", new_in[0].spi)), "rekeyed SPI missing:\n{sas}");
+    assert!(
+        sas.contains(&format!("spi-out={:08x}", new_in[0].spi)),
+        "rekeyed SPI missing:\n{sas}"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while gw.drop_count("dpd-answered") == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(gw.drop_count("dpd-answered") >= 1, "no DPD seen; log:\n{}", a.log());
+    assert!(
+        gw.drop_count("dpd-answered") >= 1,
+        "no DPD seen; log:\n{}",
+        a.log()
+    );
     assert!(!a.log().contains("DPD check timed out"), "{}", a.log());
     assert!(a.list_sas().contains("state=ESTABLISHED"));
     assert!(b.list_sas().contains("state=ESTABLISHED"));

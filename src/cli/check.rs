@@ -23,7 +23,9 @@ fn format_and_file(args: &CheckArgs) -> Result<(DisplayFormat, &str), String> {
         [format, file] if args.display => match format.as_str() {
             "set" => Ok((DisplayFormat::Set, file)),
             "curly" => Ok((DisplayFormat::Curly, file)),
-            other => Err(format!("display format '{other}' is neither 'curly' nor 'set'")),
+            other => Err(format!(
+                "display format '{other}' is neither 'curly' nor 'set'"
+            )),
         },
         _ => Err("give one FILE (a display format only together with --display)".into()),
     }
@@ -44,8 +46,7 @@ pub fn run(args: &CheckArgs) -> i32 {
             return 1;
         }
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let checked = config::check(&text);
+    let checked = config::check_bytes(bytes);
     match &checked.result {
         Ok(_) => {
             if args.display {

@@ -11,6 +11,7 @@ use dataplane::sa::{Cipher, DfMode, Integrity, Lifetime};
 use super::error::{ConfigError, Origin};
 use super::model::*;
 use super::names::{interface_kind, parse_unit_number, InterfaceKind, UnitName};
+use super::schema::Kind;
 use super::secret::Secret;
 use super::tree::Node;
 
@@ -68,7 +69,11 @@ impl<'e> Builder<'e> {
     }
 
     /// A node's value parsed by `parse`; errors point at the value.
-    fn parse<T>(&mut self, node: &Node, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+    fn parse<T>(
+        &mut self,
+        node: &Node,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let text = node.value_text().unwrap_or_default();
         match parse(text) {
             Ok(v) => Some(v),
@@ -168,16 +173,24 @@ impl<'e> Builder<'e> {
         };
         if let Some(lb) = node.child("load-balancing-options") {
             if kind != InterfaceKind::Aggregated {
-                self.error(&lb.origin, "only an ams interface has load-balancing-options");
+                self.error(
+                    &lb.origin,
+                    "only an ams interface has load-balancing-options",
+                );
             }
             for m in lb.children_with("member-interface") {
-                if self.parse(m, |t| match interface_kind(t)? {
-                    InterfaceKind::AggregatedMember => Ok(()),
-                    _ => Err(format!("member-interface '{t}' should be a mams- interface")),
-                })
-                .is_some()
+                if self
+                    .parse(m, |t| match interface_kind(t)? {
+                        InterfaceKind::AggregatedMember => Ok(()),
+                        _ => Err(format!(
+                            "member-interface '{t}' should be a mams- interface"
+                        )),
+                    })
+                    .is_some()
                 {
-                    interface.members.push(m.value_text().unwrap_or_default().to_string());
+                    interface
+                        .members
+                        .push(m.value_text().unwrap_or_default().to_string());
                 }
             }
         } else if kind == InterfaceKind::Aggregated {
@@ -205,6 +218,7 @@ impl<'e> Builder<'e> {
             service_domain: None,
             dial_options: None,
             origin: node.origin.clone(),
+            origins: statement_origins(node),
         };
         if let Some(family) = node.child("family") {
             for (keyword, v4) in [("inet", true), ("inet6", false)] {
@@ -225,20 +239,29 @@ impl<'e> Builder<'e> {
         }
         if let Some(sd) = node.child("service-domain") {
             if !kind.is_services() {
-                self.error(&sd.origin, "service-domain belongs on services (sp-, ms-, ams) units");
+                self.error(
+                    &sd.origin,
+                    "service-domain belongs on services (sp-, ms-, ams) units",
+                );
             }
             unit.service_domain = self.parse(sd, |t| {
                 choose(
                     "service-domain",
                     t,
-                    &[("inside", ServiceDomain::Inside), ("outside", ServiceDomain::Outside)],
+                    &[
+                        ("inside", ServiceDomain::Inside),
+                        ("outside", ServiceDomain::Outside),
+                    ],
                     &[],
                 )
             });
         }
         if let Some(dial) = node.child("dial-options") {
             if !kind.is_services() {
-                self.error(&dial.origin, "dial-options belong on services (sp-, ms-, ams) units");
+                self.error(
+                    &dial.origin,
+                    "dial-options belong on services (sp-, ms-, ams) units",
+                );
             }
             unit.dial_options = Some(self.dial_options(dial));
         }
@@ -270,7 +293,10 @@ impl<'e> Builder<'e> {
             (false, false) => None,
         };
         if matches!(id, Some(InterfaceId::Ipsec(_))) && mode.is_none() {
-            self.error(&dial.origin, "ipsec-interface-id needs 'dedicated' or 'shared'");
+            self.error(
+                &dial.origin,
+                "ipsec-interface-id needs 'dedicated' or 'shared'",
+            );
         }
         DialOptions { id, mode }
     }
@@ -285,6 +311,7 @@ impl<'e> Builder<'e> {
             interface_id: None,
             ipsec_policy: None,
             origin: node.origin.clone(),
+            origins: statement_origins(node),
         };
         let clients: Vec<&Node> = node.children_with("client").collect();
         if clients.len() > 1 {
@@ -301,6 +328,7 @@ impl<'e> Builder<'e> {
             self.error(&client.origin, "the client needs an 'ike { … }' block");
             return profile;
         };
+        profile.origins = statement_origins(ike);
         // Set only once there is an `ike` block: an empty client tells the commit checks that
         // this profile has already been reported.
         profile.client = client.value_text().unwrap_or_default().to_string();
@@ -312,7 +340,9 @@ impl<'e> Builder<'e> {
             }
         }
         if profile.allowed_proxy_pairs.is_empty() {
-            profile.allowed_proxy_pairs.push((Prefix::any_v4(), Prefix::any_v4()));
+            profile
+                .allowed_proxy_pairs
+                .push((Prefix::any_v4(), Prefix::any_v4()));
         }
         profile.pre_shared_key = self.secret(ike, "pre-shared-key");
         profile.ike_policy = Self::text(ike, "ike-policy");
@@ -324,7 +354,10 @@ impl<'e> Builder<'e> {
     fn proxy_pair(&mut self, pair: &Node) -> Option<(Prefix, Prefix)> {
         let remote = self.parse(pair, parse_prefix)?;
         let Some(local_token) = pair.option("local") else {
-            self.error(&pair.origin, "an allowed proxy pair needs 'local PREFIX' after the remote prefix");
+            self.error(
+                &pair.origin,
+                "an allowed proxy pair needs 'local PREFIX' after the remote prefix",
+            );
             return None;
         };
         let local_origin = Origin::new(local_token.pos, pair.origin.path.clone());
@@ -350,13 +383,24 @@ impl<'e> Builder<'e> {
         let node = parent.child(keyword)?;
         match (node.child("ascii-text"), node.child("hexadecimal")) {
             (Some(_), Some(_)) => {
-                self.error(&node.origin, "give the key either as ascii-text or as hexadecimal");
+                self.error(
+                    &node.origin,
+                    "give the key either as ascii-text or as hexadecimal",
+                );
                 None
             }
             (Some(a), None) => {
                 let text = a.value_text().unwrap_or_default();
                 if text.is_empty() {
                     self.error(&a.value_origin(), "the key is empty");
+                    return None;
+                }
+                // Taking Junos' obfuscated form literally would authenticate with the wrong key.
+                if text.starts_with("$9$") {
+                    self.error(
+                        &a.value_origin(),
+                        "Junos-encrypted ($9$) keys are not supported: write the key in clear text",
+                    );
                     return None;
                 }
                 Some(Secret::from_ascii(text))
@@ -371,9 +415,15 @@ impl<'e> Builder<'e> {
 
     fn service_set(&mut self, node: &Node) -> Option<ServiceSet> {
         let name = node.value_text().unwrap_or_default().to_string();
-        let kind = match (node.child("next-hop-service"), node.child("interface-service")) {
+        let kind = match (
+            node.child("next-hop-service"),
+            node.child("interface-service"),
+        ) {
             (Some(_), Some(i)) => {
-                self.error(&i.origin, "a service set is either next-hop-service or interface-service, not both");
+                self.error(
+                    &i.origin,
+                    "a service set is either next-hop-service or interface-service, not both",
+                );
                 None
             }
             (Some(nh), None) => {
@@ -386,7 +436,9 @@ impl<'e> Builder<'e> {
                     self.error(&nh.origin, "needs outside-service-interface");
                 }
                 match (inside, outside) {
-                    (Some(inside), Some(outside)) => Some(ServiceSetKind::NextHop { inside, outside }),
+                    (Some(inside), Some(outside)) => {
+                        Some(ServiceSetKind::NextHop { inside, outside })
+                    }
                     _ => None,
                 }
             }
@@ -398,7 +450,10 @@ impl<'e> Builder<'e> {
                     .map(|service_interface| ServiceSetKind::Interface { service_interface })
             }
             (None, None) => {
-                self.error(&node.origin, "a service set needs next-hop-service or interface-service");
+                self.error(
+                    &node.origin,
+                    "a service set needs next-hop-service or interface-service",
+                );
                 None
             }
         };
@@ -414,6 +469,7 @@ impl<'e> Builder<'e> {
             trusted_ca: Vec::new(),
             rules: Self::list(node, "ipsec-vpn-rules"),
             origin: node.origin.clone(),
+            origins: statement_origins(node),
         };
         if let Some(options) = node.child("ipsec-vpn-options") {
             if let Some(gw) = options.child("local-gateway") {
@@ -426,7 +482,10 @@ impl<'e> Builder<'e> {
                     set.anti_replay_window = n;
                 }
                 if options.has("no-anti-replay") {
-                    self.error(&w.origin, "anti-replay-window-size and no-anti-replay exclude each other");
+                    self.error(
+                        &w.origin,
+                        "anti-replay-window-size and no-anti-replay exclude each other",
+                    );
                 }
             }
             if options.has("no-anti-replay") {
@@ -489,6 +548,7 @@ impl<'e> Builder<'e> {
                     proposals: Self::list(node, "proposals"),
                     pfs,
                     origin: node.origin.clone(),
+                    origins: statement_origins(node),
                 };
                 config.ipsec_policies.insert(p.name.clone(), p);
             }
@@ -499,13 +559,22 @@ impl<'e> Builder<'e> {
         let match_direction = self.choice(
             node,
             "match-direction",
-            &[("input", MatchDirection::Input), ("output", MatchDirection::Output)],
+            &[
+                ("input", MatchDirection::Input),
+                ("output", MatchDirection::Output),
+            ],
             &["input-output"],
         );
         if !node.has("match-direction") {
-            self.error(&node.origin, "a rule needs match-direction (input or output)");
+            self.error(
+                &node.origin,
+                "a rule needs match-direction (input or output)",
+            );
         }
-        let terms = node.children_with("term").map(|t| self.term(t)).collect::<Vec<_>>();
+        let terms = node
+            .children_with("term")
+            .map(|t| self.term(t))
+            .collect::<Vec<_>>();
         if terms.is_empty() {
             self.error(&node.origin, "a rule needs at least one term");
         }
@@ -529,6 +598,7 @@ impl<'e> Builder<'e> {
                 ipsec_policy: None,
             },
             origin: node.origin.clone(),
+            origins: statement_origins(node),
         };
         if let Some(from) = node.child("from") {
             term.source = from
@@ -564,12 +634,20 @@ impl<'e> Builder<'e> {
                     .children_with("direction")
                     .filter_map(|d| self.manual_sa(d))
                     .collect();
-                let bidirectional = sas.iter().any(|s| s.direction == ManualDirection::Bidirectional);
+                let bidirectional = sas
+                    .iter()
+                    .any(|s| s.direction == ManualDirection::Bidirectional);
                 if bidirectional && sas.len() > 1 {
-                    self.error(&m.origin, "direction bidirectional excludes inbound and outbound");
+                    self.error(
+                        &m.origin,
+                        "direction bidirectional excludes inbound and outbound",
+                    );
                 }
                 if !m.has("direction") {
-                    self.error(&m.origin, "manual needs 'direction (inbound|outbound|bidirectional) { … }'");
+                    self.error(
+                        &m.origin,
+                        "manual needs 'direction (inbound|outbound|bidirectional) { … }'",
+                    );
                 }
                 TermAction::Manual(sas)
             }
@@ -613,17 +691,26 @@ impl<'e> Builder<'e> {
             self.error(&node.origin, "AH needs an authentication block");
         }
         if protocol == ProposalProtocol::Ah && node.has("encryption") {
-            self.error(&node.origin, "AH does not encrypt: remove the encryption block");
+            self.error(
+                &node.origin,
+                "AH does not encrypt: remove the encryption block",
+            );
         }
         if wants(ProposalProtocol::Esp) && !node.has("encryption") {
             self.error(&node.origin, "ESP needs an encryption block");
         }
         if let Some((cipher, _)) = &encryption {
             if cipher.is_aead() && protocol == ProposalProtocol::Esp && integrity.is_some() {
-                self.error(&node.origin, "GCM authenticates by itself: remove the authentication block");
+                self.error(
+                    &node.origin,
+                    "GCM authenticates by itself: remove the authentication block",
+                );
             }
             if !cipher.is_aead() && protocol == ProposalProtocol::Esp && integrity.is_none() {
-                self.error(&node.origin, "ESP with a CBC cipher needs an authentication block");
+                self.error(
+                    &node.origin,
+                    "ESP with a CBC cipher needs an authentication block",
+                );
             }
         }
         Some(ManualSa {
@@ -653,11 +740,19 @@ impl<'e> Builder<'e> {
         let key = self.secret(node, "key")?;
         let want = key_len(algorithm);
         if key.len() != want {
-            let name = node.child("algorithm").and_then(|a| a.value_text()).unwrap_or("");
-            let origin = node.child("key").map_or(node.origin.clone(), |k| k.origin.clone());
+            let name = node
+                .child("algorithm")
+                .and_then(|a| a.value_text())
+                .unwrap_or("");
+            let origin = node
+                .child("key")
+                .map_or(node.origin.clone(), |k| k.origin.clone());
             self.error(
                 &origin,
-                format!("a {name} key is {want} bytes, this one is {} bytes", key.len()),
+                format!(
+                    "a {name} key is {want} bytes, this one is {} bytes",
+                    key.len()
+                ),
             );
             return None;
         }
@@ -675,14 +770,22 @@ impl<'e> Builder<'e> {
                         ("pre-shared-keys", IkeAuthMethod::PreSharedKeys),
                         ("rsa-signatures", IkeAuthMethod::RsaSignatures),
                     ],
-                    &["dsa-signatures", "ecdsa-signatures-256", "ecdsa-signatures-384"],
+                    &[
+                        "dsa-signatures",
+                        "ecdsa-signatures-256",
+                        "ecdsa-signatures-384",
+                    ],
                 )
                 .unwrap_or(IkeAuthMethod::PreSharedKeys),
             dh_group: self.choice(node, "dh-group", DH_GROUPS, DH_GROUPS_UNSUPPORTED),
             hash: self.choice(
                 node,
                 "authentication-algorithm",
-                &[("md5", IkeHash::Md5), ("sha1", IkeHash::Sha1), ("sha-256", IkeHash::Sha256)],
+                &[
+                    ("md5", IkeHash::Md5),
+                    ("sha1", IkeHash::Sha1),
+                    ("sha-256", IkeHash::Sha256),
+                ],
                 &["sha-384", "sha-512"],
             ),
             cipher: self.choice(
@@ -720,21 +823,39 @@ impl<'e> Builder<'e> {
             local_certificate: Self::text(node, "local-certificate"),
             remote_id,
             origin: node.origin.clone(),
+            origins: statement_origins(node),
         }
     }
 
     fn ipsec_proposal(&mut self, node: &Node) -> IpsecProposal {
-        let protocol = self.choice(node, "protocol", PROTOCOLS, &[]).unwrap_or(ProposalProtocol::Esp);
-        let integrity = self.choice(node, "authentication-algorithm", IPSEC_INTEGRITY, &["hmac-sha-384", "hmac-sha-512"]);
-        let cipher = self.choice(node, "encryption-algorithm", IPSEC_CIPHERS, &["aes-192-gcm"]);
+        let protocol = self
+            .choice(node, "protocol", PROTOCOLS, &[])
+            .unwrap_or(ProposalProtocol::Esp);
+        let integrity = self.choice(
+            node,
+            "authentication-algorithm",
+            IPSEC_INTEGRITY,
+            &["hmac-sha-384", "hmac-sha-512"],
+        );
+        let cipher = self.choice(
+            node,
+            "encryption-algorithm",
+            IPSEC_CIPHERS,
+            &["aes-192-gcm"],
+        );
         if protocol == ProposalProtocol::Ah && cipher.is_some() {
             self.error(&node.origin, "an AH proposal has no encryption-algorithm");
         }
         if cipher.is_some_and(Cipher::is_aead) && integrity.is_some() {
-            self.error(&node.origin, "GCM authenticates by itself: remove authentication-algorithm");
+            self.error(
+                &node.origin,
+                "GCM authenticates by itself: remove authentication-algorithm",
+            );
         }
         let seconds = self.leaf(node, "lifetime-seconds", |t| parse_number(t, 180, 86400));
-        let kilobytes = self.leaf(node, "lifetime-kilobytes", |t| parse_number(t, 64, u32::MAX - 1));
+        let kilobytes = self.leaf(node, "lifetime-kilobytes", |t| {
+            parse_number(t, 64, u32::MAX - 1)
+        });
         IpsecProposal {
             name: node.value_text().unwrap_or_default().to_string(),
             protocol,
@@ -749,7 +870,11 @@ impl<'e> Builder<'e> {
         }
     }
 
-    fn routing_instance(&mut self, node: &Node, routes: &mut Vec<StaticRoute>) -> Option<RoutingInstance> {
+    fn routing_instance(
+        &mut self,
+        node: &Node,
+        routes: &mut Vec<StaticRoute>,
+    ) -> Option<RoutingInstance> {
         let name = node.value_text().unwrap_or_default().to_string();
         if !node.has("instance-type") {
             self.error(&node.origin, "needs 'instance-type vrf'");
@@ -758,7 +883,17 @@ impl<'e> Builder<'e> {
             node,
             "instance-type",
             &[("vrf", ())],
-            &["virtual-router", "forwarding", "l2vpn", "vpls", "virtual-switch", "evpn", "no-forwarding", "mpls-internet-multicast", "l2backhaul-vpn"],
+            &[
+                "virtual-router",
+                "forwarding",
+                "l2vpn",
+                "vpls",
+                "virtual-switch",
+                "evpn",
+                "no-forwarding",
+                "mpls-internet-multicast",
+                "l2backhaul-vpn",
+            ],
         );
         let interfaces = node
             .children_with("interface")
@@ -773,10 +908,16 @@ impl<'e> Builder<'e> {
             route_distinguisher: Self::text(node, "route-distinguisher"),
             vrf_target: Self::text(node, "vrf-target"),
             origin: node.origin.clone(),
+            origins: statement_origins(node),
         })
     }
 
-    fn static_routes(&mut self, options: &Node, instance: Option<&str>, routes: &mut Vec<StaticRoute>) {
+    fn static_routes(
+        &mut self,
+        options: &Node,
+        instance: Option<&str>,
+        routes: &mut Vec<StaticRoute>,
+    ) {
         let Some(statics) = options.child("static") else {
             return;
         };
@@ -791,7 +932,11 @@ impl<'e> Builder<'e> {
             let Some(next_hop) = self.parse(nh, |t| parse_next_hop(t, prefix.is_ipv4())) else {
                 continue;
             };
-            let family = if prefix.is_ipv4() { "inet.0" } else { "inet6.0" };
+            let family = if prefix.is_ipv4() {
+                "inet.0"
+            } else {
+                "inet6.0"
+            };
             let table = match instance {
                 Some(i) => format!("{i}.{family}"),
                 None => family.to_string(),
@@ -809,17 +954,22 @@ impl<'e> Builder<'e> {
         let mut dp = DataplaneConfig::default();
         for i in node.children_with("interface") {
             let name = i.value_text().unwrap_or_default().to_string();
-            dp.origins.insert(format!("interface {name}"), i.origin.clone());
-            if self.parse(i, |t| match interface_kind(t)? {
-                InterfaceKind::Physical => Ok(()),
-                _ => Err(format!("'{t}' is not a physical (ge-, xe-, et-) interface")),
-            })
-            .is_none()
+            dp.origins
+                .insert(format!("interface {name}"), i.origin.clone());
+            if self
+                .parse(i, |t| match interface_kind(t)? {
+                    InterfaceKind::Physical => Ok(()),
+                    _ => Err(format!("'{t}' is not a physical (ge-, xe-, et-) interface")),
+                })
+                .is_none()
             {
                 continue;
             }
             match i.child("device") {
-                None => self.error(&i.origin, "needs 'device \"VDEV-ARGS\"' or 'device PCI-ADDRESS'"),
+                None => self.error(
+                    &i.origin,
+                    "needs 'device \"VDEV-ARGS\"' or 'device PCI-ADDRESS'",
+                ),
                 Some(d) => {
                     if let Some(device) = self.parse(d, parse_device) {
                         dp.devices.insert(name, device);
@@ -832,8 +982,12 @@ impl<'e> Builder<'e> {
             dp.origins.insert(format!("pic {name}"), p.origin.clone());
             let ok = self
                 .parse(p, |t| match interface_kind(t)? {
-                    InterfaceKind::ServicesSp | InterfaceKind::ServicesMs | InterfaceKind::AggregatedMember => Ok(()),
-                    _ => Err(format!("pic '{t}' should be a services PIC (sp-, ms-, mams-)")),
+                    InterfaceKind::ServicesSp
+                    | InterfaceKind::ServicesMs
+                    | InterfaceKind::AggregatedMember => Ok(()),
+                    _ => Err(format!(
+                        "pic '{t}' should be a services PIC (sp-, ms-, mams-)"
+                    )),
                 })
                 .is_some();
             let mut cores = Vec::new();
@@ -857,6 +1011,47 @@ impl<'e> Builder<'e> {
         dp.idle_backoff_us = self.leaf(node, "idle-backoff-us", |t| parse_number(t, 0, 1_000_000));
         dp
     }
+}
+
+/// Origins of every statement under `node` (not descending into named objects such as terms,
+/// which keep their own).
+fn statement_origins(node: &Node) -> StatementOrigins {
+    fn walk(node: &Node, out: &mut StatementOrigins) {
+        for child in &node.children {
+            match child.statement.kind {
+                Kind::Named(_) => continue,
+                Kind::Container(_) => {
+                    out.0
+                        .insert(child.keyword().to_string(), child.origin.clone());
+                    walk(child, out);
+                }
+                Kind::MultiLeaf(_) => {
+                    let key = format!("{} {}", child.keyword(), child.value_text().unwrap_or(""));
+                    out.0.insert(key, child.value_origin());
+                }
+                Kind::List => {
+                    out.0
+                        .insert(child.keyword().to_string(), child.origin.clone());
+                    for item in &child.items {
+                        let key = format!("{} {}", child.keyword(), item.text);
+                        out.0
+                            .insert(key, Origin::new(item.pos, child.origin.path.clone()));
+                    }
+                }
+                Kind::Leaf(_) => {
+                    out.0
+                        .insert(child.keyword().to_string(), child.value_origin());
+                }
+                Kind::Flag | Kind::Unsupported => {
+                    out.0
+                        .insert(child.keyword().to_string(), child.origin.clone());
+                }
+            }
+        }
+    }
+    let mut out = StatementOrigins::default();
+    walk(node, &mut out);
+    out
 }
 
 /// Pools from the units' `dial-options ipsec-interface-id`; the mode is the first unit's
@@ -884,7 +1079,12 @@ fn pools(interfaces: &BTreeMap<String, Interface>) -> BTreeMap<String, Pool> {
     pools
 }
 
-pub fn choose<T: Copy>(keyword: &str, text: &str, choices: &[(&str, T)], unsupported: &[&str]) -> Result<T, String> {
+pub fn choose<T: Copy>(
+    keyword: &str,
+    text: &str,
+    choices: &[(&str, T)],
+    unsupported: &[&str],
+) -> Result<T, String> {
     if let Some((_, v)) = choices.iter().find(|(name, _)| *name == text) {
         return Ok(*v);
     }
@@ -892,7 +1092,10 @@ pub fn choose<T: Copy>(keyword: &str, text: &str, choices: &[(&str, T)], unsuppo
         return Err(format!("{keyword} '{text}' is not supported by dyntun"));
     }
     let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-    Err(format!("'{text}' is not a valid {keyword}; expected one of: {}", names.join(", ")))
+    Err(format!(
+        "'{text}' is not a valid {keyword}; expected one of: {}",
+        names.join(", ")
+    ))
 }
 
 pub fn parse_number(text: &str, min: u32, max: u32) -> Result<u32, String> {
@@ -912,13 +1115,17 @@ pub fn parse_address(text: &str) -> Result<IpAddr, String> {
 
 fn interface_address(text: &str, v4: bool) -> Result<InterfaceAddress, String> {
     let Some((addr_text, _)) = text.split_once('/') else {
-        return Err(format!("address '{text}' needs a prefix length (ADDRESS/LENGTH)"));
+        return Err(format!(
+            "address '{text}' needs a prefix length (ADDRESS/LENGTH)"
+        ));
     };
     let addr = parse_address(addr_text)?;
     let subnet = parse_prefix(text)?;
     if addr.is_ipv4() != v4 {
         let family = if v4 { "inet" } else { "inet6" };
-        return Err(format!("address '{text}' does not belong to family {family}"));
+        return Err(format!(
+            "address '{text}' does not belong to family {family}"
+        ));
     }
     Ok(InterfaceAddress { addr, subnet })
 }
@@ -926,13 +1133,17 @@ fn interface_address(text: &str, v4: bool) -> Result<InterfaceAddress, String> {
 fn parse_next_hop(text: &str, v4: bool) -> Result<NextHop, String> {
     if let Ok(addr) = IpAddr::from_str(text) {
         if addr.is_ipv4() != v4 {
-            return Err(format!("next-hop {text} is not of the route's address family"));
+            return Err(format!(
+                "next-hop {text} is not of the route's address family"
+            ));
         }
         return Ok(NextHop::Address(addr));
     }
     match text.parse::<UnitName>() {
         Ok(unit) => Ok(NextHop::Interface(unit)),
-        Err(_) => Err(format!("next-hop '{text}' should be an address or a unit such as sp-1/2/0.1")),
+        Err(_) => Err(format!(
+            "next-hop '{text}' should be an address or a unit such as sp-1/2/0.1"
+        )),
     }
 }
 
@@ -969,14 +1180,22 @@ mod tests {
         assert_eq!(parse_number("64", 64, 4096), Ok(64));
         assert!(parse_number("+64", 0, 100).is_err());
         assert!(parse_number("4097", 64, 4096).is_err());
-        assert!(parse_prefix("10.0.0.0/33").unwrap_err().contains("10.0.0.0/33"));
+        assert!(parse_prefix("10.0.0.0/33")
+            .unwrap_err()
+            .contains("10.0.0.0/33"));
         assert_eq!(
             parse_next_hop("sp-1/2/0.1", true),
             Ok(NextHop::Interface(UnitName::new("sp-1/2/0", 1)))
         );
         assert!(parse_next_hop("::1", true).is_err());
-        assert_eq!(parse_device("0000:03:00.1"), Ok(Device::Pci("0000:03:00.1".into())));
-        assert!(matches!(parse_device("net_af_packet0,iface=sg1-out"), Ok(Device::Virtual(_))));
+        assert_eq!(
+            parse_device("0000:03:00.1"),
+            Ok(Device::Pci("0000:03:00.1".into()))
+        );
+        assert!(matches!(
+            parse_device("net_af_packet0,iface=sg1-out"),
+            Ok(Device::Virtual(_))
+        ));
         assert!(parse_device("eth0").is_err());
         let a = interface_address("10.1.1.1/24", true).unwrap();
         assert_eq!(a.addr.to_string(), "10.1.1.1");

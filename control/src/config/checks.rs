@@ -44,12 +44,17 @@ impl<'c> Checker<'c> {
 
     fn unit(&self, name: &UnitName) -> Result<&'c Unit, String> {
         let Some(interface) = self.config.interfaces.get(&name.interface) else {
-            return Err(format!("{name} names interface {} which is not configured", name.interface));
+            return Err(format!(
+                "{name} names interface {} which is not configured",
+                name.interface
+            ));
         };
-        interface
-            .units
-            .get(&name.unit)
-            .ok_or_else(|| format!("{name} names unit {} which {} does not have", name.unit, name.interface))
+        interface.units.get(&name.unit).ok_or_else(|| {
+            format!(
+                "{name} names unit {} which {} does not have",
+                name.unit, name.interface
+            )
+        })
     }
 
     fn kind(&self, name: &UnitName) -> Option<InterfaceKind> {
@@ -65,10 +70,16 @@ impl<'c> Checker<'c> {
         for ri in config.routing_instances.values() {
             for unit in &ri.interfaces {
                 if let Err(m) = self.unit(unit) {
-                    self.error(&ri.origin, format!("interface {m}"));
+                    self.error(
+                        ri.origins.at(&format!("interface {unit}"), &ri.origin),
+                        format!("interface {m}"),
+                    );
                 }
                 if let Some(other) = self.instance_of.insert(unit, &ri.name) {
-                    self.error(&ri.origin, format!("interface {unit} is already in routing instance {other}"));
+                    self.error(
+                        ri.origins.at(&format!("interface {unit}"), &ri.origin),
+                        format!("interface {unit} is already in routing instance {other}"),
+                    );
                 }
             }
         }
@@ -81,8 +92,16 @@ impl<'c> Checker<'c> {
             let o = &set.origin;
             let units: Vec<(&str, &UnitName, Option<ServiceDomain>)> = match &set.kind {
                 ServiceSetKind::NextHop { inside, outside } => vec![
-                    ("inside-service-interface", inside, Some(ServiceDomain::Inside)),
-                    ("outside-service-interface", outside, Some(ServiceDomain::Outside)),
+                    (
+                        "inside-service-interface",
+                        inside,
+                        Some(ServiceDomain::Inside),
+                    ),
+                    (
+                        "outside-service-interface",
+                        outside,
+                        Some(ServiceDomain::Outside),
+                    ),
                 ],
                 ServiceSetKind::Interface { service_interface } => {
                     vec![("service-interface", service_interface, None)]
@@ -90,15 +109,30 @@ impl<'c> Checker<'c> {
             };
             for (what, name, domain) in units {
                 match self.unit(name) {
-                    Err(m) => self.error(o, format!("{what} {m}")),
+                    Err(m) => self.error(set.origins.at(what, o), format!("{what} {m}")),
                     Ok(unit) => {
                         if !self.kind(name).is_some_and(InterfaceKind::is_services) {
-                            self.error(o, format!("{what} {name} is not a services (sp-, ms-, ams) interface"));
+                            self.error(
+                                set.origins.at(what, o),
+                                format!(
+                                    "{what} {name} is not a services (sp-, ms-, ams) interface"
+                                ),
+                            );
                         }
-                        if let Some(d) = domain {
+                        // A service-domain with a bad value has been reported already.
+                        let unreadable = unit.service_domain.is_none()
+                            && unit.origins.0.contains_key("service-domain");
+                        if let Some(d) = domain.filter(|_| !unreadable) {
                             if unit.service_domain != Some(d) {
-                                let want = if d == ServiceDomain::Inside { "inside" } else { "outside" };
-                                self.error(o, format!("{what} {name} needs 'service-domain {want}'"));
+                                let want = if d == ServiceDomain::Inside {
+                                    "inside"
+                                } else {
+                                    "outside"
+                                };
+                                self.error(
+                                    set.origins.at(what, o),
+                                    format!("{what} {name} needs 'service-domain {want}'"),
+                                );
                             }
                         }
                     }
@@ -106,12 +140,15 @@ impl<'c> Checker<'c> {
             }
             if let ServiceSetKind::NextHop { inside, .. } = &set.kind {
                 if let Some(other) = inside_users.insert(inside, &set.name) {
-                    self.error(o, format!("inside-service-interface {inside} is already used by service set {other}"));
+                    self.error(set.origins.at("inside-service-interface", o), format!("inside-service-interface {inside} is already used by service set {other}"));
                 }
             }
             if let Some(instance) = &set.local_gateway_instance {
                 if !config.routing_instances.contains_key(instance) {
-                    self.error(o, format!("local-gateway routing-instance {instance} is not configured"));
+                    self.error(
+                        set.origins.at("local-gateway", o),
+                        format!("local-gateway routing-instance {instance} is not configured"),
+                    );
                 }
             }
             if let Some(gw) = set.local_gateway {
@@ -121,20 +158,31 @@ impl<'c> Checker<'c> {
                     .flat_map(|i| i.units.values())
                     .any(|u| u.addresses.iter().any(|a| a.addr == gw));
                 if !owned {
-                    self.error(o, format!("local-gateway {gw} is not an address of any configured interface"));
+                    self.error(
+                        set.origins.at("local-gateway", o),
+                        format!("local-gateway {gw} is not an address of any configured interface"),
+                    );
                 }
             }
             if let Some(profile) = &set.ike_access_profile {
                 if !config.access_profiles.contains_key(profile) {
-                    self.error(o, format!("ike-access-profile {profile} is not configured under access profile"));
+                    self.error(
+                        set.origins.at("ike-access-profile", o),
+                        format!(
+                            "ike-access-profile {profile} is not configured under access profile"
+                        ),
+                    );
                 }
-                if set.local_gateway.is_none() {
-                    self.error(o, "a service set with ike-access-profile needs ipsec-vpn-options local-gateway");
+                if set.local_gateway.is_none() && !set.origins.0.contains_key("local-gateway") {
+                    self.error(set.origins.at("ike-access-profile", o), "a service set with ike-access-profile needs ipsec-vpn-options local-gateway");
                 }
             }
             for rule in &set.rules {
                 if !config.rules.contains_key(rule) {
-                    self.error(o, format!("ipsec-vpn-rules names rule {rule}, which is not configured"));
+                    self.error(
+                        set.origins.at(&format!("ipsec-vpn-rules {rule}"), o),
+                        format!("ipsec-vpn-rules names rule {rule}, which is not configured"),
+                    );
                 }
             }
             self.inside_in_one_vrf(set);
@@ -150,7 +198,11 @@ impl<'c> Checker<'c> {
             inside.push(unit);
         }
         for rule in set.rules.iter().filter_map(|r| config.rules.get(r)) {
-            inside.extend(rule.terms.iter().filter_map(|t| t.ipsec_inside_interface.as_ref()));
+            inside.extend(
+                rule.terms
+                    .iter()
+                    .filter_map(|t| t.ipsec_inside_interface.as_ref()),
+            );
         }
         if let Some(pool) = set
             .ike_access_profile
@@ -171,7 +223,10 @@ impl<'c> Checker<'c> {
                 vrf_name(vrf),
                 vrf_name(self.instance(other))
             );
-            self.error(&set.origin, message);
+            self.error(
+                set.origins.at("inside-service-interface", &set.origin),
+                message,
+            );
         }
     }
 
@@ -183,26 +238,47 @@ impl<'c> Checker<'c> {
                 continue;
             }
             if p.client != "*" {
-                self.error(o, format!("client '{}': dynamic peers need the wildcard client '*'", p.client));
+                self.error(
+                    o,
+                    format!(
+                        "client '{}': dynamic peers need the wildcard client '*'",
+                        p.client
+                    ),
+                );
             }
-            if p.pre_shared_key.is_none() && p.ike_policy.is_none() {
-                self.error(o, "pre-shared-key is mandatory unless an ike-policy is given");
+            // A key that is present but unreadable has been reported already.
+            let key_written = p.origins.0.contains_key("pre-shared-key");
+            if p.pre_shared_key.is_none() && p.ike_policy.is_none() && !key_written {
+                self.error(
+                    o,
+                    "pre-shared-key is mandatory unless an ike-policy is given",
+                );
             }
             if let Some(policy) = &p.ike_policy {
                 if !config.ike_policies.contains_key(policy) {
-                    self.error(o, format!("ike-policy {policy} is not configured under services ipsec-vpn ike"));
+                    self.error(
+                        p.origins.at("ike-policy", o),
+                        format!(
+                            "ike-policy {policy} is not configured under services ipsec-vpn ike"
+                        ),
+                    );
                 }
             }
             if let Some(policy) = &p.ipsec_policy {
                 if !config.ipsec_policies.contains_key(policy) {
-                    self.error(o, format!("ipsec-policy {policy} is not configured under services ipsec-vpn ipsec"));
+                    self.error(p.origins.at("ipsec-policy", o), format!("ipsec-policy {policy} is not configured under services ipsec-vpn ipsec"));
                 }
             }
             match &p.interface_id {
-                None => self.error(o, "interface-id is mandatory: it names the ipsec-interface-id pool"),
-                Some(id) if !config.pools.contains_key(id) => self.error(
+                None => self.error(
                     o,
-                    format!("interface-id {id}: no unit has 'dial-options ipsec-interface-id {id}'"),
+                    "interface-id is mandatory: it names the ipsec-interface-id pool",
+                ),
+                Some(id) if !config.pools.contains_key(id) => self.error(
+                    p.origins.at("interface-id", o),
+                    format!(
+                        "interface-id {id}: no unit has 'dial-options ipsec-interface-id {id}'"
+                    ),
                 ),
                 Some(_) => {}
             }
@@ -251,8 +327,13 @@ impl<'c> Checker<'c> {
                         interface.name
                     ));
                 }
-                if unit.service_domain != Some(ServiceDomain::Inside) {
-                    self.error(o, "a unit with ipsec-interface-id needs 'service-domain inside'");
+                let unreadable =
+                    unit.service_domain.is_none() && unit.origins.0.contains_key("service-domain");
+                if unit.service_domain != Some(ServiceDomain::Inside) && !unreadable {
+                    self.error(
+                        o,
+                        "a unit with ipsec-interface-id needs 'service-domain inside'",
+                    );
                 }
             }
         }
@@ -262,7 +343,10 @@ impl<'c> Checker<'c> {
             };
             let vrf = self.instance(first);
             if let Some(other) = pool.units.iter().find(|u| self.instance(u) != vrf) {
-                let origin = self.unit(other).map(|u| u.origin.clone()).unwrap_or_default();
+                let origin = self
+                    .unit(other)
+                    .map(|u| u.origin.clone())
+                    .unwrap_or_default();
                 let message = format!(
                     "the units of ipsec-interface-id {} must be in one VRF: {first} is in {}, {other} in {}",
                     pool.id,
@@ -295,14 +379,15 @@ impl<'c> Checker<'c> {
             };
             let (a, b) = (family(first), family(set));
             if a.is_some() && b.is_some() && a != b {
-                self.error(&set.origin, format!(
+                self.error(set.origins.at("inside-service-interface", &set.origin), format!(
                     "service sets sharing ike-access-profile {profile} must use one kind of services interface: {} uses {}, {} uses {}",
                     first.name, a.unwrap_or_default(), set.name, b.unwrap_or_default()
                 ));
             }
             if first.local_gateway != set.local_gateway {
-                let show = |g: Option<std::net::IpAddr>| g.map_or("none".to_string(), |g| g.to_string());
-                self.error(&set.origin, format!(
+                let show =
+                    |g: Option<std::net::IpAddr>| g.map_or("none".to_string(), |g| g.to_string());
+                self.error(set.origins.at("local-gateway", &set.origin), format!(
                     "service sets sharing ike-access-profile {profile} must have the same local-gateway: {} has {}, {} has {}",
                     first.name, show(first.local_gateway), set.name, show(set.local_gateway)
                 ));
@@ -313,7 +398,7 @@ impl<'c> Checker<'c> {
             };
             if let (Some(a), Some(b)) = (outside_vrf(first), outside_vrf(set)) {
                 if a != b {
-                    self.error(&set.origin, format!(
+                    self.error(set.origins.at("outside-service-interface", &set.origin), format!(
                         "service sets sharing ike-access-profile {profile} must have their outside-service-interface in one VRF: {} is in {}, {} in {}",
                         first.name, vrf_name(a), set.name, vrf_name(b)
                     ));
@@ -329,18 +414,31 @@ impl<'c> Checker<'c> {
                 let o = &term.origin;
                 if let Some(unit) = &term.ipsec_inside_interface {
                     if let Err(m) = self.unit(unit) {
-                        self.error(o, format!("ipsec-inside-interface {m}"));
+                        self.error(
+                            term.origins.at("ipsec-inside-interface", o),
+                            format!("ipsec-inside-interface {m}"),
+                        );
                     }
                 }
-                if let TermAction::Dynamic { ike_policy, ipsec_policy } = &term.action {
+                if let TermAction::Dynamic {
+                    ike_policy,
+                    ipsec_policy,
+                } = &term.action
+                {
                     if let Some(p) = ike_policy {
                         if !config.ike_policies.contains_key(p) {
-                            self.error(o, format!("dynamic ike-policy {p} is not configured"));
+                            self.error(
+                                term.origins.at("ike-policy", o),
+                                format!("dynamic ike-policy {p} is not configured"),
+                            );
                         }
                     }
                     if let Some(p) = ipsec_policy {
                         if !config.ipsec_policies.contains_key(p) {
-                            self.error(o, format!("dynamic ipsec-policy {p} is not configured"));
+                            self.error(
+                                term.origins.at("ipsec-policy", o),
+                                format!("dynamic ipsec-policy {p} is not configured"),
+                            );
                         }
                     }
                 }
@@ -349,7 +447,12 @@ impl<'c> Checker<'c> {
         for policy in config.ike_policies.values() {
             for p in &policy.proposals {
                 if !config.ike_proposals.contains_key(p) {
-                    self.error(&policy.origin, format!("proposal {p} is not configured under services ipsec-vpn ike proposal"));
+                    self.error(
+                        policy.origins.at(&format!("proposals {p}"), &policy.origin),
+                        format!(
+                            "proposal {p} is not configured under services ipsec-vpn ike proposal"
+                        ),
+                    );
                 }
             }
             let certificates = policy
@@ -358,13 +461,16 @@ impl<'c> Checker<'c> {
                 .filter_map(|p| config.ike_proposals.get(p))
                 .any(|p| p.auth_method == IkeAuthMethod::RsaSignatures);
             if certificates && policy.local_certificate.is_none() {
-                self.error(&policy.origin, "rsa-signatures proposals need local-certificate");
+                self.error(
+                    &policy.origin,
+                    "rsa-signatures proposals need local-certificate",
+                );
             }
         }
         for policy in config.ipsec_policies.values() {
             for p in &policy.proposals {
                 if !config.ipsec_proposals.contains_key(p) {
-                    self.error(&policy.origin, format!("proposal {p} is not configured under services ipsec-vpn ipsec proposal"));
+                    self.error(policy.origins.at(&format!("proposals {p}"), &policy.origin), format!("proposal {p} is not configured under services ipsec-vpn ipsec proposal"));
                 }
             }
         }
@@ -386,24 +492,40 @@ impl<'c> Checker<'c> {
         let origin_of = |key: String| dp.origins.get(&key).cloned().unwrap_or_default();
         for name in dp.devices.keys() {
             if !config.interfaces.contains_key(name) {
-                self.error(&origin_of(format!("interface {name}")), format!("interface {name} has a device but is not configured under interfaces"));
+                self.error(
+                    &origin_of(format!("interface {name}")),
+                    format!("interface {name} has a device but is not configured under interfaces"),
+                );
             }
         }
         if !dp.devices.is_empty() {
             for i in config.interfaces.values() {
                 if i.kind == InterfaceKind::Physical && !dp.devices.contains_key(&i.name) {
-                    self.error(&i.origin, format!("{} needs 'dataplane interface {} device …'", i.name, i.name));
+                    self.error(
+                        &i.origin,
+                        format!("{} needs 'dataplane interface {} device …'", i.name, i.name),
+                    );
                 }
             }
         }
-        let members: Vec<&String> = config.interfaces.values().flat_map(|i| i.members.iter()).collect();
+        let members: Vec<&String> = config
+            .interfaces
+            .values()
+            .flat_map(|i| i.members.iter())
+            .collect();
         for pic in dp.pics.keys() {
             let origin = origin_of(format!("pic {pic}"));
             if !config.interfaces.contains_key(pic) && !members.contains(&pic) {
-                self.error(&origin, format!("pic {pic} is neither a configured interface nor an ams member"));
+                self.error(
+                    &origin,
+                    format!("pic {pic} is neither a configured interface nor an ams member"),
+                );
             }
             if dp.control_core.is_some_and(|c| dp.pics[pic].contains(&c)) {
-                self.error(&origin, format!("pic {pic} polls on the control-core; give it other cores"));
+                self.error(
+                    &origin,
+                    format!("pic {pic} polls on the control-core; give it other cores"),
+                );
             }
         }
     }

@@ -65,7 +65,11 @@ fn head(node: &Node) -> String {
 fn terminal_text(node: &Node) -> Option<String> {
     match node.statement.kind {
         Kind::Leaf(_) | Kind::MultiLeaf(_) => {
-            let mut text = format!("{} {}", node.keyword(), quote(node.value_text().unwrap_or("")));
+            let mut text = format!(
+                "{} {}",
+                node.keyword(),
+                quote(node.value_text().unwrap_or(""))
+            );
             for (k, v) in &node.options {
                 text.push(' ');
                 text.push_str(&k.text);
@@ -157,16 +161,28 @@ mod tests {
     #[test]
     fn curly_display_is_normalised_and_reparses_identically() {
         let first = render(&tree(SAMPLE), DisplayFormat::Curly);
-        assert!(first.contains("pre-shared-key ascii-text \"a b\\\"c\";"), "{first}");
-        assert!(first.contains("route 10.9.0.0/16 next-hop 10.1.1.2;"), "{first}");
-        assert!(first.contains("eal-options [ --no-huge -m 256 ];"), "{first}");
+        assert!(
+            first.contains("pre-shared-key ascii-text \"a b\\\"c\";"),
+            "{first}"
+        );
+        assert!(
+            first.contains("route 10.9.0.0/16 next-hop 10.1.1.2;"),
+            "{first}"
+        );
+        assert!(
+            first.contains("eal-options [ --no-huge -m 256 ];"),
+            "{first}"
+        );
         assert_eq!(render(&tree(&first), DisplayFormat::Curly), first);
     }
 
     #[test]
     fn set_display_reparses_to_the_same_tree() {
         let set = render(&tree(SAMPLE), DisplayFormat::Set);
-        assert!(set.contains("set access profile p client * ike interface-id pool\n"), "{set}");
+        assert!(
+            set.contains("set access profile p client * ike interface-id pool\n"),
+            "{set}"
+        );
         assert_eq!(
             render(&tree(&set), DisplayFormat::Curly),
             render(&tree(SAMPLE), DisplayFormat::Curly)

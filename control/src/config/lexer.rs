@@ -44,11 +44,12 @@ impl Cursor<'_> {
 
     fn bump(&mut self) -> Option<char> {
         let c = self.chars.next()?;
+        // Saturating: a gigantic line must not overflow into a panic.
         if c == '\n' {
-            self.line += 1;
+            self.line = self.line.saturating_add(1);
             self.col = 1;
         } else {
-            self.col += 1;
+            self.col = self.col.saturating_add(1);
         }
         Some(c)
     }

@@ -31,7 +31,11 @@ pub struct Document {
 
 impl std::fmt::Debug for Document {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Document {{ {} top-level statements }}", self.tree.children.len())
+        write!(
+            f,
+            "Document {{ {} top-level statements }}",
+            self.tree.children.len()
+        )
     }
 }
 
@@ -58,6 +62,8 @@ impl Document {
             raw::parse_curly(&tokens, &mut errors)
         };
         let tree = tree::build(&statements, &mut errors);
+        wipe_tokens(tokens);
+        wipe_statements(statements);
         (Document { tree }, errors)
     }
 
@@ -71,6 +77,28 @@ impl Document {
         let config = build::Builder::new(&mut errors).config(&self.tree);
         checks::check(&config, &mut errors);
         (config, errors)
+    }
+}
+
+/// The tree has its own copies; the intermediate ones may hold keys and are wiped.
+fn wipe_tokens(mut tokens: Vec<lexer::Token>) {
+    use zeroize::Zeroize;
+    for t in &mut tokens {
+        t.text.zeroize();
+    }
+}
+
+fn wipe_statements(statements: Vec<raw::RawStatement>) {
+    for s in statements {
+        for w in s.words {
+            match w {
+                raw::RawWord::Word(t) => wipe_tokens(vec![t]),
+                raw::RawWord::List(items, _) => wipe_tokens(items),
+            }
+        }
+        if let Some(block) = s.block {
+            wipe_statements(block);
+        }
     }
 }
 
@@ -92,6 +120,17 @@ pub fn check(text: &str) -> Checked {
         Err(ConfigErrors(errors).sorted())
     };
     Checked { document, result }
+}
+
+/// `check` for the raw bytes of a file (not UTF-8 is replaced, then reported as unknown
+/// words); the bytes and the text made of them are wiped afterwards, as they hold the keys.
+pub fn check_bytes(mut bytes: Vec<u8>) -> Checked {
+    use zeroize::Zeroize;
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    let checked = check(&text);
+    text.zeroize();
+    bytes.zeroize();
+    checked
 }
 
 /// Parses and validates a configuration; every error, in text order, on failure.

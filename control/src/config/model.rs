@@ -10,6 +10,19 @@ use super::error::Origin;
 use super::names::{InterfaceKind, UnitName};
 use super::secret::Secret;
 
+/// Where the statements under one object were written, keyed by keyword (`ike-access-profile`)
+/// or, for repeatable statements and list items, keyword and value (`ipsec-vpn-rules r1`):
+/// commit-check errors point at the statement at fault rather than at its object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatementOrigins(pub BTreeMap<String, Origin>);
+
+impl StatementOrigins {
+    /// The statement's origin, else `fallback` (the object's own).
+    pub fn at<'a>(&'a self, key: &str, fallback: &'a Origin) -> &'a Origin {
+        self.0.get(key).unwrap_or(fallback)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Config {
     pub interfaces: BTreeMap<String, Interface>,
@@ -81,6 +94,7 @@ pub struct Unit {
     pub service_domain: Option<ServiceDomain>,
     pub dial_options: Option<DialOptions>,
     pub origin: Origin,
+    pub origins: StatementOrigins,
 }
 
 /// An `ipsec-interface-id` pool: the units dynamic tunnels of a profile are assigned to.
@@ -104,17 +118,13 @@ pub struct AccessProfile {
     pub interface_id: Option<String>,
     pub ipsec_policy: Option<String>,
     pub origin: Origin,
+    pub origins: StatementOrigins,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServiceSetKind {
-    NextHop {
-        inside: UnitName,
-        outside: UnitName,
-    },
-    Interface {
-        service_interface: UnitName,
-    },
+    NextHop { inside: UnitName, outside: UnitName },
+    Interface { service_interface: UnitName },
 }
 
 #[derive(Debug)]
@@ -133,6 +143,7 @@ pub struct ServiceSet {
     /// `ipsec-vpn-rules`, in the order they are matched.
     pub rules: Vec<String>,
     pub origin: Origin,
+    pub origins: StatementOrigins,
 }
 
 pub const DEFAULT_ANTI_REPLAY_WINDOW: u32 = 64;
@@ -160,6 +171,7 @@ pub struct Term {
     pub remote_gateway: Option<IpAddr>,
     pub action: TermAction,
     pub origin: Origin,
+    pub origins: StatementOrigins,
 }
 
 #[derive(Debug)]
@@ -243,6 +255,7 @@ pub struct IkePolicy {
     pub local_certificate: Option<String>,
     pub remote_id: RemoteId,
     pub origin: Origin,
+    pub origins: StatementOrigins,
 }
 
 #[derive(Debug)]
@@ -261,6 +274,7 @@ pub struct IpsecPolicy {
     pub proposals: Vec<String>,
     pub pfs: Option<DhGroup>,
     pub origin: Origin,
+    pub origins: StatementOrigins,
 }
 
 #[derive(Debug)]
@@ -270,6 +284,7 @@ pub struct RoutingInstance {
     pub route_distinguisher: Option<String>,
     pub vrf_target: Option<String>,
     pub origin: Origin,
+    pub origins: StatementOrigins,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -296,6 +311,17 @@ pub enum Device {
     Pci(String),
 }
 
+impl Device {
+    /// The name DPDK gives the port (`rte_eth_dev_get_port_by_name`): the vdev's name before its
+    /// first `,`, or the PCI address.
+    pub fn dpdk_name(&self) -> &str {
+        match self {
+            Device::Virtual(args) => args.split(',').next().unwrap_or(args),
+            Device::Pci(addr) => addr,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DataplaneConfig {
     pub devices: BTreeMap<String, Device>,
@@ -306,4 +332,33 @@ pub struct DataplaneConfig {
     pub idle_backoff_us: Option<u32>,
     /// Where each `interface NAME` / `pic NAME` entry was written, for commit-check errors.
     pub origins: BTreeMap<String, Origin>,
+}
+
+impl DataplaneConfig {
+    /// EAL arguments for these settings: the lcores (`-l`, control core first as
+    /// `--main-lcore`), one `--vdev` or `-a` per device, then `eal-options` as written.
+    pub fn eal_arguments(&self) -> Vec<String> {
+        let mut cores: Vec<u32> = self.pics.values().flatten().copied().collect();
+        cores.extend(self.control_core);
+        cores.sort_unstable();
+        cores.dedup();
+        let mut args = Vec::new();
+        if !cores.is_empty() {
+            let list: Vec<String> = cores.iter().map(u32::to_string).collect();
+            args.push("-l".to_string());
+            args.push(list.join(","));
+        }
+        if let Some(main) = self.control_core {
+            args.push("--main-lcore".to_string());
+            args.push(main.to_string());
+        }
+        for device in self.devices.values() {
+            match device {
+                Device::Virtual(vdev) => args.extend(["--vdev".to_string(), vdev.clone()]),
+                Device::Pci(addr) => args.extend(["-a".to_string(), addr.clone()]),
+            }
+        }
+        args.extend(self.eal_options.iter().cloned());
+        args
+    }
 }

@@ -70,7 +70,9 @@ pub fn interface_kind(name: &str) -> Result<InterfaceKind, String> {
             return Ok(InterfaceKind::Aggregated);
         }
     }
-    let known_elsewhere = ["lo", "ae", "fxp", "em", "so-", "at-", "gr-", "ip-", "lt-", "irb", "vlan"];
+    let known_elsewhere = [
+        "lo", "ae", "fxp", "em", "so-", "at-", "gr-", "ip-", "lt-", "irb", "vlan",
+    ];
     if known_elsewhere.iter().any(|p| name.starts_with(p)) {
         return Err(format!(
             "interface '{name}' is of a Junos interface type that dyntun does not support"
@@ -109,7 +111,9 @@ pub const MAX_UNIT: u32 = 16385;
 pub fn parse_unit_number(text: &str) -> Result<u32, String> {
     match text.parse::<u32>() {
         Ok(n) if n <= MAX_UNIT && text.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
-        _ => Err(format!("unit '{text}' should be a number from 0 to {MAX_UNIT}")),
+        _ => Err(format!(
+            "unit '{text}' should be a number from 0 to {MAX_UNIT}"
+        )),
     }
 }
 
@@ -136,9 +140,14 @@ mod tests {
         assert_eq!(interface_kind("ge-0/0/0"), Ok(InterfaceKind::Physical));
         assert_eq!(interface_kind("ms-1/2/0"), Ok(InterfaceKind::ServicesMs));
         assert_eq!(interface_kind("ams0"), Ok(InterfaceKind::Aggregated));
-        assert_eq!(interface_kind("mams-1/0/0"), Ok(InterfaceKind::AggregatedMember));
+        assert_eq!(
+            interface_kind("mams-1/0/0"),
+            Ok(InterfaceKind::AggregatedMember)
+        );
         assert!(interface_kind("ge-0/0").is_err());
-        assert!(interface_kind("lo0").unwrap_err().contains("does not support"));
+        assert!(interface_kind("lo0")
+            .unwrap_err()
+            .contains("does not support"));
         assert!(interface_kind("bogus").is_err());
     }
 

@@ -23,7 +23,11 @@ pub struct ServiceSetView<'c> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PskSource {
     /// A static rule's term with `remote-gateway` equal to the peer, through its IKE policy.
-    PerAddress { rule: String, term: String, ike_policy: String },
+    PerAddress {
+        rule: String,
+        term: String,
+        ike_policy: String,
+    },
     /// The access profile's key (or its IKE policy's), for every other peer.
     AccessProfile { profile: String },
 }
@@ -86,7 +90,10 @@ impl Config {
         }
     }
 
-    pub fn static_routes_in<'c>(&'c self, table: &'c str) -> impl Iterator<Item = &'c StaticRoute> + 'c {
+    pub fn static_routes_in<'c>(
+        &'c self,
+        table: &'c str,
+    ) -> impl Iterator<Item = &'c StaticRoute> + 'c {
         self.static_routes.iter().filter(move |r| r.table == table)
     }
 

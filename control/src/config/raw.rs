@@ -81,8 +81,7 @@ fn parse_list(
 pub fn parse_curly(tokens: &[Token], errors: &mut Vec<ConfigError>) -> Vec<RawStatement> {
     let mut i = 0;
     let mut path = Vec::new();
-    let statements = parse_block(tokens, &mut i, &mut path, None, errors);
-    statements
+    parse_block(tokens, &mut i, &mut path, None, 0, errors)
 }
 
 /// Statements until the `}` that closes the block opened at `opened` (or the end of the text at
@@ -92,6 +91,7 @@ fn parse_block(
     i: &mut usize,
     path: &mut Vec<String>,
     opened: Option<Pos>,
+    depth: usize,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<RawStatement> {
     let mut statements = Vec::new();
@@ -135,10 +135,20 @@ fn parse_block(
                 if words.is_empty() {
                     errors.push(syntax_error(t.pos, path, "block without a statement name"));
                 }
-                let depth = path.len();
+                if depth >= MAX_NESTING {
+                    errors.push(syntax_error(
+                        t.pos,
+                        path,
+                        format!("blocks nested deeper than {MAX_NESTING} levels"),
+                    ));
+                    skip_block(tokens, i);
+                    words.clear();
+                    continue;
+                }
+                let path_len = path.len();
                 path.extend(words.iter().filter(|w| !is_marker(w)).map(word_text));
-                let block = parse_block(tokens, i, path, Some(t.pos), errors);
-                path.truncate(depth);
+                let block = parse_block(tokens, i, path, Some(t.pos), depth + 1, errors);
+                path.truncate(path_len);
                 if !words.is_empty() {
                     statements.push(make_statement(std::mem::take(&mut words), Some(block)));
                 }
@@ -154,6 +164,28 @@ fn parse_block(
                 }
                 errors.push(syntax_error(t.pos, path, "'}' without a matching '{'"));
             }
+        }
+    }
+}
+
+/// Far deeper than any real configuration (the grammar is about ten levels deep); it bounds
+/// the recursion so hostile input cannot exhaust the stack.
+const MAX_NESTING: usize = 64;
+
+/// Skips past the `}` matching a `{` just consumed (or to the end of the text).
+fn skip_block(tokens: &[Token], i: &mut usize) {
+    let mut open = 1usize;
+    while let Some(t) = tokens.get(*i) {
+        *i += 1;
+        match t.kind {
+            TokenKind::OpenBrace => open += 1,
+            TokenKind::CloseBrace => {
+                open -= 1;
+                if open == 0 {
+                    return;
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -187,7 +219,10 @@ pub fn parse_set_lines(tokens: &[Token], errors: &mut Vec<ConfigError>) -> Vec<R
         if !command_ok {
             let message = match first.text.as_str() {
                 "delete" | "deactivate" | "activate" | "insert" | "rename" | "annotate" => {
-                    format!("'{}' lines are not supported: write only 'set' lines", first.text)
+                    format!(
+                        "'{}' lines are not supported: write only 'set' lines",
+                        first.text
+                    )
                 }
                 _ => format!(
                     "expected a line starting with 'set', found '{}'",
@@ -260,6 +295,15 @@ mod tests {
         let (_, e) = curly("a { b c }");
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].path, "a");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = format!("{}{}", "a {".repeat(100_000), "}".repeat(100_000));
+        let (s, e) = curly(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].message.contains("nested deeper"));
+        assert_eq!(s.len(), 1);
     }
 
     #[test]

@@ -33,7 +33,7 @@ impl Secret {
             .strip_prefix("0x")
             .or_else(|| text.strip_prefix("0X"))
             .unwrap_or(text);
-        if digits.is_empty() || digits.len() % 2 != 0 {
+        if digits.is_empty() || !digits.len().is_multiple_of(2) {
             return Err("a hexadecimal key needs an even, non-zero number of hex digits".into());
         }
         let mut bytes = Zeroizing::new(Vec::with_capacity(digits.len() / 2));
@@ -72,7 +72,10 @@ mod tests {
         let k = Secret::from_hex("0x00ff10").unwrap();
         assert_eq!(k.bytes(), [0x00, 0xff, 0x10]);
         let shown = format!("{:?}", Secret::from_ascii("hunter2"));
-        assert!(!shown.contains("hunter2") && shown.contains("7 bytes"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("7 bytes"),
+            "{shown}"
+        );
         assert!(Secret::from_hex("abc").is_err());
         assert!(Secret::from_hex("zz").is_err());
         assert!(Secret::from_hex("0x").is_err());

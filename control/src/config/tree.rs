@@ -76,7 +76,10 @@ impl Node {
     }
 
     pub fn option(&self, key: &str) -> Option<&Token> {
-        self.options.iter().find(|(k, _)| k.text == key).map(|(_, v)| v)
+        self.options
+            .iter()
+            .find(|(k, _)| k.text == key)
+            .map(|(_, v)| v)
     }
 
     fn child_key(statement: &'static Statement, value: &str) -> (&'static str, String) {
@@ -139,7 +142,11 @@ fn interpret(
     let first = match first {
         RawWord::Word(t) => t,
         RawWord::List(_, pos) => {
-            errors.push(error(*pos, &parent.origin.path, "a '[ … ]' list cannot start a statement"));
+            errors.push(error(
+                *pos,
+                &parent.origin.path,
+                "a '[ … ]' list cannot start a statement",
+            ));
             return;
         }
     };
@@ -181,7 +188,13 @@ fn interpret(
                     Node::new(statement, None, Origin::new(first.pos, path)),
                 ),
             };
-            descend(&words[1..], block, children, &mut parent.children[i], errors);
+            descend(
+                &words[1..],
+                block,
+                children,
+                &mut parent.children[i],
+                errors,
+            );
         }
         Kind::Named(children) => {
             let (name, rest) = if statement.keyword == "*" {
@@ -212,7 +225,8 @@ fn interpret(
             descend(rest, block, children, &mut parent.children[i], errors);
         }
         Kind::Leaf(allowed) | Kind::MultiLeaf(allowed) => {
-            let Some(node) = leaf_node(statement, first, words, block, allowed, &path, errors) else {
+            let Some(node) = leaf_node(statement, first, words, block, allowed, &path, errors)
+            else {
                 return;
             };
             let mut key_text = node.value_text().unwrap_or_default().to_string();
@@ -247,7 +261,11 @@ fn interpret(
         }
         Kind::Flag => {
             if let Some(extra) = words.get(1) {
-                errors.push(error(extra.pos(), &path, format!("'{word}' takes no value")));
+                errors.push(error(
+                    extra.pos(),
+                    &path,
+                    format!("'{word}' takes no value"),
+                ));
                 return;
             }
             if block.is_some() {
@@ -256,7 +274,10 @@ fn interpret(
             }
             let key = Node::child_key(statement, "");
             if parent.find(&key).is_none() {
-                parent.insert(key, Node::new(statement, None, Origin::new(first.pos, path)));
+                parent.insert(
+                    key,
+                    Node::new(statement, None, Origin::new(first.pos, path)),
+                );
             }
         }
         Kind::List => {
@@ -272,19 +293,29 @@ fn interpret(
                 }
             }
             if values.is_empty() {
-                errors.push(error(first.pos, &path, format!("'{word}' needs at least one value")));
+                errors.push(error(
+                    first.pos,
+                    &path,
+                    format!("'{word}' needs at least one value"),
+                ));
                 return;
             }
             let key = Node::child_key(statement, "");
             let i = match parent.find(&key) {
                 Some(i) => i,
-                None => parent.insert(key, Node::new(statement, None, Origin::new(first.pos, path.clone()))),
+                None => parent.insert(
+                    key,
+                    Node::new(statement, None, Origin::new(first.pos, path.clone())),
+                ),
             };
             let node = &mut parent.children[i];
             for v in values {
-                if node.items.iter().any(|t| t.text == v.text) {
+                // The list's own index holds its items, so long lists stay linear to check.
+                let item_key = ("", v.text.clone());
+                if node.index.contains_key(&item_key) {
                     errors.push(error(v.pos, &path, format!("'{}' listed twice", v.text)));
                 } else {
+                    node.index.insert(item_key, node.items.len());
                     node.items.push(v);
                 }
             }
@@ -320,13 +351,21 @@ fn leaf_node(
 ) -> Option<Node> {
     let word = &first.text;
     if block.is_some() {
-        errors.push(error(first.pos, path, format!("'{word}' takes a value, not a block")));
+        errors.push(error(
+            first.pos,
+            path,
+            format!("'{word}' takes a value, not a block"),
+        ));
         return None;
     }
     let value = match words.get(1) {
         Some(RawWord::Word(t)) => t.clone(),
         Some(RawWord::List(_, pos)) => {
-            errors.push(error(*pos, path, format!("'{word}' takes one value, not a list")));
+            errors.push(error(
+                *pos,
+                path,
+                format!("'{word}' takes one value, not a list"),
+            ));
             return None;
         }
         None => {
@@ -338,9 +377,15 @@ fn leaf_node(
     let mut rest = words[2..].iter();
     while let Some(w) = rest.next() {
         let key = match w {
-            RawWord::Word(t) if t.kind == TokenKind::Word && allowed.contains(&t.text.as_str()) => t,
+            RawWord::Word(t) if t.kind == TokenKind::Word && allowed.contains(&t.text.as_str()) => {
+                t
+            }
             other => {
                 let shown = match other {
+                    // Never echo what may be part of a key.
+                    RawWord::Word(_) if matches!(word.as_str(), "ascii-text" | "hexadecimal") => {
+                        "another word".to_string()
+                    }
                     RawWord::Word(t) => format!("'{}'", t.text),
                     RawWord::List(..) => "a list".to_string(),
                 };
@@ -359,12 +404,31 @@ fn leaf_node(
         match rest.next() {
             Some(RawWord::Word(v)) => node.options.push((key.clone(), v.clone())),
             _ => {
-                errors.push(error(key.pos, path, format!("'{}' needs a value", key.text)));
+                errors.push(error(
+                    key.pos,
+                    path,
+                    format!("'{}' needs a value", key.text),
+                ));
                 return None;
             }
         }
     }
     Some(node)
+}
+
+impl Node {
+    /// Overwrites the text of every key (`ascii-text`, `hexadecimal`) in this subtree.
+    pub fn zeroize_secrets(&mut self) {
+        use zeroize::Zeroize;
+        if matches!(self.keyword(), "ascii-text" | "hexadecimal") {
+            if let Some(v) = self.value.as_mut() {
+                v.text.zeroize();
+            }
+        }
+        for child in &mut self.children {
+            child.zeroize_secrets();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -443,20 +507,5 @@ mod tests {
             .map(|t| t.text.as_str())
             .collect();
         assert_eq!(items, ["a", "b", "c"]);
-    }
-}
-
-impl Node {
-    /// Overwrites the text of every key (`ascii-text`, `hexadecimal`) in this subtree.
-    pub fn zeroize_secrets(&mut self) {
-        use zeroize::Zeroize;
-        if matches!(self.keyword(), "ascii-text" | "hexadecimal") {
-            if let Some(v) = self.value.as_mut() {
-                v.text.zeroize();
-            }
-        }
-        for child in &mut self.children {
-            child.zeroize_secrets();
-        }
     }
 }

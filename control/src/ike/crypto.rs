@@ -86,7 +86,7 @@ impl IkeCipher {
 
     /// Encrypts whole blocks in place; the caller pads.
     pub fn encrypt(self, key: &Secret, iv: &[u8], data: &mut [u8]) -> Result<(), CipherError> {
-        if data.len() % self.block_len() != 0 {
+        if !data.len().is_multiple_of(self.block_len()) {
             return Err(CipherError::NotBlockAligned);
         }
         let n = data.len();
@@ -111,7 +111,7 @@ impl IkeCipher {
     }
 
     pub fn decrypt(self, key: &Secret, iv: &[u8], data: &mut [u8]) -> Result<(), CipherError> {
-        if data.is_empty() || data.len() % self.block_len() != 0 {
+        if data.is_empty() || !data.len().is_multiple_of(self.block_len()) {
             return Err(CipherError::NotBlockAligned);
         }
         let k = key.expose();
@@ -172,7 +172,10 @@ mod tests {
             assert_ne!(data, plain);
             c.decrypt(&key, &iv, &mut data).unwrap();
             assert_eq!(data, plain);
-            assert_eq!(c.decrypt(&key, &iv, &mut [0u8; 5]), Err(CipherError::NotBlockAligned));
+            assert_eq!(
+                c.decrypt(&key, &iv, &mut [0u8; 5]),
+                Err(CipherError::NotBlockAligned)
+            );
         }
     }
 

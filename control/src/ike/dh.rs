@@ -33,11 +33,16 @@ impl DhGroup {
     }
 
     pub fn all() -> [DhGroup; 4] {
-        [DhGroup::Modp768, DhGroup::Modp1024, DhGroup::Modp1536, DhGroup::Modp2048]
+        [
+            DhGroup::Modp768,
+            DhGroup::Modp1024,
+            DhGroup::Modp1536,
+            DhGroup::Modp2048,
+        ]
     }
 
     /// Length in bytes of public values and of the shared secret.
-    pub fn len(self) -> usize {
+    pub fn byte_len(self) -> usize {
         match self {
             DhGroup::Modp768 => 96,
             DhGroup::Modp1024 => 128,
@@ -100,7 +105,7 @@ impl DhKeyPair {
             .mod_exp(&g, &private, &p, &mut ctx)
             .map_err(|_| DhError::Backend)?;
         let public = public
-            .to_vec_padded(group.len() as i32)
+            .to_vec_padded(group.byte_len() as i32)
             .map_err(|_| DhError::Backend)?;
         Ok(DhKeyPair {
             group,
@@ -119,14 +124,16 @@ impl DhKeyPair {
 
     /// g^xy, left-padded to the prime length (RFC 2409 hashes it at that length).
     pub fn shared_secret(&self, peer_public: &[u8]) -> Result<Secret, DhError> {
-        if peer_public.len() != self.group.len() {
+        if peer_public.len() != self.group.byte_len() {
             return Err(DhError::BadLength);
         }
         let p = self.group.prime()?;
         let y = BigNum::from_slice(peer_public).map_err(|_| DhError::Backend)?;
         let one = BigNum::from_u32(1).map_err(|_| DhError::Backend)?;
         let mut p_minus_one = BigNum::new().map_err(|_| DhError::Backend)?;
-        p_minus_one.checked_sub(&p, &one).map_err(|_| DhError::Backend)?;
+        p_minus_one
+            .checked_sub(&p, &one)
+            .map_err(|_| DhError::Backend)?;
         // 1 and p-1 generate subgroups of order 1 and 2: reject them (RFC 2631 style check).
         if y <= one || y >= p_minus_one {
             return Err(DhError::OutOfRange);
@@ -137,7 +144,7 @@ impl DhKeyPair {
             .mod_exp(&y, &self.private, &p, &mut ctx)
             .map_err(|_| DhError::Backend)?;
         let bytes = shared
-            .to_vec_padded(self.group.len() as i32)
+            .to_vec_padded(self.group.byte_len() as i32)
             .map_err(|_| DhError::Backend)?;
         shared.clear();
         Ok(Secret::new(bytes))
@@ -153,17 +160,20 @@ mod tests {
         for g in DhGroup::all() {
             let a = DhKeyPair::generate(g).unwrap();
             let b = DhKeyPair::generate(g).unwrap();
-            assert_eq!(a.public().len(), g.len());
+            assert_eq!(a.public().len(), g.byte_len());
             let s1 = a.shared_secret(b.public()).unwrap();
             let s2 = b.shared_secret(a.public()).unwrap();
             assert_eq!(s1, s2);
-            assert_eq!(s1.len(), g.len());
+            assert_eq!(s1.len(), g.byte_len());
         }
         let a = DhKeyPair::generate(DhGroup::Modp1024).unwrap();
         let mut one = vec![0u8; 128];
         one[127] = 1;
         assert_eq!(a.shared_secret(&one).unwrap_err(), DhError::OutOfRange);
-        assert_eq!(a.shared_secret(&[0xff; 128]).unwrap_err(), DhError::OutOfRange);
+        assert_eq!(
+            a.shared_secret(&[0xff; 128]).unwrap_err(),
+            DhError::OutOfRange
+        );
         assert_eq!(a.shared_secret(&[5; 96]).unwrap_err(), DhError::BadLength);
     }
 }

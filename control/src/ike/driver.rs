@@ -62,7 +62,11 @@ impl UdpDriver {
                     }
                     continue;
                 }
-                let ike = if local.port() == NATT_PORT && data.len() > 4 { &data[4..] } else { data };
+                let ike = if local.port() == NATT_PORT && data.len() > 4 {
+                    &data[4..]
+                } else {
+                    data
+                };
                 responder.handle_datagram(Instant::now(), local, remote, ike);
             }
         }
@@ -78,9 +82,9 @@ impl UdpDriver {
             }
         }
         if !received {
-            let wait = responder
-                .poll_timeout()
-                .map_or(max_wait, |t| t.saturating_duration_since(Instant::now()).min(max_wait));
+            let wait = responder.poll_timeout().map_or(max_wait, |t| {
+                t.saturating_duration_since(Instant::now()).min(max_wait)
+            });
             std::thread::sleep(wait.min(Duration::from_millis(5)));
         }
         Ok(())

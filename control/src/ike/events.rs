@@ -64,7 +64,10 @@ pub enum FailureReason {
     DecryptionFailed,
     AuthenticationFailed,
     HashMismatch,
-    ProxyNotAllowed { remote: String, local: String },
+    ProxyNotAllowed {
+        remote: String,
+        local: String,
+    },
     UnsupportedProxyIdentity,
     SpiExhausted,
     HalfOpenTimeout,
@@ -120,7 +123,10 @@ impl fmt::Display for FailureReason {
             FailureReason::Malformed(e) => write!(f, "malformed message: {e}"),
             FailureReason::MissingPayload(what) => write!(f, "missing {what} payload"),
             FailureReason::ProxyNotAllowed { remote, local } => {
-                write!(f, "proxy identity remote {remote} local {local} not in allowed-proxy-pair")
+                write!(
+                    f,
+                    "proxy identity remote {remote} local {local} not in allowed-proxy-pair"
+                )
             }
             FailureReason::DecryptionFailed => {
                 write!(f, "decryption failed (pre-shared key mismatch?)")

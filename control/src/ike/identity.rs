@@ -110,10 +110,18 @@ impl Identity {
         let (kind, bytes): (u8, Vec<u8>) = match &self.data {
             IdentityData::Ipv4(a) => (id_type::IPV4_ADDR, a.octets().to_vec()),
             IdentityData::Ipv6(a) => (id_type::IPV6_ADDR, a.octets().to_vec()),
-            IdentityData::Ipv4Subnet(a, m) => (id_type::IPV4_ADDR_SUBNET, cat(&a.octets(), &m.octets())),
-            IdentityData::Ipv6Subnet(a, m) => (id_type::IPV6_ADDR_SUBNET, cat(&a.octets(), &m.octets())),
-            IdentityData::Ipv4Range(a, b) => (id_type::IPV4_ADDR_RANGE, cat(&a.octets(), &b.octets())),
-            IdentityData::Ipv6Range(a, b) => (id_type::IPV6_ADDR_RANGE, cat(&a.octets(), &b.octets())),
+            IdentityData::Ipv4Subnet(a, m) => {
+                (id_type::IPV4_ADDR_SUBNET, cat(&a.octets(), &m.octets()))
+            }
+            IdentityData::Ipv6Subnet(a, m) => {
+                (id_type::IPV6_ADDR_SUBNET, cat(&a.octets(), &m.octets()))
+            }
+            IdentityData::Ipv4Range(a, b) => {
+                (id_type::IPV4_ADDR_RANGE, cat(&a.octets(), &b.octets()))
+            }
+            IdentityData::Ipv6Range(a, b) => {
+                (id_type::IPV6_ADDR_RANGE, cat(&a.octets(), &b.octets()))
+            }
             IdentityData::Fqdn(v) => (id_type::FQDN, v.clone()),
             IdentityData::UserFqdn(v) => (id_type::USER_FQDN, v.clone()),
             IdentityData::DerAsn1Dn(v) => (id_type::DER_ASN1_DN, v.clone()),
@@ -233,14 +241,20 @@ mod tests {
     #[test]
     fn address_forms_become_prefixes() {
         let subnet = Identity {
-            data: IdentityData::Ipv4Subnet("172.16.2.0".parse().unwrap(), "255.255.255.0".parse().unwrap()),
+            data: IdentityData::Ipv4Subnet(
+                "172.16.2.0".parse().unwrap(),
+                "255.255.255.0".parse().unwrap(),
+            ),
             protocol: 0,
             port: 0,
         };
         assert_eq!(round_trip(subnet.clone()), subnet);
         assert_eq!(subnet.to_prefix().unwrap().to_string(), "172.16.2.0/24");
         let range = Identity {
-            data: IdentityData::Ipv4Range("10.0.0.0".parse().unwrap(), "10.0.0.255".parse().unwrap()),
+            data: IdentityData::Ipv4Range(
+                "10.0.0.0".parse().unwrap(),
+                "10.0.0.255".parse().unwrap(),
+            ),
             protocol: 6,
             port: 80,
         };
@@ -252,13 +266,22 @@ mod tests {
         };
         assert_eq!(odd_range.to_prefix(), None);
         let v6 = Identity {
-            data: IdentityData::Ipv6Subnet("2001:db8::".parse().unwrap(), "ffff:ffff:ffff:ffff::".parse().unwrap()),
+            data: IdentityData::Ipv6Subnet(
+                "2001:db8::".parse().unwrap(),
+                "ffff:ffff:ffff:ffff::".parse().unwrap(),
+            ),
             protocol: 0,
             port: 0,
         };
-        assert_eq!(round_trip(v6.clone()).to_prefix().unwrap().to_string(), "2001:db8::/64");
+        assert_eq!(
+            round_trip(v6.clone()).to_prefix().unwrap().to_string(),
+            "2001:db8::/64"
+        );
         let holes = Identity {
-            data: IdentityData::Ipv4Subnet("10.0.0.0".parse().unwrap(), "255.0.255.0".parse().unwrap()),
+            data: IdentityData::Ipv4Subnet(
+                "10.0.0.0".parse().unwrap(),
+                "255.0.255.0".parse().unwrap(),
+            ),
             protocol: 0,
             port: 0,
         };
@@ -279,11 +302,21 @@ mod tests {
             IdentityData::KeyId(vec![1, 2]),
             IdentityData::DerAsn1Dn(vec![0x30, 0]),
         ] {
-            let id = Identity { data, protocol: 17, port: 500 };
+            let id = Identity {
+                data,
+                protocol: 17,
+                port: 500,
+            };
             assert_eq!(round_trip(id.clone()), id);
         }
-        assert_eq!(Identity::parse(&[1, 0, 0, 0, 1, 2, 3]), Err(CodecError::BadIdentity));
+        assert_eq!(
+            Identity::parse(&[1, 0, 0, 0, 1, 2, 3]),
+            Err(CodecError::BadIdentity)
+        );
         assert_eq!(Identity::parse(&[2, 0, 0, 0]), Err(CodecError::BadIdentity));
-        assert_eq!(Identity::parse(&[99, 0, 0, 0, 1]), Err(CodecError::BadIdentity));
+        assert_eq!(
+            Identity::parse(&[99, 0, 0, 0, 1]),
+            Err(CodecError::BadIdentity)
+        );
     }
 }

@@ -17,7 +17,14 @@ use super::responder::Responder;
 const INFO: Exchange = Exchange::Informational;
 
 impl Responder {
-    pub(super) fn informational(&mut self, _now: Instant, id: IkeSaId, endpoint: PeerEndpoint, header: &Header, bytes: &[u8]) {
+    pub(super) fn informational(
+        &mut self,
+        _now: Instant,
+        id: IkeSaId,
+        endpoint: PeerEndpoint,
+        header: &Header,
+        bytes: &[u8],
+    ) {
         let remote = endpoint.remote;
         let Some(sa) = self.sas.get(&id) else { return };
         if header.flags & flags::ENCRYPTION == 0 {
@@ -44,15 +51,26 @@ impl Responder {
         let opened = match open(keys, &iv, header, bytes) {
             Ok(o) => o,
             Err(OpenError::NotBlockAligned) => {
-                return self.fail(remote, INFO, FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch))
+                return self.fail(
+                    remote,
+                    INFO,
+                    FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch),
+                )
             }
-            Err(OpenError::Garbage(_)) => return self.fail(remote, INFO, FailureReason::DecryptionFailed),
+            Err(OpenError::Garbage(_)) => {
+                return self.fail(remote, INFO, FailureReason::DecryptionFailed)
+            }
         };
         let chain = &opened.chain;
-        let (Some(Payload::Hash(hash)), Some(rest)) = (chain.payloads.first().map(|p| &p.payload), after_first_payload(chain)) else {
+        let (Some(Payload::Hash(hash)), Some(rest)) = (
+            chain.payloads.first().map(|p| &p.payload),
+            after_first_payload(chain),
+        ) else {
             return self.fail(remote, INFO, FailureReason::MissingPayload("HASH"));
         };
-        let expected = keys.hash.prf(keys.skeyid_a.expose(), &[&mid.to_be_bytes(), rest]);
+        let expected = keys
+            .hash
+            .prf(keys.skeyid_a.expose(), &[&mid.to_be_bytes(), rest]);
         if !same(&expected, hash) {
             return self.fail(remote, INFO, FailureReason::HashMismatch);
         }
@@ -66,11 +84,21 @@ impl Responder {
             match payload {
                 Payload::Notify(n) if n.message_type == notify_type::R_U_THERE => {
                     if n.spi != cookies || n.data.len() != 4 {
-                        self.fail(remote, INFO, FailureReason::Malformed(super::codec_error::CodecError::BadNotify));
+                        self.fail(
+                            remote,
+                            INFO,
+                            FailureReason::Malformed(super::codec_error::CodecError::BadNotify),
+                        );
                         continue;
                     }
                     *self.drops.entry("dpd-answered").or_default() += 1;
-                    self.send_notify(id, protocol::ISAKMP, notify_type::R_U_THERE_ACK, n.spi, n.data);
+                    self.send_notify(
+                        id,
+                        protocol::ISAKMP,
+                        notify_type::R_U_THERE_ACK,
+                        n.spi,
+                        n.data,
+                    );
                 }
                 Payload::Notify(n) => {
                     tracing::info!(peer = %remote, notify = n.message_type, "notify from peer");
@@ -87,7 +115,12 @@ impl Responder {
                             // Only SAs of the same peer identity can be deleted through this one.
                             Some(target)
                                 if target == id
-                                    || self.sas.get(&target).and_then(|t| t.peer_identity.as_ref()).zip(identity.as_ref()).is_some_and(|(a, b)| same_peer(a, b)) =>
+                                    || self
+                                        .sas
+                                        .get(&target)
+                                        .and_then(|t| t.peer_identity.as_ref())
+                                        .zip(identity.as_ref())
+                                        .is_some_and(|(a, b)| same_peer(a, b)) =>
                             {
                                 self.remove_ike_sa(target, DownReason::DeletedByPeer)
                             }
@@ -96,16 +129,24 @@ impl Responder {
                     }
                 }
                 Payload::Delete(d) if d.protocol == protocol::ESP || d.protocol == protocol::AH => {
-                    let proto = if d.protocol == protocol::ESP { IpsecProtocol::Esp } else { IpsecProtocol::Ah };
+                    let proto = if d.protocol == protocol::ESP {
+                        IpsecProtocol::Esp
+                    } else {
+                        IpsecProtocol::Ah
+                    };
                     for spi in &d.spis {
-                        let Ok(raw) = <[u8; 4]>::try_from(spi.as_slice()) else { continue };
+                        let Ok(raw) = <[u8; 4]>::try_from(spi.as_slice()) else {
+                            continue;
+                        };
                         let spi = u32::from_be_bytes(raw);
                         let found = self
                             .children
                             .values()
                             .find(|c| {
                                 c.outbound_spis.contains(&(proto, spi))
-                                    && identity.as_ref().is_some_and(|i| same_peer(i, &c.peer_identity))
+                                    && identity
+                                        .as_ref()
+                                        .is_some_and(|i| same_peer(i, &c.peer_identity))
                             })
                             .map(|c| c.id);
                         match found {
@@ -120,14 +161,23 @@ impl Responder {
     }
 
     /// Sends a protected Informational with one notification over IKE SA `id`.
-    pub(super) fn send_notify(&mut self, id: IkeSaId, proto: u8, kind: u16, spi: Vec<u8>, data: Vec<u8>) {
+    pub(super) fn send_notify(
+        &mut self,
+        id: IkeSaId,
+        proto: u8,
+        kind: u16,
+        spi: Vec<u8>,
+        data: Vec<u8>,
+    ) {
         let notify = Payload::Notify(Notify::new(proto, kind, spi, data));
         self.send_informational(id, vec![notify]);
     }
 
     fn send_informational(&mut self, id: IkeSaId, rest: Vec<Payload>) {
         let Some(sa) = self.sas.get(&id) else { return };
-        let Some(keys) = sa.keys.as_ref().filter(|_| sa.is_established()) else { return };
+        let Some(keys) = sa.keys.as_ref().filter(|_| sa.is_established()) else {
+            return;
+        };
         let mut raw = [0u8; 4];
         if getrandom::getrandom(&mut raw).is_err() {
             return;
@@ -152,13 +202,20 @@ impl Responder {
 
     /// Deletes a child SA locally and tells the peer (over the newest IKE SA of that peer).
     pub fn delete_child(&mut self, child: ChildId) {
-        let Some(c) = self.children.get(&child) else { return };
+        let Some(c) = self.children.get(&child) else {
+            return;
+        };
         let identity = c.peer_identity.clone();
         let inbound_spis = c.inbound_spis.clone();
         let ike = self
             .sas
             .values()
-            .filter(|s| s.is_established() && s.peer_identity.as_ref().is_some_and(|i| same_peer(i, &identity)))
+            .filter(|s| {
+                s.is_established()
+                    && s.peer_identity
+                        .as_ref()
+                        .is_some_and(|i| same_peer(i, &identity))
+            })
             .map(|s| s.id)
             .max();
         for proto in [IpsecProtocol::Esp, IpsecProtocol::Ah] {
@@ -168,7 +225,11 @@ impl Responder {
                 .map(|(_, s)| s.to_be_bytes().to_vec())
                 .collect();
             if let (Some(ike), false) = (ike, spis.is_empty()) {
-                let number = if proto == IpsecProtocol::Esp { protocol::ESP } else { protocol::AH };
+                let number = if proto == IpsecProtocol::Esp {
+                    protocol::ESP
+                } else {
+                    protocol::AH
+                };
                 self.send_informational(ike, vec![Payload::Delete(Delete::new(number, spis))]);
             }
         }
@@ -180,7 +241,13 @@ impl Responder {
         let Some(sa) = self.sas.get(&id) else { return };
         if sa.is_established() {
             let cookies = [sa.cookie_i, sa.cookie_r].concat();
-            self.send_informational(id, vec![Payload::Delete(Delete::new(protocol::ISAKMP, vec![cookies]))]);
+            self.send_informational(
+                id,
+                vec![Payload::Delete(Delete::new(
+                    protocol::ISAKMP,
+                    vec![cookies],
+                ))],
+            );
         }
         self.remove_ike_sa(id, DownReason::DeletedLocally);
     }

@@ -57,7 +57,9 @@ impl Phase1Keys {
 
     /// IV of the first message of a Quick Mode or Informational exchange.
     pub fn exchange_iv(&self, phase1_last_block: &[u8], message_id: u32) -> Vec<u8> {
-        let mut iv = self.hash.digest(&[phase1_last_block, &message_id.to_be_bytes()]);
+        let mut iv = self
+            .hash
+            .digest(&[phase1_last_block, &message_id.to_be_bytes()]);
         iv.truncate(self.cipher.block_len());
         iv
     }

@@ -12,7 +12,7 @@ use super::header::{Header, HEADER_LEN};
 use super::identity::Identity;
 use super::ike_sa::{same_peer, IkeSa, MainModeState};
 use super::keys::{Phase1Inputs, Phase1Keys};
-use super::natt::{self, NattFlavour, NatStatus};
+use super::natt::{self, NatStatus, NattFlavour};
 use super::notify::Notify;
 use super::numbers::{exchange, flags, notify_type, protocol, vendor_id};
 use super::payload::{write_chain, Chain, Payload};
@@ -25,7 +25,13 @@ const MM: Exchange = Exchange::MainMode;
 
 impl Responder {
     /// MM1: a new IKE SA, or a retransmitted MM1 of one that is still half-open.
-    pub(super) fn main_mode_first(&mut self, now: Instant, endpoint: PeerEndpoint, header: &Header, bytes: &[u8]) {
+    pub(super) fn main_mode_first(
+        &mut self,
+        now: Instant,
+        endpoint: PeerEndpoint,
+        header: &Header,
+        bytes: &[u8],
+    ) {
         let remote = endpoint.remote;
         if let Some(&id) = self.by_initiator.get(&header.initiator_cookie) {
             if let Some(sa) = self.sas.get(&id) {
@@ -57,7 +63,8 @@ impl Responder {
         let Payload::Sa(offered) = &chain.payloads[sa_index].payload else {
             return self.fail(remote, MM, FailureReason::MissingPayload("SA"));
         };
-        let Some(choice) = phase1_choice::choose(offered, &self.policy.effective_ike_proposals()) else {
+        let Some(choice) = phase1_choice::choose(offered, &self.policy.effective_ike_proposals())
+        else {
             self.fail(remote, MM, FailureReason::NoProposalChosen);
             self.send_plain_notify(endpoint, header, notify_type::NO_PROPOSAL_CHOSEN);
             return;
@@ -108,7 +115,14 @@ impl Responder {
         self.send(endpoint, &reply);
     }
 
-    pub(super) fn main_mode_next(&mut self, now: Instant, id: IkeSaId, endpoint: PeerEndpoint, header: &Header, bytes: &[u8]) {
+    pub(super) fn main_mode_next(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        endpoint: PeerEndpoint,
+        header: &Header,
+        bytes: &[u8],
+    ) {
         let remote = endpoint.remote;
         let Some(sa) = self.sas.get(&id) else { return };
         if sa.last_request == bytes {
@@ -126,7 +140,13 @@ impl Responder {
     }
 
     /// MM3 -> MM4.
-    fn main_mode_key_exchange(&mut self, id: IkeSaId, endpoint: PeerEndpoint, header: &Header, bytes: &[u8]) {
+    fn main_mode_key_exchange(
+        &mut self,
+        id: IkeSaId,
+        endpoint: PeerEndpoint,
+        header: &Header,
+        bytes: &[u8],
+    ) {
         let remote = endpoint.remote;
         if header.flags & flags::ENCRYPTION != 0 || header.message_id != 0 {
             return self.fail(remote, MM, FailureReason::WrongState);
@@ -151,7 +171,11 @@ impl Responder {
         };
         // RFC 2409: nonces are 8 to 256 bytes.
         if !(8..=256).contains(&nonce_i.len()) {
-            return self.fail(remote, MM, FailureReason::Malformed(super::codec_error::CodecError::BadPayloadLength));
+            return self.fail(
+                remote,
+                MM,
+                FailureReason::Malformed(super::codec_error::CodecError::BadPayloadLength),
+            );
         }
         let Some(psk) = self.policy.psk.lookup(remote.ip()).cloned() else {
             return self.fail(remote, MM, FailureReason::NoPreSharedKey);
@@ -182,10 +206,20 @@ impl Responder {
                 cookie_r: &sa.cookie_r,
             },
         );
-        let mut payloads = vec![Payload::KeyExchange(dh.public().to_vec()), Payload::Nonce(nonce_r.clone())];
+        let mut payloads = vec![
+            Payload::KeyExchange(dh.public().to_vec()),
+            Payload::Nonce(nonce_r.clone()),
+        ];
         if let Some(flavour) = sa.natt {
             if !nat_d.is_empty() {
-                sa.nat = natt::detect(keys.hash, &sa.cookie_i, &sa.cookie_r, &nat_d, endpoint.local, remote);
+                sa.nat = natt::detect(
+                    keys.hash,
+                    &sa.cookie_i,
+                    &sa.cookie_r,
+                    &nat_d,
+                    endpoint.local,
+                    remote,
+                );
                 let draft = flavour.is_draft();
                 for addr in [remote, endpoint.local] {
                     let hash = natt::nat_d_hash(keys.hash, &sa.cookie_i, &sa.cookie_r, addr);
@@ -208,7 +242,14 @@ impl Responder {
     }
 
     /// MM5 -> MM6: the first encrypted message proves the pre-shared key.
-    fn main_mode_auth(&mut self, now: Instant, id: IkeSaId, endpoint: PeerEndpoint, header: &Header, bytes: &[u8]) {
+    fn main_mode_auth(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        endpoint: PeerEndpoint,
+        header: &Header,
+        bytes: &[u8],
+    ) {
         let remote = endpoint.remote;
         if header.flags & flags::ENCRYPTION == 0 {
             return self.fail(remote, MM, FailureReason::WrongState);
@@ -218,9 +259,15 @@ impl Responder {
         let opened = match open(keys, &sa.iv, header, bytes) {
             Ok(o) => o,
             Err(OpenError::NotBlockAligned) => {
-                return self.fail(remote, MM, FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch))
+                return self.fail(
+                    remote,
+                    MM,
+                    FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch),
+                )
             }
-            Err(OpenError::Garbage(_)) => return self.fail(remote, MM, FailureReason::DecryptionFailed),
+            Err(OpenError::Garbage(_)) => {
+                return self.fail(remote, MM, FailureReason::DecryptionFailed)
+            }
         };
         let chain = &opened.chain;
         let mut identity_index = None;
@@ -230,7 +277,9 @@ impl Responder {
             match p {
                 Payload::Identification(_) => identity_index = Some(i),
                 Payload::Hash(h) => hash_i = Some(h.clone()),
-                Payload::Notify(n) if n.message_type == notify_type::INITIAL_CONTACT => initial_contact = true,
+                Payload::Notify(n) if n.message_type == notify_type::INITIAL_CONTACT => {
+                    initial_contact = true
+                }
                 _ => {}
             }
         }
@@ -241,10 +290,21 @@ impl Responder {
             return;
         };
         let identity = identity.clone();
-        let public_r = sa.dh.as_ref().map(|d| d.public().to_vec()).unwrap_or_default();
+        let public_r = sa
+            .dh
+            .as_ref()
+            .map(|d| d.public().to_vec())
+            .unwrap_or_default();
         let expected = keys.hash.prf(
             keys.skeyid.expose(),
-            &[&sa.public_i, &public_r, &sa.cookie_i, &sa.cookie_r, &sa.sa_i_body, chain.raw_body(identity_index)],
+            &[
+                &sa.public_i,
+                &public_r,
+                &sa.cookie_i,
+                &sa.cookie_r,
+                &sa.sa_i_body,
+                chain.raw_body(identity_index),
+            ],
         );
         if !same(&expected, &hash_i) {
             return self.fail(remote, MM, FailureReason::AuthenticationFailed);
@@ -255,7 +315,14 @@ impl Responder {
         our_identity.write(&mut id_body);
         let hash_r = keys.hash.prf(
             keys.skeyid.expose(),
-            &[&public_r, &sa.public_i, &sa.cookie_r, &sa.cookie_i, &sa.sa_i_body, &id_body],
+            &[
+                &public_r,
+                &sa.public_i,
+                &sa.cookie_r,
+                &sa.cookie_i,
+                &sa.sa_i_body,
+                &id_body,
+            ],
         );
         let reply_header = Header {
             initiator_cookie: sa.cookie_i,
@@ -284,7 +351,11 @@ impl Responder {
         self.by_initiator.remove(&header.initiator_cookie);
         self.send(endpoint, &sealed.bytes);
         tracing::info!(peer = %remote, identity = %identity, "IKE SA established");
-        self.events.push_back(IkeEvent::IkeSaUp { ike_sa: id, peer: endpoint, identity: identity.clone() });
+        self.events.push_back(IkeEvent::IkeSaUp {
+            ike_sa: id,
+            peer: endpoint,
+            identity: identity.clone(),
+        });
         if initial_contact {
             self.initial_contact(id, &identity);
         }
@@ -295,7 +366,12 @@ impl Responder {
         let old_sas: Vec<IkeSaId> = self
             .sas
             .values()
-            .filter(|s| s.id != keep && s.peer_identity.as_ref().is_some_and(|i| same_peer(i, identity)))
+            .filter(|s| {
+                s.id != keep
+                    && s.peer_identity
+                        .as_ref()
+                        .is_some_and(|i| same_peer(i, identity))
+            })
             .map(|s| s.id)
             .collect();
         let old_children: Vec<ChildId> = self

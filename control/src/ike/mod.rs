@@ -3,30 +3,31 @@
 //! driver around it.
 
 pub mod codec_error;
+pub mod crypto;
+pub mod dh;
+pub mod driver;
+pub mod events;
 pub mod header;
 pub mod identity;
+pub mod ike_sa;
+pub mod informational;
+pub mod keys;
+pub mod main_mode;
+pub mod natt;
 pub mod notify;
 pub mod numbers;
 pub mod payload;
-pub mod sa_payload;
-pub mod crypto;
-pub mod driver;
-pub mod dh;
-pub mod secret;
-pub mod keys;
-pub mod policy;
 pub mod phase1_choice;
 pub mod phase2_choice;
-pub mod events;
-pub mod natt;
-pub mod ike_sa;
-pub mod informational;
-pub mod main_mode;
+pub mod policy;
 pub mod protection;
 pub mod quick_mode;
 pub mod responder;
+pub mod sa_payload;
+pub mod secret;
 
 pub use events::{ChildId, DownReason, Exchange, FailureReason, IkeEvent, IkeFailure, IkeSaId};
 pub use policy::{IkeProposal, IpsecProposal, Limits, PskTable, ResponderPolicy, SpiAllocator};
 pub use responder::{IkeSaView, Responder, Transmit};
 pub use secret::Secret;
+pub mod test_initiator;

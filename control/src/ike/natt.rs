@@ -15,7 +15,9 @@ pub enum NattFlavour {
 
 impl NattFlavour {
     /// From the peer's vendor IDs, preferring the RFC; `None` if it cannot do NAT-T.
-    pub fn from_vendor_ids<'a>(ids: impl Iterator<Item = &'a [u8]>) -> Option<(NattFlavour, [u8; 16])> {
+    pub fn from_vendor_ids<'a>(
+        ids: impl Iterator<Item = &'a [u8]>,
+    ) -> Option<(NattFlavour, [u8; 16])> {
         let mut best: Option<(NattFlavour, [u8; 16])> = None;
         for id in ids {
             if id == vendor_id::NAT_T_RFC3947 {
@@ -47,7 +49,12 @@ impl NattFlavour {
 }
 
 /// HASH(CKY-I | CKY-R | IP | Port) of RFC 3947 section 3.2.
-pub fn nat_d_hash(hash: HashAlg, cookie_i: &Cookie, cookie_r: &Cookie, addr: SocketAddr) -> Vec<u8> {
+pub fn nat_d_hash(
+    hash: HashAlg,
+    cookie_i: &Cookie,
+    cookie_r: &Cookie,
+    addr: SocketAddr,
+) -> Vec<u8> {
     let ip: Vec<u8> = match addr.ip() {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
@@ -77,7 +84,7 @@ pub fn detect(
     let expect_remote = nat_d_hash(hash, cookie_i, cookie_r, remote);
     NatStatus {
         local_behind_nat: *ours != expect_local.as_slice(),
-        peer_behind_nat: !theirs.iter().any(|h| *h == expect_remote.as_slice()),
+        peer_behind_nat: !theirs.contains(&expect_remote.as_slice()),
     }
 }
 
@@ -88,9 +95,15 @@ mod tests {
     #[test]
     fn flavour_prefers_the_rfc_and_detects_a_faked_source() {
         let ids: Vec<&[u8]> = vec![&vendor_id::NAT_T_DRAFT_02_NL, &vendor_id::NAT_T_RFC3947];
-        assert_eq!(NattFlavour::from_vendor_ids(ids.into_iter()).unwrap().0, NattFlavour::Rfc3947);
+        assert_eq!(
+            NattFlavour::from_vendor_ids(ids.into_iter()).unwrap().0,
+            NattFlavour::Rfc3947
+        );
         let ids: Vec<&[u8]> = vec![&vendor_id::DPD, &vendor_id::NAT_T_DRAFT_02_NL];
-        assert_eq!(NattFlavour::from_vendor_ids(ids.into_iter()).unwrap().0, NattFlavour::Draft);
+        assert_eq!(
+            NattFlavour::from_vendor_ids(ids.into_iter()).unwrap().0,
+            NattFlavour::Draft
+        );
         let (ci, cr) = ([1u8; 8], [2u8; 8]);
         let local: SocketAddr = "10.1.1.1:500".parse().unwrap();
         let remote: SocketAddr = "10.2.2.2:500".parse().unwrap();

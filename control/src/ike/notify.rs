@@ -77,7 +77,11 @@ impl Delete {
         }
         let spi_len = usize::from(body[5]);
         let count = usize::from(u16::from_be_bytes([body[6], body[7]]));
-        if spi_len == 0 || count == 0 || count > MAX_DELETE_SPIS || body.len() != 8 + spi_len * count {
+        if spi_len == 0
+            || count == 0
+            || count > MAX_DELETE_SPIS
+            || body.len() != 8 + spi_len * count
+        {
             return Err(CodecError::BadNotify);
         }
         let spis = body[8..].chunks(spi_len).map(|c| c.to_vec()).collect();
@@ -116,6 +120,9 @@ mod tests {
         assert_eq!(Delete::parse(&b).unwrap(), d);
         b.push(0);
         assert_eq!(Delete::parse(&b), Err(CodecError::BadNotify));
-        assert_eq!(Notify::parse(&[0, 0, 0, 1, 1, 16, 0, 1]), Err(CodecError::BadNotify));
+        assert_eq!(
+            Notify::parse(&[0, 0, 0, 1, 1, 16, 0, 1]),
+            Err(CodecError::BadNotify)
+        );
     }
 }

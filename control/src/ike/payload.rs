@@ -15,8 +15,14 @@ pub enum Payload {
     Sa(SaPayload),
     KeyExchange(Vec<u8>),
     Identification(Identity),
-    Certificate { encoding: u8, data: Vec<u8> },
-    CertificateRequest { encoding: u8, data: Vec<u8> },
+    Certificate {
+        encoding: u8,
+        data: Vec<u8>,
+    },
+    CertificateRequest {
+        encoding: u8,
+        data: Vec<u8>,
+    },
     Hash(Vec<u8>),
     Signature(Vec<u8>),
     Nonce(Vec<u8>),
@@ -24,8 +30,14 @@ pub enum Payload {
     Delete(Delete),
     VendorId(Vec<u8>),
     /// RFC 3947 (type 20) or draft-ietf-ipsec-nat-t-ike-02/03 (type 130).
-    NatDiscovery { draft: bool, hash: Vec<u8> },
-    NatOriginalAddress { draft: bool, data: Vec<u8> },
+    NatDiscovery {
+        draft: bool,
+        hash: Vec<u8>,
+    },
+    NatOriginalAddress {
+        draft: bool,
+        data: Vec<u8>,
+    },
 }
 
 impl Payload {
@@ -74,10 +86,22 @@ impl Payload {
             pt::NOTIFY => Payload::Notify(Notify::parse(body)?),
             pt::DELETE => Payload::Delete(Delete::parse(body)?),
             pt::VENDOR_ID => Payload::VendorId(bytes()),
-            pt::NAT_D => Payload::NatDiscovery { draft: false, hash: non_empty(body)? },
-            pt::NAT_D_DRAFT => Payload::NatDiscovery { draft: true, hash: non_empty(body)? },
-            pt::NAT_OA => Payload::NatOriginalAddress { draft: false, data: bytes() },
-            pt::NAT_OA_DRAFT => Payload::NatOriginalAddress { draft: true, data: bytes() },
+            pt::NAT_D => Payload::NatDiscovery {
+                draft: false,
+                hash: non_empty(body)?,
+            },
+            pt::NAT_D_DRAFT => Payload::NatDiscovery {
+                draft: true,
+                hash: non_empty(body)?,
+            },
+            pt::NAT_OA => Payload::NatOriginalAddress {
+                draft: false,
+                data: bytes(),
+            },
+            pt::NAT_OA_DRAFT => Payload::NatOriginalAddress {
+                draft: true,
+                data: bytes(),
+            },
             other => return Err(CodecError::UnknownPayload(other)),
         })
     }
@@ -88,7 +112,8 @@ impl Payload {
             Payload::Identification(id) => id.write(out),
             Payload::Notify(n) => n.write(out),
             Payload::Delete(d) => d.write(out),
-            Payload::Certificate { encoding, data } | Payload::CertificateRequest { encoding, data } => {
+            Payload::Certificate { encoding, data }
+            | Payload::CertificateRequest { encoding, data } => {
                 out.push(*encoding);
                 out.extend_from_slice(data);
             }
@@ -202,7 +227,10 @@ mod tests {
         let payloads = vec![
             Payload::Nonce(vec![9; 32]),
             Payload::VendorId(vec![1; 16]),
-            Payload::NatDiscovery { draft: true, hash: vec![2; 20] },
+            Payload::NatDiscovery {
+                draft: true,
+                hash: vec![2; 20],
+            },
         ];
         let (first, bytes) = write_chain(&payloads);
         let chain = Chain::parse(first, bytes.clone(), false).unwrap();
@@ -210,12 +238,21 @@ mod tests {
         assert_eq!(chain.raw_body(0), &[9; 32][..]);
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(Chain::parse(first, longer.clone(), false).unwrap_err(), CodecError::TrailingBytes);
+        assert_eq!(
+            Chain::parse(first, longer.clone(), false).unwrap_err(),
+            CodecError::TrailingBytes
+        );
         assert!(Chain::parse(first, longer, true).is_ok());
         let mut zero_len = bytes;
         zero_len[2] = 0;
         zero_len[3] = 0;
-        assert_eq!(Chain::parse(first, zero_len, false).unwrap_err(), CodecError::BadPayloadLength);
-        assert_eq!(Chain::parse(99, vec![0, 0, 0, 4], false).unwrap_err(), CodecError::UnknownPayload(99));
+        assert_eq!(
+            Chain::parse(first, zero_len, false).unwrap_err(),
+            CodecError::BadPayloadLength
+        );
+        assert_eq!(
+            Chain::parse(99, vec![0, 0, 0, 4], false).unwrap_err(),
+            CodecError::UnknownPayload(99)
+        );
     }
 }

@@ -76,16 +76,16 @@ pub fn choose(sa: &SaPayload, ours: &[IkeProposal]) -> Option<Phase1Choice> {
             continue;
         }
         let offered = read_transform(t);
-        let (Some(cipher), Some(hash), Some(group)) = (offered.cipher, offered.hash, offered.group) else {
+        let (Some(cipher), Some(hash), Some(group)) = (offered.cipher, offered.hash, offered.group)
+        else {
             continue;
         };
         if !offered.psk {
             continue;
         }
-        let Some(policy) = ours
-            .iter()
-            .find(|p| p.ciphers.contains(&cipher) && p.hashes.contains(&hash) && p.groups.contains(&group))
-        else {
+        let Some(policy) = ours.iter().find(|p| {
+            p.ciphers.contains(&cipher) && p.hashes.contains(&hash) && p.groups.contains(&group)
+        }) else {
             continue;
         };
         let lifetime_seconds = offered
@@ -161,10 +161,19 @@ mod tests {
         let c = choose(&sa(vec![offer(7, Some(256), 4, 14, 15840)]), &ours).unwrap();
         assert_eq!(c.lifetime_seconds, 3600);
         assert_eq!(c.group, DhGroup::Modp2048);
-        let reply_life = c.reply.proposals[0].transforms[0].attribute(p1::LIFE_DURATION).unwrap();
+        let reply_life = c.reply.proposals[0].transforms[0]
+            .attribute(p1::LIFE_DURATION)
+            .unwrap();
         assert_eq!(reply_life.as_u64(), Some(3600));
         // Group 19 (ECP) is not offered by us: the next transform is chosen.
-        let c = choose(&sa(vec![offer(7, Some(128), 2, 19, 100), offer(5, None, 1, 2, 100)]), &ours).unwrap();
+        let c = choose(
+            &sa(vec![
+                offer(7, Some(128), 2, 19, 100),
+                offer(5, None, 1, 2, 100),
+            ]),
+            &ours,
+        )
+        .unwrap();
         assert_eq!((c.cipher, c.hash), (IkeCipher::TripleDesCbc, HashAlg::Md5));
         assert!(choose(&sa(vec![offer(7, Some(100), 2, 2, 100)]), &ours).is_none());
     }

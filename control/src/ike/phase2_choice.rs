@@ -163,7 +163,12 @@ fn choose_group(
     policy: &IpsecProposal,
     required_pfs: Option<DhGroup>,
 ) -> Result<Phase2Choice, Phase2Reject> {
-    let suite = match group.iter().map(|p| p.protocol).collect::<Vec<_>>().as_slice() {
+    let suite = match group
+        .iter()
+        .map(|p| p.protocol)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [protocol::ESP] => ProtocolSuite::Esp,
         [protocol::AH] => ProtocolSuite::Ah,
         [protocol::ESP, protocol::AH] | [protocol::AH, protocol::ESP] => ProtocolSuite::Bundle,
@@ -185,8 +190,8 @@ fn choose_group(
             };
             let Some(offered) = offered else { continue };
             let cipher_ok = p.protocol != protocol::ESP || policy.ciphers.contains(&offered.cipher);
-            let integrity_ok =
-                offered.integrity == Integrity::None || policy.integrities.contains(&offered.integrity);
+            let integrity_ok = offered.integrity == Integrity::None
+                || policy.integrities.contains(&offered.integrity);
             if !cipher_ok || !integrity_ok {
                 continue;
             }
@@ -221,8 +226,14 @@ fn choose_group(
         }
     }
     let common = common.ok_or(Phase2Reject::NoProposalChosen)?;
-    let seconds = shorter(parts.iter().filter_map(|(_, _, o)| o.seconds).min(), Some(policy.lifetime_seconds));
-    let kilobytes = shorter(parts.iter().filter_map(|(_, _, o)| o.kilobytes).min(), policy.lifetime_kilobytes);
+    let seconds = shorter(
+        parts.iter().filter_map(|(_, _, o)| o.seconds).min(),
+        Some(policy.lifetime_seconds),
+    );
+    let kilobytes = shorter(
+        parts.iter().filter_map(|(_, _, o)| o.kilobytes).min(),
+        policy.lifetime_kilobytes,
+    );
     let chosen = parts
         .into_iter()
         .map(|(p, t, o)| ChosenProtocol {
@@ -338,11 +349,17 @@ mod tests {
         ];
         let sa = SaPayload::new(vec![proposal(3, vec![esp(12, Some(256), Some(2), long)])]);
         let c = choose(&sa, &ours, None).unwrap();
-        assert_eq!((c.parts[0].cipher, c.parts[0].integrity), (Cipher::AesCbc256, Integrity::HmacSha1_96));
+        assert_eq!(
+            (c.parts[0].cipher, c.parts[0].integrity),
+            (Cipher::AesCbc256, Integrity::HmacSha1_96)
+        );
         assert_eq!(c.lifetime.hard_seconds, Some(28800));
         // CBC without integrity is never accepted.
         let sa = SaPayload::new(vec![proposal(3, vec![esp(12, Some(128), None, vec![])])]);
-        assert_eq!(choose(&sa, &ours, None), Err(Phase2Reject::NoProposalChosen));
+        assert_eq!(
+            choose(&sa, &ours, None),
+            Err(Phase2Reject::NoProposalChosen)
+        );
     }
 
     #[test]
@@ -365,9 +382,18 @@ mod tests {
         assert_eq!(c.parts[1].protocol, IpsecProtocol::Ah);
         let g14 = vec![Attribute::basic(p2::GROUP, 14)];
         let sa = SaPayload::new(vec![proposal(3, vec![esp(12, Some(128), Some(2), g14)])]);
-        assert_eq!(choose(&sa, &ours, None).unwrap().pfs, Some(DhGroup::Modp2048));
-        assert_eq!(choose(&sa, &ours, Some(DhGroup::Modp1024)), Err(Phase2Reject::PfsMismatch));
+        assert_eq!(
+            choose(&sa, &ours, None).unwrap().pfs,
+            Some(DhGroup::Modp2048)
+        );
+        assert_eq!(
+            choose(&sa, &ours, Some(DhGroup::Modp1024)),
+            Err(Phase2Reject::PfsMismatch)
+        );
         let sa = SaPayload::new(vec![proposal(3, vec![esp(12, Some(128), Some(2), vec![])])]);
-        assert_eq!(choose(&sa, &ours, Some(DhGroup::Modp1024)), Err(Phase2Reject::PfsMismatch));
+        assert_eq!(
+            choose(&sa, &ours, Some(DhGroup::Modp1024)),
+            Err(Phase2Reject::PfsMismatch)
+        );
     }
 }

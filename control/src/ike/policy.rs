@@ -88,7 +88,11 @@ impl IpsecProposal {
                 Cipher::AesGcm128,
                 Cipher::AesGcm256,
             ],
-            integrities: vec![Integrity::HmacSha1_96, Integrity::HmacMd5_96, Integrity::HmacSha256_128],
+            integrities: vec![
+                Integrity::HmacSha1_96,
+                Integrity::HmacMd5_96,
+                Integrity::HmacSha256_128,
+            ],
             lifetime_seconds: 28800,
             lifetime_kilobytes: None,
         }
@@ -212,15 +216,29 @@ mod tests {
             explicit: vec![("10.2.2.2".parse().unwrap(), Secret::from("peer"))],
             global: Some(Secret::from("global")),
         };
-        assert_eq!(table.lookup("10.2.2.2".parse().unwrap()).unwrap().expose(), b"peer");
-        assert_eq!(table.lookup("10.3.3.3".parse().unwrap()).unwrap().expose(), b"global");
-        assert!(PskTable::default().lookup("10.3.3.3".parse().unwrap()).is_none());
+        assert_eq!(
+            table.lookup("10.2.2.2".parse().unwrap()).unwrap().expose(),
+            b"peer"
+        );
+        assert_eq!(
+            table.lookup("10.3.3.3".parse().unwrap()).unwrap().expose(),
+            b"global"
+        );
+        assert!(PskTable::default()
+            .lookup("10.3.3.3".parse().unwrap())
+            .is_none());
     }
 
     #[test]
     fn default_allows_any_ipv4_but_not_ipv6() {
         let p = ResponderPolicy::new(vec![], PskTable::default());
-        assert!(p.proxy_allowed(&"172.16.2.0/24".parse().unwrap(), &"172.16.1.0/24".parse().unwrap()));
-        assert!(!p.proxy_allowed(&"2001:db8::/64".parse().unwrap(), &"2001:db8:1::/64".parse().unwrap()));
+        assert!(p.proxy_allowed(
+            &"172.16.2.0/24".parse().unwrap(),
+            &"172.16.1.0/24".parse().unwrap()
+        ));
+        assert!(!p.proxy_allowed(
+            &"2001:db8::/64".parse().unwrap(),
+            &"2001:db8:1::/64".parse().unwrap()
+        ));
     }
 }

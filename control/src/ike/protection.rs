@@ -47,10 +47,15 @@ pub struct Opened {
     pub last_block: Vec<u8>,
 }
 
-pub fn open(keys: &Phase1Keys, iv: &[u8], header: &Header, message: &[u8]) -> Result<Opened, OpenError> {
+pub fn open(
+    keys: &Phase1Keys,
+    iv: &[u8],
+    header: &Header,
+    message: &[u8],
+) -> Result<Opened, OpenError> {
     let block = keys.cipher.block_len();
     let mut body = message[HEADER_LEN..].to_vec();
-    if body.is_empty() || body.len() % block != 0 {
+    if body.is_empty() || !body.len().is_multiple_of(block) {
         return Err(OpenError::NotBlockAligned);
     }
     let last_block = body[body.len() - block..].to_vec();
@@ -70,7 +75,12 @@ pub fn after_first_payload(chain: &Chain) -> Option<&[u8]> {
 
 /// Builds [HASH, rest...] where HASH = prf(SKEYID_a, prefix | M-ID | rest) as RFC 2409 5.5/5.7
 /// define; `prefix` is empty except for HASH(3)'s leading zero octet.
-pub fn hashed_payloads(keys: &Phase1Keys, message_id: u32, rest: Vec<Payload>, extra: &[&[u8]]) -> Vec<Payload> {
+pub fn hashed_payloads(
+    keys: &Phase1Keys,
+    message_id: u32,
+    rest: Vec<Payload>,
+    extra: &[&[u8]],
+) -> Vec<Payload> {
     let (_, rest_bytes) = write_chain(&rest);
     let mut parts: Vec<&[u8]> = Vec::new();
     let mid = message_id.to_be_bytes();

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use dataplane::sa::{Direction, Encapsulation, IpsecProtocol, PeerEndpoint, ProxyPair, SaKeys, SaSpec};
+use dataplane::sa::{
+    Direction, Encapsulation, IpsecProtocol, PeerEndpoint, ProxyPair, SaKeys, SaSpec,
+};
 
 use super::dh::DhKeyPair;
 use super::events::{ChildId, Exchange, FailureReason, IkeEvent, IkeSaId};
@@ -23,7 +25,14 @@ const QM: Exchange = Exchange::QuickMode;
 const NONCE_LEN: usize = 32;
 
 impl Responder {
-    pub(super) fn quick_mode(&mut self, now: Instant, id: IkeSaId, endpoint: PeerEndpoint, header: &Header, bytes: &[u8]) {
+    pub(super) fn quick_mode(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        endpoint: PeerEndpoint,
+        header: &Header,
+        bytes: &[u8],
+    ) {
         let remote = endpoint.remote;
         let Some(sa) = self.sas.get(&id) else { return };
         if !sa.is_established() || header.message_id == 0 || header.flags & flags::ENCRYPTION == 0 {
@@ -31,19 +40,30 @@ impl Responder {
         }
         match sa.quick.get(&header.message_id) {
             Some(q) if q.last_request == bytes => {
-                let reply = q.last_reply.clone();
-                *self.drops.entry("retransmit-answered").or_default() += 1;
                 if q.state == QuickState::AwaitingHash3 {
+                    let reply = q.last_reply.clone();
+                    *self.drops.entry("retransmit-answered").or_default() += 1;
                     self.send(endpoint, &reply);
+                } else {
+                    *self.drops.entry("retransmit-ignored").or_default() += 1;
                 }
             }
-            Some(q) if q.state == QuickState::AwaitingHash3 => self.quick_mode_hash3(now, id, endpoint, header, bytes),
+            Some(q) if q.state == QuickState::AwaitingHash3 => {
+                self.quick_mode_hash3(now, id, endpoint, header, bytes)
+            }
             Some(_) => self.fail(remote, QM, FailureReason::WrongState),
             None => self.quick_mode_first(now, id, endpoint, header, bytes),
         }
     }
 
-    fn quick_mode_first(&mut self, now: Instant, id: IkeSaId, endpoint: PeerEndpoint, header: &Header, bytes: &[u8]) {
+    fn quick_mode_first(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        endpoint: PeerEndpoint,
+        header: &Header,
+        bytes: &[u8],
+    ) {
         let remote = endpoint.remote;
         let mid = header.message_id;
         let sa = self.sas.get(&id).expect("caller looked it up");
@@ -52,15 +72,26 @@ impl Responder {
         let opened = match open(keys, &iv, header, bytes) {
             Ok(o) => o,
             Err(OpenError::NotBlockAligned) => {
-                return self.fail(remote, QM, FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch))
+                return self.fail(
+                    remote,
+                    QM,
+                    FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch),
+                )
             }
-            Err(OpenError::Garbage(_)) => return self.fail(remote, QM, FailureReason::DecryptionFailed),
+            Err(OpenError::Garbage(_)) => {
+                return self.fail(remote, QM, FailureReason::DecryptionFailed)
+            }
         };
         let chain = &opened.chain;
-        let (Some(Payload::Hash(hash1)), Some(rest)) = (chain.payloads.first().map(|p| &p.payload), after_first_payload(chain)) else {
+        let (Some(Payload::Hash(hash1)), Some(rest)) = (
+            chain.payloads.first().map(|p| &p.payload),
+            after_first_payload(chain),
+        ) else {
             return self.fail(remote, QM, FailureReason::MissingPayload("HASH(1)"));
         };
-        let expected = keys.hash.prf(keys.skeyid_a.expose(), &[&mid.to_be_bytes(), rest]);
+        let expected = keys
+            .hash
+            .prf(keys.skeyid_a.expose(), &[&mid.to_be_bytes(), rest]);
         if !same(&expected, hash1) {
             return self.fail(remote, QM, FailureReason::HashMismatch);
         }
@@ -80,10 +111,14 @@ impl Responder {
         let (Some(offered), Some(nonce_i)) = (offered, nonce_i) else {
             return self.fail(remote, QM, FailureReason::MissingPayload("SA or nonce"));
         };
-        if ids.len() != 0 && ids.len() != 2 {
+        if !ids.is_empty() && ids.len() != 2 {
             return self.fail(remote, QM, FailureReason::UnsupportedProxyIdentity);
         }
-        let choice = match phase2_choice::choose(&offered, &self.policy.effective_ipsec_proposals(), self.policy.pfs_group) {
+        let choice = match phase2_choice::choose(
+            &offered,
+            &self.policy.effective_ipsec_proposals(),
+            self.policy.pfs_group,
+        ) {
             Ok(c) => c,
             Err(reject) => {
                 let reason = match reject {
@@ -91,18 +126,34 @@ impl Responder {
                     Phase2Reject::PfsMismatch => FailureReason::PfsMismatch,
                 };
                 self.fail(remote, QM, reason);
-                self.send_notify(id, protocol::ESP, notify_type::NO_PROPOSAL_CHOSEN, Vec::new(), Vec::new());
+                self.send_notify(
+                    id,
+                    protocol::ESP,
+                    notify_type::NO_PROPOSAL_CHOSEN,
+                    Vec::new(),
+                    Vec::new(),
+                );
                 return;
             }
         };
         // Proxy identities: absent means the two gateways themselves.
         let (remote_id, local_id) = match ids.as_slice() {
             [ci, cr] => (ci.clone(), cr.clone()),
-            _ => (Identity::address(remote.ip()), Identity::address(endpoint.local.ip())),
+            _ => (
+                Identity::address(remote.ip()),
+                Identity::address(endpoint.local.ip()),
+            ),
         };
-        let (Some(remote_net), Some(local_net)) = (remote_id.to_prefix(), local_id.to_prefix()) else {
+        let (Some(remote_net), Some(local_net)) = (remote_id.to_prefix(), local_id.to_prefix())
+        else {
             self.fail(remote, QM, FailureReason::UnsupportedProxyIdentity);
-            self.send_notify(id, protocol::ESP, notify_type::INVALID_ID_INFORMATION, Vec::new(), Vec::new());
+            self.send_notify(
+                id,
+                protocol::ESP,
+                notify_type::INVALID_ID_INFORMATION,
+                Vec::new(),
+                Vec::new(),
+            );
             return;
         };
         if remote_net.is_ipv4() != local_net.is_ipv4()
@@ -117,7 +168,13 @@ impl Responder {
                     local: local_id.to_string(),
                 },
             );
-            self.send_notify(id, protocol::ESP, notify_type::INVALID_ID_INFORMATION, Vec::new(), Vec::new());
+            self.send_notify(
+                id,
+                protocol::ESP,
+                notify_type::INVALID_ID_INFORMATION,
+                Vec::new(),
+                Vec::new(),
+            );
             return;
         }
         // PFS: a KE payload exactly when the chosen proposal names a group.
@@ -195,13 +252,20 @@ impl Responder {
             return self.fail(remote, QM, FailureReason::WrongState);
         };
         let pfs_shared = pfs.as_ref().map(|(_, s)| s);
-        let (inbound, outbound) = self.build_specs(id, endpoint, &choice, &our_spis, pfs_shared, &nonce_i, &nonce_r);
+        let (inbound, outbound) = self.build_specs(
+            id, endpoint, &choice, &our_spis, pfs_shared, &nonce_i, &nonce_r,
+        );
         let sa = self.sas.get(&id).expect("caller looked it up");
         let identity = sa.peer_identity.clone();
         let rekey_of = self
             .children
             .values()
-            .filter(|c| c.proxy == proxy && identity.as_ref().is_some_and(|i| same_peer(i, &c.peer_identity)))
+            .filter(|c| {
+                c.proxy == proxy
+                    && identity
+                        .as_ref()
+                        .is_some_and(|i| same_peer(i, &c.peer_identity))
+            })
             .map(|c| c.id)
             .max();
         let child = ChildId(self.next_id());
@@ -275,7 +339,10 @@ impl Responder {
             };
             let enc_len = part.cipher.key_len();
             let len = enc_len + part.integrity.key_len();
-            for (direction, spi) in [(Direction::Inbound, *our_spi), (Direction::Outbound, part.peer_spi)] {
+            for (direction, spi) in [
+                (Direction::Inbound, *our_spi),
+                (Direction::Outbound, part.peer_spi),
+            ] {
                 let material = keys.keymat(&input, spi, len);
                 let spec = SaSpec {
                     spi,
@@ -305,7 +372,14 @@ impl Responder {
         (inbound, outbound)
     }
 
-    fn quick_mode_hash3(&mut self, now: Instant, id: IkeSaId, endpoint: PeerEndpoint, header: &Header, bytes: &[u8]) {
+    fn quick_mode_hash3(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        endpoint: PeerEndpoint,
+        header: &Header,
+        bytes: &[u8],
+    ) {
         let remote = endpoint.remote;
         let mid = header.message_id;
         let sa = self.sas.get(&id).expect("caller looked it up");
@@ -314,14 +388,23 @@ impl Responder {
         let opened = match open(keys, &q.iv, header, bytes) {
             Ok(o) => o,
             Err(OpenError::NotBlockAligned) => {
-                return self.fail(remote, QM, FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch))
+                return self.fail(
+                    remote,
+                    QM,
+                    FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch),
+                )
             }
-            Err(OpenError::Garbage(_)) => return self.fail(remote, QM, FailureReason::DecryptionFailed),
+            Err(OpenError::Garbage(_)) => {
+                return self.fail(remote, QM, FailureReason::DecryptionFailed)
+            }
         };
         let Some(Payload::Hash(hash3)) = opened.chain.payloads.first().map(|p| &p.payload) else {
             return self.fail(remote, QM, FailureReason::MissingPayload("HASH(3)"));
         };
-        let expected = keys.hash.prf(keys.skeyid_a.expose(), &[&[0], &mid.to_be_bytes(), &q.nonce_i, &q.nonce_r]);
+        let expected = keys.hash.prf(
+            keys.skeyid_a.expose(),
+            &[&[0], &mid.to_be_bytes(), &q.nonce_i, &q.nonce_r],
+        );
         if !same(&expected, hash3) {
             return self.fail(remote, QM, FailureReason::HashMismatch);
         }
@@ -331,7 +414,9 @@ impl Responder {
         q.state = QuickState::Done;
         q.last_request = bytes.to_vec();
         let commit = q.commit;
-        let Some(pending) = q.pending.take() else { return };
+        let Some(pending) = q.pending.take() else {
+            return;
+        };
         sa.endpoint = endpoint;
         let expires = pending.hard_seconds.map(|s| now + Duration::from_secs(s));
         let child = ChildSa {
@@ -340,8 +425,16 @@ impl Responder {
             peer_identity: identity,
             endpoint,
             proxy: pending.proxy,
-            inbound_spis: pending.inbound.iter().map(|s| (s.protocol, s.spi)).collect(),
-            outbound_spis: pending.outbound.iter().map(|s| (s.protocol, s.spi)).collect(),
+            inbound_spis: pending
+                .inbound
+                .iter()
+                .map(|s| (s.protocol, s.spi))
+                .collect(),
+            outbound_spis: pending
+                .outbound
+                .iter()
+                .map(|s| (s.protocol, s.spi))
+                .collect(),
             expires,
         };
         tracing::info!(
@@ -370,7 +463,13 @@ impl Responder {
                 IpsecProtocol::Esp => protocol::ESP,
                 IpsecProtocol::Ah => protocol::AH,
             };
-            self.send_notify(id, proto, notify_type::CONNECTED, first_inbound.1.to_be_bytes().to_vec(), Vec::new());
+            self.send_notify(
+                id,
+                proto,
+                notify_type::CONNECTED,
+                first_inbound.1.to_be_bytes().to_vec(),
+                Vec::new(),
+            );
         }
     }
 }

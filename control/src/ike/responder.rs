@@ -76,20 +76,30 @@ impl Responder {
     }
 
     /// `bytes` is the IKE message; on port 4500 without its 4-byte non-ESP marker.
-    pub fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
         if local.port() == NATT_PORT && bytes == [0xff] {
             // NAT keepalive (RFC 3948 section 2.3): nothing to do.
             *self.drops.entry("natt-keepalive").or_default() += 1;
             return;
         }
-        if !self.policy.local_addresses.is_empty() && !self.policy.local_addresses.contains(&local.ip()) {
+        if !self.policy.local_addresses.is_empty()
+            && !self.policy.local_addresses.contains(&local.ip())
+        {
             self.fail(remote, Exchange::Other(0), FailureReason::NotForUs);
             return;
         }
         let header = match Header::parse(bytes) {
             Ok(h) => h,
             Err(e) => {
-                let exchange = bytes.get(18).map_or(Exchange::Other(0), |x| Exchange::from_number(*x));
+                let exchange = bytes
+                    .get(18)
+                    .map_or(Exchange::Other(0), |x| Exchange::from_number(*x));
                 self.fail(remote, exchange, FailureReason::Malformed(e));
                 return;
             }
@@ -108,7 +118,10 @@ impl Responder {
             self.main_mode_first(now, endpoint, &header, bytes);
             return;
         }
-        let Some(&id) = self.by_cookies.get(&(header.initiator_cookie, header.responder_cookie)) else {
+        let Some(&id) = self
+            .by_cookies
+            .get(&(header.initiator_cookie, header.responder_cookie))
+        else {
             self.fail(remote, kind, FailureReason::UnknownCookies);
             return;
         };
@@ -200,7 +213,9 @@ impl Responder {
     }
 
     /// Child SAs currently installed: (child, IKE SA, proxy pair).
-    pub fn child_sas(&self) -> impl Iterator<Item = (ChildId, IkeSaId, dataplane::sa::ProxyPair)> + '_ {
+    pub fn child_sas(
+        &self,
+    ) -> impl Iterator<Item = (ChildId, IkeSaId, dataplane::sa::ProxyPair)> + '_ {
         self.children.values().map(|c| (c.id, c.ike_sa, c.proxy))
     }
 
@@ -219,7 +234,11 @@ impl Responder {
     pub(super) fn fail(&mut self, peer: SocketAddr, exchange: Exchange, reason: FailureReason) {
         tracing::warn!(peer = %peer, exchange = ?exchange, reason = %reason, "IKE failure");
         *self.drops.entry(reason.counter()).or_default() += 1;
-        self.events.push_back(IkeEvent::Failure(IkeFailure { peer, exchange, reason }));
+        self.events.push_back(IkeEvent::Failure(IkeFailure {
+            peer,
+            exchange,
+            reason,
+        }));
     }
 
     pub(super) fn send(&mut self, endpoint: PeerEndpoint, message: &[u8]) {
@@ -236,7 +255,9 @@ impl Responder {
     }
 
     pub(super) fn remove_ike_sa(&mut self, id: IkeSaId, reason: DownReason) {
-        let Some(sa) = self.sas.remove(&id) else { return };
+        let Some(sa) = self.sas.remove(&id) else {
+            return;
+        };
         self.by_cookies.remove(&(sa.cookie_i, sa.cookie_r));
         if self.by_initiator.get(&sa.cookie_i) == Some(&id) {
             self.by_initiator.remove(&sa.cookie_i);
@@ -259,12 +280,15 @@ impl Responder {
     }
 
     pub(super) fn remove_child(&mut self, child: ChildId, reason: DownReason) {
-        let Some(c) = self.children.remove(&child) else { return };
+        let Some(c) = self.children.remove(&child) else {
+            return;
+        };
         for (_, spi) in &c.inbound_spis {
             self.spis.release(*spi);
         }
         tracing::info!(peer = %c.endpoint.remote, proxy_remote = %c.proxy.remote, proxy_local = %c.proxy.local, reason = ?reason, "child SA down");
-        self.events.push_back(IkeEvent::ChildSaDown { child, reason });
+        self.events
+            .push_back(IkeEvent::ChildSaDown { child, reason });
     }
 
     /// Half-open counts (total, for this peer address) for the limits.

@@ -312,7 +312,10 @@ mod tests {
         sa.write(&mut bytes);
         let back = SaPayload::parse(&bytes).unwrap();
         assert_eq!(back, sa);
-        assert_eq!(back.proposals[0].transforms[0].attributes[1].as_u64(), Some(100_000));
+        assert_eq!(
+            back.proposals[0].transforms[0].attributes[1].as_u64(),
+            Some(100_000)
+        );
     }
 
     #[test]

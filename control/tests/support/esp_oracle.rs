@@ -58,7 +58,12 @@ pub fn decrypt(spec: &SaSpec, src: &str, dst: &str, esp: &[u8]) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3");
-    child.stdin.take().unwrap().write_all(job.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(job.to_string().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if text.is_empty() {

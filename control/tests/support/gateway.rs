@@ -35,14 +35,17 @@ impl Gateway {
             let (stop, events, responder) = (stop.clone(), events.clone(), responder.clone());
             std::thread::spawn(move || {
                 Netns { name: ns_name }.enter_without_owning();
-                let mut driver = UdpDriver::bind(&[local]).expect("bind 500/4500 in the gateway namespace");
+                let mut driver =
+                    UdpDriver::bind(&[local]).expect("bind 500/4500 in the gateway namespace");
                 driver.set_esp_sink(Box::new(move |l, r, bytes| {
                     let _ = esp_tx.send((l, r, bytes.to_vec()));
                 }));
                 ready_tx.send(()).unwrap();
                 while !stop.load(Ordering::Relaxed) {
                     let mut r = responder.lock().unwrap();
-                    driver.poll(&mut r, Duration::from_millis(5)).expect("driver poll");
+                    driver
+                        .poll(&mut r, Duration::from_millis(5))
+                        .expect("driver poll");
                     let mut log = events.lock().unwrap();
                     while let Some(e) = r.poll_event() {
                         log.push(e);
@@ -53,7 +56,9 @@ impl Gateway {
                 }
             })
         };
-        ready_rx.recv_timeout(Duration::from_secs(5)).expect("gateway thread ready");
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("gateway thread ready");
         Gateway {
             stop,
             thread: Some(thread),
@@ -64,7 +69,11 @@ impl Gateway {
     }
 
     /// The first event (in arrival order, not consumed) that `pred` accepts, waiting up to `timeout`.
-    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&IkeEvent) -> bool) -> Option<IkeEvent> {
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&IkeEvent) -> bool,
+    ) -> Option<IkeEvent> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(e) = self.events.lock().unwrap().iter().find(|e| pred(e)) {
@@ -78,11 +87,22 @@ impl Gateway {
     }
 
     pub fn count(&self, mut pred: impl FnMut(&IkeEvent) -> bool) -> usize {
-        self.events.lock().unwrap().iter().filter(|e| pred(e)).count()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| pred(e))
+            .count()
     }
 
     pub fn drop_count(&self, reason: &str) -> u64 {
-        self.responder.lock().unwrap().drop_counters().get(reason).copied().unwrap_or(0)
+        self.responder
+            .lock()
+            .unwrap()
+            .drop_counters()
+            .get(reason)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Next ESP datagram from `remote_ip` with `spi`, waiting up to `timeout`.

@@ -46,7 +46,13 @@ impl Drop for Netns {
 pub fn link(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) {
     let a_if = unique("va");
     let b_if = unique("vb");
-    run("ip", &["link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &b_if, "netns", &b.name]);
+    run(
+        "ip",
+        &[
+            "link", "add", &a_if, "netns", &a.name, "type", "veth", "peer", "name", &b_if, "netns",
+            &b.name,
+        ],
+    );
     for (ns, ifname, mine, other) in [(a, &a_if, a_addr, b_addr), (b, &b_if, b_addr, a_addr)] {
         // Addresses live on lo so one gateway address can serve several links.
         let have = ns.exec(&["ip", "-o", "addr", "show", "to", mine]);
@@ -54,6 +60,15 @@ pub fn link(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) {
             ns.exec(&["ip", "addr", "add", &format!("{mine}/32"), "dev", "lo"]);
         }
         ns.exec(&["ip", "link", "set", ifname, "up"]);
-        ns.exec(&["ip", "route", "add", &format!("{other}/32"), "dev", ifname, "src", mine]);
+        ns.exec(&[
+            "ip",
+            "route",
+            "add",
+            &format!("{other}/32"),
+            "dev",
+            ifname,
+            "src",
+            mine,
+        ]);
     }
 }

@@ -60,12 +60,19 @@ impl Charon {
     /// Writes the configuration, starts charon in `ns` and loads the connections.
     pub fn start(ns: &Netns, config: &CharonConfig) -> Charon {
         let dir = std::env::temp_dir().join(unique("dyntun-charon-"));
-        for sub in ["run", "x509", "x509ca", "private", "pkcs12", "rsa", "ecdsa", "pubkey", "x509aa", "x509ocsp", "x509crl", "x509ac", "pkcs8", "bliss", "conf.d"] {
+        for sub in [
+            "run", "x509", "x509ca", "private", "pkcs12", "rsa", "ecdsa", "pubkey", "x509aa",
+            "x509ocsp", "x509crl", "x509ac", "pkcs8", "bliss", "conf.d",
+        ] {
             std::fs::create_dir_all(dir.join(sub)).expect("charon folder");
         }
-        std::fs::write(dir.join("strongswan.conf"), strongswan_conf(&dir)).expect("strongswan.conf");
+        std::fs::write(dir.join("strongswan.conf"), strongswan_conf(&dir))
+            .expect("strongswan.conf");
         std::fs::write(dir.join("swanctl.conf"), swanctl_conf(config)).expect("swanctl.conf");
-        let script = format!("mount --bind {}/run /run && exec /usr/lib/ipsec/charon", dir.display());
+        let script = format!(
+            "mount --bind {}/run /run && exec /usr/lib/ipsec/charon",
+            dir.display()
+        );
         let process = Command::new("ip")
             .args(["netns", "exec", &ns.name, "sh", "-c", &script])
             .env("STRONGSWAN_CONF", dir.join("strongswan.conf"))
@@ -81,12 +88,19 @@ impl Charon {
         let socket = charon.dir.join("charon.vici");
         let started = Instant::now();
         while !socket.exists() {
-            assert!(started.elapsed() < Duration::from_secs(10), "charon did not open its vici socket");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "charon did not open its vici socket"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let file = charon.dir.join("swanctl.conf");
         let out = charon.swanctl(&["--load-all", "--noprompt", "--file", file.to_str().unwrap()]);
-        assert!(out.status.success(), "swanctl --load-all: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "swanctl --load-all: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         charon
     }
 
@@ -104,9 +118,17 @@ impl Charon {
 
     /// Initiates one child (and its IKE SA if needed); true when strongSwan reports success.
     pub fn initiate(&self, ike: &str, child: &str) -> bool {
-        self.swanctl(&["--initiate", "--ike", ike, "--child", child, "--timeout", "20"])
-            .status
-            .success()
+        self.swanctl(&[
+            "--initiate",
+            "--ike",
+            ike,
+            "--child",
+            child,
+            "--timeout",
+            "20",
+        ])
+        .status
+        .success()
     }
 
     pub fn list_sas(&self) -> String {
@@ -121,7 +143,10 @@ impl Charon {
     pub fn exec_in_ns(&self, args: &[&str]) -> Output {
         let mut all = vec!["netns", "exec", &self.ns_name];
         all.extend_from_slice(args);
-        Command::new("ip").args(all).output().expect("ip netns exec")
+        Command::new("ip")
+            .args(all)
+            .output()
+            .expect("ip netns exec")
     }
 }
 
@@ -155,7 +180,7 @@ fn strongswan_conf(dir: &std::path::Path) -> String {
     let d = dir.display();
     format!(
         r#"charon {{
-  load = random nonce openssl aes des md5 sha1 sha2 hmac gmp gcm pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
+  load = random nonce openssl aes md5 sha1 sha2 hmac gmp gcm pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
   port = 500
   port_nat_t = 4500
   retransmit_tries = 2
@@ -173,6 +198,7 @@ fn strongswan_conf(dir: &std::path::Path) -> String {
       default = 1
       ike = 2
       time_format = %T
+      flush_line = yes
     }}
   }}
 }}
@@ -188,18 +214,38 @@ fn swanctl_conf(c: &CharonConfig) -> String {
     for conn in &c.connections {
         let _ = writeln!(s, "  {} {{", conn.name);
         let _ = writeln!(s, "    version = 1\n    aggressive = no");
-        let _ = writeln!(s, "    local_addrs = {}\n    remote_addrs = {}", c.local_addr, c.remote_addr);
+        let _ = writeln!(
+            s,
+            "    local_addrs = {}\n    remote_addrs = {}",
+            c.local_addr, c.remote_addr
+        );
         let _ = writeln!(s, "    proposals = {}", conn.ike_proposals);
         if let Some(d) = conn.dpd_delay {
             let _ = writeln!(s, "    dpd_delay = {d}s");
         }
-        let _ = writeln!(s, "    local {{\n      auth = psk\n      id = {}\n    }}", c.local_addr);
-        let _ = writeln!(s, "    remote {{\n      auth = psk\n      id = {}\n    }}", c.remote_addr);
+        let _ = writeln!(
+            s,
+            "    local {{\n      auth = psk\n      id = {}\n    }}",
+            c.local_addr
+        );
+        let _ = writeln!(
+            s,
+            "    remote {{\n      auth = psk\n      id = {}\n    }}",
+            c.remote_addr
+        );
         s.push_str("    children {\n");
         for child in &conn.children {
             let _ = writeln!(s, "      {} {{", child.name);
-            let _ = writeln!(s, "        local_ts = {}\n        remote_ts = {}", child.local_ts, child.remote_ts);
-            let _ = writeln!(s, "        esp_proposals = {}\n        mode = tunnel", child.esp_proposals);
+            let _ = writeln!(
+                s,
+                "        local_ts = {}\n        remote_ts = {}",
+                child.local_ts, child.remote_ts
+            );
+            let _ = writeln!(
+                s,
+                "        esp_proposals = {}\n        mode = tunnel",
+                child.esp_proposals
+            );
             if let Some(r) = child.rekey_time {
                 let _ = writeln!(s, "        rekey_time = {r}s\n        rand_time = 0s");
             }

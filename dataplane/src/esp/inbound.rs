@@ -36,6 +36,7 @@ struct AhOpen {
 }
 
 /// One inbound SA (or AH+ESP bundle), owned by one worker.
+#[repr(align(64))]
 pub struct InboundSa {
     esp: Option<EspOpen>,
     ah: Option<AhOpen>,
@@ -138,6 +139,25 @@ impl InboundSa {
 
     pub fn counters(&self) -> Arc<SaCounters> {
         Arc::clone(&self.counters)
+    }
+
+    /// Starts loading this SA's own cache lines (first stage of a prefetch pipeline).
+    #[inline]
+    pub fn prefetch_sa(&self) {
+        super::prefetch::prefetch_value(self);
+    }
+
+    /// Starts loading the crypto engine and counters this SA points to; call it once the SA's
+    /// own lines are cached (a few packets after [`prefetch_sa`](Self::prefetch_sa)).
+    #[inline]
+    pub fn prefetch_context(&self) {
+        if let Some(e) = &self.esp {
+            super::prefetch::prefetch_value(&*e.transform);
+        }
+        if let Some(a) = &self.ah {
+            super::prefetch::prefetch_value(&*a.mac);
+        }
+        super::prefetch::prefetch_value(&*self.counters);
     }
 
     /// Highest sequence number accepted so far.

@@ -29,6 +29,7 @@ struct AhSeal {
 }
 
 /// One outbound SA (or AH+ESP bundle), owned by one worker.
+#[repr(align(64))]
 pub struct OutboundSa {
     /// Sequence number the next packet gets (RFC 4303: the first is 1).
     next_seq: u64,
@@ -150,6 +151,25 @@ impl OutboundSa {
     /// The counters, shareable with the control thread.
     pub fn counters(&self) -> Arc<SaCounters> {
         Arc::clone(&self.counters)
+    }
+
+    /// Starts loading this SA's own cache lines (first stage of a prefetch pipeline).
+    #[inline]
+    pub fn prefetch_sa(&self) {
+        super::prefetch::prefetch_value(self);
+    }
+
+    /// Starts loading the crypto engine and counters this SA points to; call it once the SA's
+    /// own lines are cached (a few packets after [`prefetch_sa`](Self::prefetch_sa)).
+    #[inline]
+    pub fn prefetch_context(&self) {
+        if let Some(e) = &self.esp {
+            super::prefetch::prefetch_value(&*e.transform);
+        }
+        if let Some(a) = &self.ah {
+            super::prefetch::prefetch_value(&*a.mac);
+        }
+        super::prefetch::prefetch_value(&*self.counters);
     }
 
     /// Sequence number of the last packet sent (0 before the first).

@@ -56,8 +56,9 @@ impl ReplayWindow {
                 th.wrapping_add(1)
             }
         } else if seq_low64 >= u64::from(tl.wrapping_sub(w as u32 - 1)) {
-            // The window reaches back across a 2^32 boundary and the number sits before it.
-            th.wrapping_sub(1)
+            // The window reaches back across a 2^32 boundary and the number sits before it;
+            // in the very first epoch there is nothing before, so the number is simply new.
+            th.saturating_sub(1)
         } else {
             th
         };
@@ -142,7 +143,9 @@ mod tests {
             };
             assert_eq!(w.check(s), expected, "seq {s}");
         }
-        assert_eq!(w.check(10_000 - 4096), Err(ReplayError::TooOld));
+        assert_eq!(w.top(), 9_999);
+        assert_eq!(w.check(9_999 - 4096), Err(ReplayError::TooOld));
+        assert_eq!(w.check(9_999 - 4094), Err(ReplayError::Duplicate));
         // A jump far ahead forgets the old map entirely.
         w.accept(1_000_000);
         assert_eq!(w.check(1_000_000 - 4000), Ok(()));
@@ -166,5 +169,7 @@ mod tests {
         w.accept(0x1_0000_0005);
         assert_eq!(w.infer_esn(0xffff_fff9), 0xffff_fff9);
         assert_eq!(w.infer_esn(6), 0x1_0000_0006);
+        let fresh = ReplayWindow::new(64);
+        assert_eq!(fresh.infer_esn(0xffff_fffc), 0xffff_fffc);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dpdk::{Mbuf, MbufBurst, Producer, RxQueue, TxQueue, BURST_SIZE};
+use dpdk::{Consumer, Mbuf, MbufBurst, Producer, RxQueue, TxQueue, BURST_SIZE};
 
 use super::drops::{add, bump};
 use super::worker::{Disposition, GatewaySas, PicWorker};
@@ -20,6 +20,9 @@ pub struct WorkerIo {
     /// This worker's tx queue on each port, indexed by port id.
     pub tx: Vec<Option<TxQueue>>,
     pub punt: Producer<Mbuf>,
+    /// Frames the control thread wants sent (ARP, IKE, ICMP replies), per port: PMDs such as
+    /// net_af_packet have one tx queue per rx queue, so control borrows a worker's queue.
+    pub injected: Vec<(PortId, Consumer<Mbuf>)>,
     pub handoff: HandoffPort<Mbuf>,
     pub updates: UpdateReceiver<GatewaySas>,
     pub stop: Arc<AtomicBool>,
@@ -79,6 +82,16 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
             dispatch(worker, io, &mut rx_burst, &dispositions, &mut tx_bursts);
         }
         busy |= handed > 0;
+        for (port, ring) in io.injected.iter_mut() {
+            let Some(tx) = tx_bursts.get_mut(usize::from(port.0)) else {
+                continue;
+            };
+            while !tx.is_full() {
+                let Some(mbuf) = ring.dequeue() else { break };
+                busy = true;
+                let _ = tx.push(mbuf);
+            }
+        }
         flush_tx(worker, io, &mut tx_bursts);
         if busy {
             idle_polls = 0;

@@ -74,11 +74,24 @@ pub struct RuleMatch {
 /// (unit, is IPv6, destination length, destination network).
 type DynamicKey = (u32, bool, u8, u128);
 
+/// Rules sharing one key; the first is stored inline so the usual single rule costs no
+/// second memory access.
+struct DynamicBucket {
+    first: DynamicRule,
+    others: Vec<DynamicRule>,
+}
+
+impl DynamicBucket {
+    fn iter(&self) -> impl Iterator<Item = &DynamicRule> {
+        std::iter::once(&self.first).chain(self.others.iter())
+    }
+}
+
 #[derive(Default)]
 pub struct RuleTable {
     unit_service_set: FastHashMap<UnitId, ServiceSetId>,
     static_rules: Vec<Vec<StaticRule>>,
-    dynamic: FastHashMap<DynamicKey, Vec<DynamicRule>>,
+    dynamic: FastHashMap<DynamicKey, DynamicBucket>,
     dynamic_index: FastHashMap<DynamicRuleId, DynamicKey>,
     /// Destination lengths in use, longest first, per family (index 0 IPv4, 1 IPv6).
     lengths: [Vec<u8>; 2],
@@ -144,7 +157,18 @@ impl RuleTable {
         let key = key_of(rule.inside_unit, &rule.destination);
         let family = usize::from(key.1);
         let len = usize::from(key.2);
-        self.dynamic.entry(key).or_default().push(rule);
+        match self.dynamic.get_mut(&key) {
+            Some(bucket) => bucket.others.push(rule),
+            None => {
+                self.dynamic.insert(
+                    key,
+                    DynamicBucket {
+                        first: rule,
+                        others: Vec::new(),
+                    },
+                );
+            }
+        }
         self.dynamic_index.insert(rule.id, key);
         self.per_length[family][len] += 1;
         if self.per_length[family][len] == 1 {
@@ -156,11 +180,17 @@ impl RuleTable {
     pub fn remove_dynamic(&mut self, id: DynamicRuleId) -> Option<DynamicRule> {
         let key = self.dynamic_index.remove(&id)?;
         let bucket = self.dynamic.get_mut(&key)?;
-        let position = bucket.iter().position(|r| r.id == id)?;
-        let removed = bucket.remove(position);
-        if bucket.is_empty() {
-            self.dynamic.remove(&key);
-        }
+        let removed = if bucket.first.id == id {
+            if bucket.others.is_empty() {
+                self.dynamic.remove(&key).map(|b| b.first)?
+            } else {
+                let promoted = bucket.others.remove(0);
+                std::mem::replace(&mut bucket.first, promoted)
+            }
+        } else {
+            let position = bucket.others.iter().position(|r| r.id == id)?;
+            bucket.others.remove(position)
+        };
         let family = usize::from(key.1);
         let len = usize::from(key.2);
         self.per_length[family][len] -= 1;
@@ -351,5 +381,36 @@ mod tests {
         assert!(rules
             .lookup(UnitId(2), a("1.2.3.4"), a("5.6.7.8"))
             .is_none());
+    }
+
+    #[test]
+    fn rules_sharing_a_destination_are_told_apart_by_source() {
+        let mut rules = RuleTable::new();
+        rules.add_dynamic(dynamic(1, 5, "172.16.1.0/24", "172.16.2.0/24"));
+        rules.add_dynamic(dynamic(2, 5, "172.16.9.0/24", "172.16.2.0/24"));
+        rules.add_dynamic(dynamic(3, 5, "172.16.8.0/24", "172.16.2.0/24"));
+        let by = |rules: &RuleTable, source: &str| {
+            rules
+                .lookup(UnitId(5), a(source), a("172.16.2.1"))
+                .map(|m| m.by)
+        };
+        assert_eq!(
+            by(&rules, "172.16.9.1"),
+            Some(MatchedBy::Dynamic(DynamicRuleId(2)))
+        );
+        assert!(rules.remove_dynamic(DynamicRuleId(1)).is_some());
+        assert_eq!(by(&rules, "172.16.1.1"), None);
+        assert_eq!(
+            by(&rules, "172.16.9.1"),
+            Some(MatchedBy::Dynamic(DynamicRuleId(2)))
+        );
+        assert_eq!(
+            by(&rules, "172.16.8.1"),
+            Some(MatchedBy::Dynamic(DynamicRuleId(3)))
+        );
+        assert!(rules.remove_dynamic(DynamicRuleId(3)).is_some());
+        assert!(rules.remove_dynamic(DynamicRuleId(2)).is_some());
+        assert_eq!(by(&rules, "172.16.9.1"), None);
+        assert_eq!(rules.dynamic_count(), 0);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use crate::error::{DpdkError, EalError};
+use crate::port::{device_name, Port};
 
 static INIT_ATTEMPTED: AtomicBool = AtomicBool::new(false);
 static GLOBAL: OnceLock<Result<Eal, EalError>> = OnceLock::new();
@@ -24,6 +25,10 @@ pub struct Eal {
 impl Eal {
     /// Initialises DPDK with EAL arguments, without the program name (e.g.
     /// `["-l", "0-1", "--no-huge", "-m", "256", "--vdev=net_null0"]`).
+    ///
+    /// Every Ethernet `--vdev` must attach: EAL itself would only log a failure and start without
+    /// the port, so one that is missing afterwards turns into an error naming the devargs and
+    /// DPDK's reason (and EAL is cleaned up again).
     ///
     /// Only the first call in a process reaches DPDK; later calls fail with `EALREADY`, because
     /// DPDK cannot always be initialised again after a failed or finished attempt.
@@ -88,6 +93,13 @@ impl Eal {
             return Err(err);
         }
         let mut generated_runtime_dir = generated_prefix.then(runtime_dir).flatten();
+        if let Err(err) = attach_ethernet_vdevs(&args) {
+            drop(Eal {
+                generated_runtime_dir,
+                cleaned_up: false,
+            });
+            return Err(err);
+        }
         if args.iter().any(|a| a == "--no-shconf") {
             // Without shared config (and telemetry) nothing is written there, so an empty
             // directory can go now and is not left behind by processes that never drop their
@@ -147,6 +159,28 @@ impl Drop for Eal {
     fn drop(&mut self) {
         let _ = self.cleanup_once();
     }
+}
+
+/// EAL only logs a `--vdev` that fails to attach and starts anyway, which would surface much
+/// later as a missing port. Probing each missing Ethernet vdev again yields DPDK's reason now.
+fn attach_ethernet_vdevs(args: &[String]) -> Result<(), DpdkError> {
+    let mut vdevs = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if let Some(devargs) = arg.strip_prefix("--vdev=") {
+            vdevs.push(devargs);
+        } else if arg == "--vdev" {
+            if let Some(devargs) = iter.next() {
+                vdevs.push(devargs);
+            }
+        }
+    }
+    for devargs in vdevs {
+        if device_name(devargs).starts_with("net_") {
+            Port::probe(devargs)?;
+        }
+    }
+    Ok(())
 }
 
 fn runtime_dir() -> Option<PathBuf> {

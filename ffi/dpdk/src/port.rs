@@ -91,12 +91,26 @@ impl Port {
     }
 
     /// Hot-plugs a virtual device from its devargs (e.g. `"net_af_packet0,iface=veth0"`,
-    /// `"net_null0"`) and returns its port. A missing PMD or bad arguments give an error naming
-    /// the device and DPDK's reason.
+    /// `"net_null0"`) and returns its port; a device already present (e.g. from `--vdev`) is
+    /// simply looked up. A missing PMD or bad arguments give an error naming the device and
+    /// DPDK's reason.
     pub fn probe(devargs: &str) -> Result<Port> {
+        if let Ok(port) = Port::by_name(devargs) {
+            return Ok(port);
+        }
         let c_devargs = c_string(devargs, "probe device")?;
         // SAFETY: c_devargs is a valid C string.
         let ret = unsafe { sys::rte_dev_probe(c_devargs.as_ptr()) };
+        if ret == -1 {
+            // Several PMDs fail their probe with a bare -1, which is not an errno (it would read
+            // as EPERM); their own log line above carries the detail.
+            return Err(DpdkError::local(
+                "probe device",
+                devargs,
+                ENODEV,
+                "the driver could not attach it (its log line says why)",
+            ));
+        }
         check(ret, "probe device", || devargs.to_owned())?;
         Port::by_name(devargs)
     }
@@ -396,6 +410,8 @@ impl TxQueue {
         self.queue
     }
 }
+
+const ENODEV: i32 = 19;
 
 /// The device name a devargs string starts with (`"net_ring0,nodeaction=..."` → `"net_ring0"`).
 pub fn device_name(devargs: &str) -> &str {

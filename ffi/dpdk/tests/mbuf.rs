@@ -123,3 +123,42 @@ fn an_exhausted_pool_says_so_instead_of_failing_later() {
     held.clear();
     assert_eq!(pool.available(), 8);
 }
+
+/// The Rust side reads and writes mbuf header fields through the bindgen layout; DPDK's own
+/// inline functions (compiled in C) must see exactly the same values.
+#[test]
+fn the_rust_view_of_the_mbuf_header_matches_dpdks_c_view() {
+    let pool = pool();
+    let mut m = pool.alloc().expect("mbuf");
+    m.append(300).expect("room").fill(7);
+    m.prepend(14).expect("room");
+    assert!(m.adj(2));
+    assert!(m.trim(5));
+    let raw = m.as_raw();
+    // SAFETY: `raw` is the live mbuf owned by `m`; the shim functions only read it.
+    unsafe {
+        assert_eq!(
+            dpdk::sys::dyntun_pktmbuf_data_len(raw) as usize,
+            m.data_len()
+        );
+        assert_eq!(dpdk::sys::dyntun_pktmbuf_pkt_len(raw) as usize, m.pkt_len());
+        assert_eq!(
+            dpdk::sys::dyntun_pktmbuf_headroom(raw) as usize,
+            m.headroom()
+        );
+        assert_eq!(
+            dpdk::sys::dyntun_pktmbuf_tailroom(raw) as usize,
+            m.tailroom()
+        );
+        assert_eq!(
+            dpdk::sys::dyntun_pktmbuf_data(raw) as *const u8,
+            m.data().as_ptr()
+        );
+        assert_eq!(dpdk::sys::dyntun_pktmbuf_is_contiguous(raw), 1);
+        // And the other way: DPDK's C prepend is seen by the Rust view.
+        let before = m.headroom();
+        assert!(!dpdk::sys::dyntun_pktmbuf_prepend(raw, 4).is_null());
+        assert_eq!(m.headroom(), before - 4);
+        assert_eq!(m.data_len(), 14 - 2 + 300 - 5 + 4);
+    }
+}

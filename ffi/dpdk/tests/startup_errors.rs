@@ -26,7 +26,8 @@ fn bad_devargs_name_the_device_and_the_reason() {
     let err = Port::probe("net_af_packet77,iface=no-such-if0").expect_err("no such interface");
     let text = err.to_string();
     assert!(text.contains("net_af_packet77,iface=no-such-if0"), "{text}");
-    assert!(err.errno > 0, "{err:?}");
+    assert_ne!(err.errno, 1, "a bare -1 from the PMD is not EPERM: {err}");
+    assert!(err.reason.contains("could not attach"), "{err}");
 
     let err = Port::probe("net_ring88,nodeaction=bogus").expect_err("unparseable devargs");
     assert!(err.to_string().contains("net_ring88"), "{err}");
@@ -126,6 +127,14 @@ fn eal_start_up_failures_are_error_values() {
         start_up_result("-l 0 --no-huge -m 64 --no-pci --no-shconf --vdev=net_nosuch0");
     assert!(missing_pmd.starts_with("err "), "{missing_pmd}");
     assert!(missing_pmd.contains("net_nosuch0"), "{missing_pmd}");
+
+    let bad_vdev = start_up_result(
+        "-l 0 --no-huge -m 64 --no-pci --no-shconf --vdev=net_af_packet0,iface=nosuch0",
+    );
+    assert!(
+        bad_vdev.starts_with("err probe device net_af_packet0,iface=nosuch0: the driver"),
+        "{bad_vdev}"
+    );
 
     let works = start_up_result("-l 0 --no-huge -m 64 --no-pci --no-shconf --vdev=net_null0");
     assert_eq!(works, "ok", "the same harness starts a good configuration");

@@ -1,0 +1,520 @@
+//! Per-packet table cost and tunnel install rate.
+//!
+//! - lookup: route lookup alone, outbound classification (route → static/dynamic rule → SA
+//!   bundle) and inbound SA by SPI, with 1, 1k and 100k tunnels installed through the real
+//!   control → worker path. Traffic is spread uniformly at random over every tunnel (the cache
+//!   worst case) and, with 100k installed, also over a hot subset of 1k tunnels.
+//! - install: tunnels per second from `child_sa_up` on the control thread until a worker thread
+//!   has applied every SA, rule and route from its queue.
+//! - memory: bytes per tunnel held by the control side (manager) and by one worker's tables,
+//!   counted by a global allocator wrapper (requested bytes, allocator overhead excluded).
+//!
+//! SA state is `SaSpec` (what the ESP engine builds its state from), so the dataplane figure
+//! includes two spec-sized slots per tunnel.
+//!
+//! Usage: `cargo run --release -p dyntun-bench --bin lookup -- [rounds]` (default 5; medians).
+//! Writes `bench/results/lookup.json`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use control::tunnels::{
+    CheckedSpecs, ChildSaUp, PicId, PicInfo, PoolInfo, ServiceSetInfo, ServicesInterface, SpecSas,
+    TunnelManager, TunnelTopology, UnitInfo, UnitMode, WorkerQueue,
+};
+use dataplane::prefix::Prefix;
+use dataplane::sa::{
+    Cipher, DfMode, Direction, Encapsulation, Integrity, IpsecProtocol, Lifetime, PeerEndpoint,
+    ProxyPair, SaKeys, SaSpec,
+};
+use dataplane::tables::{
+    InboundLookup, NextHop, OutboundVerdict, PortId, Route, RouteOrigin, VrfId, WorkerId,
+    WorkerTables,
+};
+use serde_json::json;
+
+struct CountingAllocator;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        System.alloc_zeroed(layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn live_bytes() -> usize {
+    LIVE_BYTES.load(Ordering::Relaxed)
+}
+
+const PROFILE: &str = "dynamic-peers";
+const SOURCE: Ipv4Addr = Ipv4Addr::new(172, 16, 1, 5);
+
+type Manager = TunnelManager<SpecSas, CheckedSpecs>;
+
+fn topology(tunnels: u32) -> TunnelTopology {
+    TunnelTopology {
+        pics: vec![PicInfo {
+            id: PicId(0),
+            name: "ms-1/0/0".into(),
+            workers: vec![WorkerId(0)],
+        }],
+        service_sets: vec![ServiceSetInfo {
+            name: "dyn-sset".into(),
+            interface: ServicesInterface::Pic(PicId(0)),
+            inside_unit: "ms-1/0/0.1".into(),
+            outside_unit: "ms-1/0/0.2".into(),
+            vrf: None,
+            next_hop_style: true,
+            access_profile: PROFILE.into(),
+            local_gateway: IpAddr::V4(Ipv4Addr::new(10, 1, 1, 1)),
+            pool_id: Some("1".into()),
+        }],
+        pools: vec![PoolInfo {
+            id: "1".into(),
+            units: (0..tunnels)
+                .map(|u| UnitInfo {
+                    name: format!("ms-1/0/0.{}", 10 + u),
+                    mode: UnitMode::Dedicated,
+                })
+                .collect(),
+        }],
+    }
+}
+
+/// Tunnel `n` protects 16.0.0.0 + n·256 /24, behind peer 11.0.0.0 + n.
+fn remote_network(n: u32) -> u32 {
+    0x1000_0000 + (n << 8)
+}
+
+fn peer(n: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + n))
+}
+
+fn spec(spi: u32, direction: Direction) -> SaSpec {
+    SaSpec {
+        spi,
+        direction,
+        protocol: IpsecProtocol::Esp,
+        cipher: Cipher::AesGcm128,
+        integrity: Integrity::None,
+        keys: SaKeys {
+            encryption: vec![0x5a; 20],
+            integrity: Vec::new(),
+        },
+        local: IpAddr::V4(Ipv4Addr::new(10, 1, 1, 1)),
+        remote: IpAddr::V4(Ipv4Addr::new(11, 0, 0, 1)),
+        encapsulation: Encapsulation::Udp {
+            local_port: 4500,
+            remote_port: 4500,
+        },
+        replay_window: 64,
+        extended_sequence_numbers: false,
+        lifetime: Lifetime::default(),
+        df_mode: DfMode::Copy,
+        tunnel_mtu: None,
+    }
+}
+
+fn child_sa_up(n: u32) -> ChildSaUp {
+    ChildSaUp {
+        access_profile: PROFILE.into(),
+        peer: PeerEndpoint {
+            local: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 1, 1, 1)), 4500),
+            remote: SocketAddr::new(peer(n), 4500),
+        },
+        proxy: ProxyPair {
+            local: "172.16.1.0/24".parse().expect("prefix"),
+            remote: Prefix::new(IpAddr::V4(Ipv4Addr::from(remote_network(n))), 24).expect("prefix"),
+            protocol: 0,
+            local_port: 0,
+            remote_port: 0,
+        },
+        inbound: vec![spec(0, Direction::Inbound)],
+        outbound: vec![spec(0x9000_0000 + n, Direction::Outbound)],
+    }
+}
+
+fn configured_routes(manager: &mut Manager) {
+    let lan = Route::new(
+        "172.16.1.0/24".parse().expect("prefix"),
+        RouteOrigin::Direct,
+        NextHop::Neighbor {
+            port: PortId(1),
+            gateway: IpAddr::V4(Ipv4Addr::new(172, 16, 1, 1)),
+        },
+    );
+    let default = Route::new(
+        "0.0.0.0/0".parse().expect("prefix"),
+        RouteOrigin::Static,
+        NextHop::Neighbor {
+            port: PortId(0),
+            gateway: IpAddr::V4(Ipv4Addr::new(10, 1, 1, 254)),
+        },
+    );
+    manager.add_route(None, lan).expect("route");
+    manager.add_route(None, default).expect("route");
+}
+
+/// Installs tunnel `n` as the IKE side would: reserve the SPI, then report Quick Mode done.
+fn install(manager: &mut Manager, n: u32, mut up: ChildSaUp) -> u32 {
+    let spi = manager
+        .allocate_inbound_spi(PROFILE, peer(n))
+        .expect("SPI for the tunnel");
+    up.inbound[0].spi = spi;
+    manager.child_sa_up(up).expect("tunnel installed");
+    spi
+}
+
+fn drain(
+    manager: &mut Manager,
+    queue: &mut WorkerQueue<SpecSas>,
+    tables: &mut WorkerTables<SpecSas>,
+) {
+    loop {
+        let waiting = manager.flush();
+        let applied = tables.apply_pending(&mut queue.updates, usize::MAX, |kind, error| {
+            panic!("worker rejected {kind}: {error}")
+        });
+        if waiting == 0 && applied == 0 {
+            break;
+        }
+    }
+}
+
+struct Installed {
+    manager: Manager,
+    tables: WorkerTables<SpecSas>,
+    inbound_spis: Vec<u32>,
+}
+
+fn build(tunnels: u32) -> Installed {
+    let (mut manager, mut queues) =
+        TunnelManager::new(topology(tunnels), CheckedSpecs, 4096).expect("topology");
+    let mut queue = queues.pop().expect("one worker");
+    let mut tables = WorkerTables::new(queue.worker);
+    configured_routes(&mut manager);
+    let mut inbound_spis = Vec::with_capacity(tunnels as usize);
+    for n in 0..tunnels {
+        inbound_spis.push(install(&mut manager, n, child_sa_up(n)));
+        if n % 1024 == 0 {
+            drain(&mut manager, &mut queue, &mut tables);
+        }
+    }
+    drain(&mut manager, &mut queue, &mut tables);
+    Installed {
+        manager,
+        tables,
+        inbound_spis,
+    }
+}
+
+struct Packet {
+    destination: IpAddr,
+    spi: u32,
+}
+
+fn packets(installed: &Installed, active_tunnels: u32, count: usize) -> Vec<Packet> {
+    let mut state = 0x2545_f491_u32;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let n = state % active_tunnels;
+            Packet {
+                destination: IpAddr::V4(Ipv4Addr::from(
+                    remote_network(n) | (1 + (state >> 24) % 200),
+                )),
+                spi: installed.inbound_spis[n as usize],
+            }
+        })
+        .collect()
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples[samples.len() / 2]
+}
+
+/// Nanoseconds per packet of `per_packet`, the median over `rounds` passes.
+fn time_per_packet(
+    rounds: usize,
+    traffic: &[Packet],
+    mut per_packet: impl FnMut(&Packet) -> u32,
+) -> f64 {
+    let mut samples = Vec::with_capacity(rounds);
+    let mut sink = 0u32;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for packet in traffic {
+            sink ^= per_packet(packet);
+        }
+        samples.push(start.elapsed().as_nanos() as f64 / traffic.len() as f64);
+    }
+    black_box(sink);
+    median(&mut samples)
+}
+
+struct LookupRow {
+    installed: u32,
+    active: u32,
+    route_ns: f64,
+    outbound_ns: f64,
+    inbound_ns: f64,
+}
+
+fn measure_lookups(installed: &mut Installed, active: u32, rounds: usize) -> LookupRow {
+    let traffic = packets(installed, active, 1 << 18);
+    let source = IpAddr::V4(SOURCE);
+    let tables = &mut installed.tables;
+    // Warm up once so the first measured pass does not pay page faults.
+    time_per_packet(1, &traffic, |p| {
+        match tables.classify_outbound(VrfId::DEFAULT, source, p.destination) {
+            OutboundVerdict::Encrypt { sas, .. } => sas[0].spi,
+            _ => 0,
+        }
+    });
+    let route_ns = time_per_packet(rounds, &traffic, |p| {
+        match tables
+            .fibs
+            .get(VrfId::DEFAULT)
+            .and_then(|f| f.lookup(p.destination))
+        {
+            Some(NextHop::ServicesUnit(unit)) => unit.0,
+            _ => 0,
+        }
+    });
+    let outbound_ns = time_per_packet(rounds, &traffic, |p| {
+        match tables.classify_outbound(VrfId::DEFAULT, source, black_box(p.destination)) {
+            OutboundVerdict::Encrypt { sas, .. } => sas[0].spi,
+            _ => panic!("packet to {} not classified into its tunnel", p.destination),
+        }
+    });
+    let inbound_ns = time_per_packet(rounds, &traffic, |p| {
+        match tables.inbound(black_box(p.spi)) {
+            InboundLookup::Owned(entry) => entry.tunnel.0,
+            _ => panic!("SPI {:#x} not found", p.spi),
+        }
+    });
+    LookupRow {
+        installed: installed.inbound_spis.len() as u32,
+        active,
+        route_ns,
+        outbound_ns,
+        inbound_ns,
+    }
+}
+
+/// Tunnels per second from the first `child_sa_up` until a worker thread applied everything.
+fn install_rate(tunnels: u32) -> f64 {
+    let (mut manager, mut queues) =
+        TunnelManager::new(topology(tunnels), CheckedSpecs, 4096).expect("topology");
+    let mut queue = queues.pop().expect("one worker");
+    configured_routes(&mut manager);
+    let ups: Vec<ChildSaUp> = (0..tunnels).map(child_sa_up).collect();
+    let applied = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let applied = Arc::clone(&applied);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut tables = WorkerTables::<SpecSas>::new(queue.worker);
+            while !stop.load(Ordering::Acquire) {
+                let n = tables.apply_pending(&mut queue.updates, 64, |kind, error| {
+                    panic!("worker rejected {kind}: {error}")
+                });
+                if n == 0 {
+                    std::hint::spin_loop();
+                    std::thread::yield_now();
+                } else {
+                    applied.fetch_add(n, Ordering::Release);
+                }
+            }
+            tables.sas.outbound_count()
+        })
+    };
+    // Unit bindings (inside unit + every pool unit) and the two configured routes are
+    // applied before the clock starts.
+    let before = tunnels as usize + 1 + 2;
+    while applied.load(Ordering::Acquire) < before {
+        std::thread::yield_now();
+    }
+    let start = Instant::now();
+    for (n, up) in ups.into_iter().enumerate() {
+        install(&mut manager, n as u32, up);
+        if n % 256 == 0 {
+            manager.flush();
+        }
+    }
+    while manager.flush() > 0 {
+        std::thread::yield_now();
+    }
+    let expected = before + 3 * tunnels as usize;
+    while applied.load(Ordering::Acquire) < expected {
+        std::thread::yield_now();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Release);
+    let installed = worker.join().expect("worker thread");
+    assert_eq!(installed, tunnels as usize);
+    tunnels as f64 / elapsed
+}
+
+/// (control bytes, worker bytes) per tunnel, for `tunnels` tunnels.
+fn memory_per_tunnel(tunnels: u32) -> (f64, f64) {
+    // Control alone: the worker side of every update is dropped as it arrives.
+    let (mut manager, mut queues) =
+        TunnelManager::new(topology(tunnels), CheckedSpecs, 4096).expect("topology");
+    let mut queue = queues.pop().expect("one worker");
+    configured_routes(&mut manager);
+    let discard = |manager: &mut Manager, queue: &mut WorkerQueue<SpecSas>| loop {
+        let waiting = manager.flush();
+        let mut popped = 0;
+        while let Some(update) = queue.updates.pop() {
+            drop(update);
+            popped += 1;
+        }
+        if waiting == 0 && popped == 0 {
+            break;
+        }
+    };
+    discard(&mut manager, &mut queue);
+    let ups: Vec<ChildSaUp> = (0..tunnels).map(child_sa_up).collect();
+    let before = live_bytes();
+    for (n, up) in ups.into_iter().enumerate() {
+        install(&mut manager, n as u32, up);
+        discard(&mut manager, &mut queue);
+    }
+    let control = live_bytes().saturating_sub(before) as f64 / f64::from(tunnels);
+    drop(manager);
+
+    // Control and worker together, minus the control share measured above.
+    let (mut manager, mut queues) =
+        TunnelManager::new(topology(tunnels), CheckedSpecs, 4096).expect("topology");
+    let mut queue = queues.pop().expect("one worker");
+    let mut tables = WorkerTables::new(queue.worker);
+    configured_routes(&mut manager);
+    drain(&mut manager, &mut queue, &mut tables);
+    let ups: Vec<ChildSaUp> = (0..tunnels).map(child_sa_up).collect();
+    let before = live_bytes();
+    for (n, up) in ups.into_iter().enumerate() {
+        install(&mut manager, n as u32, up);
+        drain(&mut manager, &mut queue, &mut tables);
+    }
+    let both = live_bytes().saturating_sub(before) as f64 / f64::from(tunnels);
+    black_box(&tables);
+    (control, both - control)
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+
+    let mut rows = Vec::new();
+    let mut base_outbound = None;
+    for tunnels in [1u32, 1_000, 100_000] {
+        let mut installed = build(tunnels);
+        let mut actives = vec![tunnels];
+        if tunnels == 100_000 {
+            actives.push(1_000);
+        }
+        for active in actives {
+            let row = measure_lookups(&mut installed, active, rounds);
+            base_outbound.get_or_insert(row.outbound_ns + row.inbound_ns);
+            rows.push(row);
+        }
+        black_box(installed.manager.tunnel_count());
+    }
+
+    let install_tunnels = 100_000;
+    let mut rates: Vec<f64> = (0..3).map(|_| install_rate(install_tunnels)).collect();
+    let rate = median(&mut rates);
+    let memory_tunnels = 10_000;
+    let (control_bytes, worker_bytes) = memory_per_tunnel(memory_tunnels);
+
+    let base = base_outbound.unwrap_or(1.0);
+    println!("| tunnels installed | tunnels with traffic | route ns | route+rule+SA (out) ns | SA by SPI (in) ns | out+in vs 1 tunnel |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for row in &rows {
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2}× |",
+            row.installed,
+            row.active,
+            row.route_ns,
+            row.outbound_ns,
+            row.inbound_ns,
+            (row.outbound_ns + row.inbound_ns) / base
+        );
+    }
+    println!();
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!("| install rate, control → worker thread ({install_tunnels} tunnels) | {rate:.0} tunnels/s |");
+    println!("| control memory per tunnel ({memory_tunnels} tunnels) | {control_bytes:.0} B |");
+    println!("| worker memory per tunnel ({memory_tunnels} tunnels, SaSpec as SA state) | {worker_bytes:.0} B |");
+    println!(
+        "| of which SA state slots (2 outbound + 1 inbound SaSpec) | {} B |",
+        3 * std::mem::size_of::<SaSpec>()
+    );
+
+    let report = json!({
+        "benchmark": "lookup",
+        "rounds": rounds,
+        "packets_per_round": 1 << 18,
+        "lookups": rows.iter().map(|r| json!({
+            "tunnels_installed": r.installed,
+            "tunnels_with_traffic": r.active,
+            "route_ns": r.route_ns,
+            "outbound_route_rule_sa_ns": r.outbound_ns,
+            "inbound_sa_by_spi_ns": r.inbound_ns,
+            "out_plus_in_vs_one_tunnel": (r.outbound_ns + r.inbound_ns) / base,
+        })).collect::<Vec<_>>(),
+        "install": {
+            "tunnels": install_tunnels,
+            "tunnels_per_second": rate,
+            "samples": rates,
+        },
+        "memory": {
+            "tunnels": memory_tunnels,
+            "control_bytes_per_tunnel": control_bytes,
+            "worker_bytes_per_tunnel": worker_bytes,
+            "sa_spec_size": std::mem::size_of::<SaSpec>(),
+        },
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    std::fs::create_dir_all(&dir).expect("bench/results");
+    std::fs::write(
+        dir.join("lookup.json"),
+        serde_json::to_string_pretty(&report).expect("json") + "\n",
+    )
+    .expect("write lookup.json");
+}

@@ -1,0 +1,665 @@
+//! The control thread: punted frames in (ARP, ICMP echo, IKE), IKE replies and ARP requests
+//! out on its own tx queue, IKE events turned into tunnels by the tunnel manager, worker events
+//! back into the manager, and the operational socket. It never blocks on a worker.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use control::ike::{self, IkeEvent, Responder};
+use control::tunnels::{self, TunnelManager};
+use dataplane::pipeline::{GatewaySas, NeighborTable, PipelineCounters, Ports, ResolveRequests};
+use dataplane::sa::{
+    Cipher, Encapsulation, Integrity, IpsecProtocol, Lifetime, PeerEndpoint, ProxyPair, SaSpec,
+};
+use dataplane::tables::{
+    EventReceiver, NextHop, PortId, Route, RouteOrigin, TunnelId, VrfId, WorkerCounters,
+    WorkerEvent, WorkerId,
+};
+use dataplane::wire::{arp, ethernet, ip_proto, ipv4, udp};
+use dpdk::{Consumer, Mbuf, Mempool};
+
+use super::builder::{GatewayBuilder, SaCounterRegistry, TunnelContext};
+use super::frames;
+use super::plan::{Plan, PlannedRouteKind};
+use super::socket::ControlSocket;
+use super::RunningPort;
+
+pub type Manager = TunnelManager<GatewaySas, GatewayBuilder>;
+
+/// One IKE responder per access profile, with where its tunnels' packets are routed.
+pub struct ResponderSlot {
+    pub access_profile: String,
+    pub local_gateway: IpAddr,
+    pub gateway_vrf: VrfId,
+    pub inside_vrf: VrfId,
+    pub responder: Responder,
+}
+
+/// A child SA the manager installed, so that its end can be reported back by SPI, and what
+/// `show` says about it (never its keys).
+pub struct InstalledChild {
+    pub tunnel: TunnelId,
+    pub inbound_spis: Vec<u32>,
+    pub outbound_spis: Vec<u32>,
+    pub peer: PeerEndpoint,
+    pub proxy: ProxyPair,
+    pub protocols: Vec<IpsecProtocol>,
+    pub cipher: Cipher,
+    pub integrity: Integrity,
+    pub lifetime: Lifetime,
+    pub replay_window: u32,
+    pub nat_t: bool,
+    pub installed_at: Instant,
+}
+
+pub struct WorkerInfo {
+    pub pic: String,
+    pub worker: WorkerId,
+    pub core: u32,
+    pub counters: Arc<PipelineCounters>,
+}
+
+pub struct ControlLoop {
+    pub(super) manager: Arc<Mutex<Manager>>,
+    tunnel_context: Arc<Mutex<Option<TunnelContext>>>,
+    pub(super) sa_counters: SaCounterRegistry,
+    pub(super) responders: Vec<ResponderSlot>,
+    pub(super) ports: Vec<RunningPort>,
+    pub(super) port_table: Ports,
+    pub(super) neighbors: Arc<NeighborTable>,
+    resolve: Arc<ResolveRequests>,
+    punt: Consumer<Mbuf>,
+    pool: Mempool,
+    event_receivers: Vec<EventReceiver>,
+    pub(super) workers: Vec<WorkerInfo>,
+    pub(super) table_counters: BTreeMap<u16, WorkerCounters>,
+    socket: Option<ControlSocket>,
+    /// Where each peer's IKE arrived from: replies leave the same port to the same MAC.
+    ike_paths: HashMap<IpAddr, (PortId, [u8; 6])>,
+    pub(super) children: HashMap<(usize, ike::ChildId), InstalledChild>,
+    arp_sent: HashMap<(PortId, Ipv4Addr), Instant>,
+    static_next_hops: Vec<(PortId, Ipv4Addr)>,
+    pub(super) started: Instant,
+    pub(super) punted: u64,
+    pub(super) ike_in: u64,
+    pub(super) ike_out: u64,
+    pub(super) refused_tunnels: u64,
+}
+
+/// Hands the manager the routes the configuration asks for: interface subnets, the gateway's
+/// own addresses, and static routes (to a neighbor or into a services unit).
+pub fn install_configured_routes(
+    manager: &mut Manager,
+    plan: &Plan,
+    port_ids: &[PortId],
+) -> Result<(), String> {
+    for planned in &plan.routes {
+        let next_hop = match &planned.kind {
+            PlannedRouteKind::Direct { port_index } => NextHop::Neighbor {
+                port: port_ids[*port_index],
+                gateway: unspecified(planned.prefix.addr()),
+            },
+            PlannedRouteKind::Local => NextHop::Local,
+            PlannedRouteKind::Gateway {
+                port_index,
+                gateway,
+            } => NextHop::Neighbor {
+                port: port_ids[*port_index],
+                gateway: *gateway,
+            },
+            PlannedRouteKind::Unit(unit) => {
+                NextHop::ServicesUnit(manager.unit_id(unit).ok_or_else(|| {
+                    format!(
+                        "static route {}: unit {unit} is not a services unit of any service set",
+                        planned.prefix
+                    )
+                })?)
+            }
+        };
+        let origin = match planned.kind {
+            PlannedRouteKind::Direct { .. } => RouteOrigin::Direct,
+            PlannedRouteKind::Local => RouteOrigin::Local,
+            _ => RouteOrigin::Static,
+        };
+        manager
+            .add_route(
+                planned.vrf.as_deref(),
+                Route::new(planned.prefix, origin, next_hop),
+            )
+            .map_err(|e| format!("route {}: {e}", planned.prefix))?;
+    }
+    Ok(())
+}
+
+fn unspecified(like: IpAddr) -> IpAddr {
+    match like {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// Inbound SPIs come from the manager, which places the peer on a PIC worker first, so that
+/// the SPI names the worker that will own the SA.
+struct ManagerSpis {
+    manager: Arc<Mutex<Manager>>,
+    access_profile: String,
+}
+
+impl ike::SpiAllocator for ManagerSpis {
+    fn allocate(&mut self, peer: &PeerEndpoint, _protocol: IpsecProtocol) -> Option<u32> {
+        let mut manager = self.manager.lock().ok()?;
+        match manager.allocate_inbound_spi(&self.access_profile, peer.remote.ip()) {
+            Ok(spi) => Some(spi),
+            Err(refusal) => {
+                tracing::warn!(peer = %peer.remote, profile = %self.access_profile,
+                    reason = %refusal, "no inbound SPI for the peer");
+                None
+            }
+        }
+    }
+
+    fn release(&mut self, spi: u32) {
+        if let Ok(mut manager) = self.manager.lock() {
+            manager.release_inbound_spi(spi);
+        }
+    }
+}
+
+/// What `show` keeps of a negotiated child SA: the ESP spec's algorithms (AH's for AH alone).
+fn summarise(
+    inbound: &[SaSpec],
+    outbound: &[SaSpec],
+    peer: PeerEndpoint,
+    proxy: ProxyPair,
+) -> Option<InstalledChild> {
+    let main = inbound
+        .iter()
+        .find(|s| s.protocol == IpsecProtocol::Esp)
+        .or_else(|| inbound.first())?;
+    Some(InstalledChild {
+        tunnel: TunnelId(0),
+        inbound_spis: inbound.iter().map(|s| s.spi).collect(),
+        outbound_spis: outbound.iter().map(|s| s.spi).collect(),
+        peer,
+        proxy,
+        protocols: inbound.iter().map(|s| s.protocol).collect(),
+        cipher: main.cipher,
+        integrity: inbound
+            .iter()
+            .map(|s| s.integrity)
+            .find(|i| *i != Integrity::None)
+            .unwrap_or(Integrity::None),
+        lifetime: main.lifetime,
+        replay_window: main.replay_window,
+        nat_t: matches!(main.encapsulation, Encapsulation::Udp { .. }),
+        installed_at: Instant::now(),
+    })
+}
+
+/// The workers' coarse clock (seconds of TSC), which SA lifetimes are measured on.
+pub fn coarse_now() -> u64 {
+    dpdk::lcore::tsc() / dpdk::lcore::tsc_hz().max(1)
+}
+
+impl ControlLoop {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        plan: &Plan,
+        manager: Manager,
+        tunnel_context: Arc<Mutex<Option<TunnelContext>>>,
+        sa_counters: SaCounterRegistry,
+        ports: Vec<RunningPort>,
+        port_table: Ports,
+        neighbors: Arc<NeighborTable>,
+        resolve: Arc<ResolveRequests>,
+        punt: Consumer<Mbuf>,
+        pool: Mempool,
+        event_receivers: Vec<EventReceiver>,
+        workers: Vec<(String, WorkerId, u32, Arc<PipelineCounters>)>,
+        socket_path: &Path,
+    ) -> Result<ControlLoop, String> {
+        let manager = Arc::new(Mutex::new(manager));
+        let mut responders = Vec::new();
+        for planned in &plan.responders {
+            let (gateway_vrf, inside_vrf) = {
+                let mut m = manager.lock().map_err(|_| "manager lock poisoned")?;
+                let gateway_vrf = m.vrf_id(planned.gateway_vrf.as_deref()).unwrap_or(VrfId(0));
+                let inside_name = plan
+                    .topology
+                    .service_sets
+                    .iter()
+                    .find(|s| s.access_profile == planned.access_profile)
+                    .and_then(|s| s.vrf.clone());
+                let inside_vrf = m.vrf_id(inside_name.as_deref()).unwrap_or(VrfId(0));
+                let _ = &mut m;
+                (gateway_vrf, inside_vrf)
+            };
+            let spis = ManagerSpis {
+                manager: manager.clone(),
+                access_profile: planned.access_profile.clone(),
+            };
+            responders.push(ResponderSlot {
+                access_profile: planned.access_profile.clone(),
+                local_gateway: planned.local_gateway,
+                gateway_vrf,
+                inside_vrf,
+                responder: Responder::with_spi_allocator(planned.policy.clone(), Box::new(spis)),
+            });
+        }
+        let static_next_hops = plan
+            .routes
+            .iter()
+            .filter_map(|r| match r.kind {
+                PlannedRouteKind::Gateway {
+                    port_index,
+                    gateway: IpAddr::V4(gateway),
+                } => ports.get(port_index).map(|p| (p.id, gateway)),
+                _ => None,
+            })
+            .collect();
+        let socket = ControlSocket::bind(socket_path)
+            .map_err(|e| format!("control socket {}: {e}", socket_path.display()))?;
+        Ok(ControlLoop {
+            manager,
+            tunnel_context,
+            sa_counters,
+            responders,
+            ports,
+            port_table,
+            neighbors,
+            resolve,
+            punt,
+            pool,
+            event_receivers,
+            workers: workers
+                .into_iter()
+                .map(|(pic, worker, core, counters)| WorkerInfo {
+                    pic,
+                    worker,
+                    core,
+                    counters,
+                })
+                .collect(),
+            table_counters: BTreeMap::new(),
+            socket: Some(socket),
+            ike_paths: HashMap::new(),
+            children: HashMap::new(),
+            arp_sent: HashMap::new(),
+            static_next_hops,
+            started: Instant::now(),
+            punted: 0,
+            ike_in: 0,
+            ike_out: 0,
+            refused_tunnels: 0,
+        })
+    }
+
+    /// Runs until `should_stop` says so.
+    pub fn run(&mut self, should_stop: impl Fn() -> bool) -> Result<(), String> {
+        self.resolve_static_next_hops();
+        let mut last_refresh = Instant::now();
+        while !should_stop() {
+            let mut busy = self.drain_punted();
+            busy |= self.drain_resolve_requests();
+            busy |= self.run_responders();
+            busy |= self.drain_worker_events();
+            if let Ok(mut manager) = self.manager.lock() {
+                manager.flush();
+            }
+            self.serve_socket();
+            if last_refresh.elapsed() > Duration::from_secs(20) {
+                last_refresh = Instant::now();
+                self.resolve_static_next_hops();
+            }
+            if !busy {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+
+    fn drain_punted(&mut self) -> bool {
+        let mut handled = 0;
+        while handled < 256 {
+            let Some(mbuf) = self.punt.dequeue() else {
+                break;
+            };
+            handled += 1;
+            self.punted += 1;
+            let port = PortId(mbuf.port());
+            self.handle_punted(port, mbuf.data());
+        }
+        handled > 0
+    }
+
+    fn handle_punted(&mut self, port: PortId, frame: &[u8]) {
+        let Ok(eth) = ethernet::EthernetFrame::new_checked(frame) else {
+            return;
+        };
+        let l2 = eth.header_len();
+        let peer_mac = eth.src();
+        match eth.ethertype() {
+            ethernet::ETHERTYPE_ARP => self.handle_arp(port, &frame[l2..]),
+            ethernet::ETHERTYPE_IPV4 => {
+                let Ok(ip) = ipv4::Ipv4Packet::new_checked(&frame[l2..]) else {
+                    return;
+                };
+                let header_len = ip.header_len();
+                let (src, dst) = (ip.src(), ip.dst());
+                match ip.protocol() {
+                    ip_proto::ICMP => {
+                        let Some(our_mac) = self.port_mac(port) else {
+                            return;
+                        };
+                        if let Some(reply) = frames::icmp_echo_reply(frame, our_mac) {
+                            self.transmit(port, &reply);
+                        }
+                    }
+                    ip_proto::UDP => {
+                        let Ok(datagram) = udp::UdpPacket::new_checked(&frame[l2 + header_len..])
+                        else {
+                            return;
+                        };
+                        let local = SocketAddr::new(IpAddr::V4(dst), datagram.dst_port());
+                        let remote = SocketAddr::new(IpAddr::V4(src), datagram.src_port());
+                        let mut payload = datagram.payload();
+                        if local.port() == udp::NAT_T_PORT {
+                            // RFC 3948: IKE behind the zero non-ESP marker; a lone 0xff is a keepalive.
+                            if payload.len() < 5 || payload[..4] != [0, 0, 0, 0] {
+                                return;
+                            }
+                            payload = &payload[4..];
+                        }
+                        self.ike_paths.insert(remote.ip(), (port, peer_mac));
+                        self.ike_in += 1;
+                        let now = Instant::now();
+                        if let Some(slot) = self
+                            .responders
+                            .iter_mut()
+                            .find(|s| s.local_gateway == local.ip())
+                        {
+                            slot.responder.handle_datagram(now, local, remote, payload);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_arp(&mut self, port: PortId, packet: &[u8]) {
+        let Ok(arp) = arp::ArpPacket::new_checked(packet) else {
+            return;
+        };
+        let (sender_ip, sender_mac, target_ip) =
+            (arp.sender_ip(), arp.sender_mac(), arp.target_ip());
+        let Some(setup) = self.port_table.get(port) else {
+            return;
+        };
+        let ours = setup.addresses.contains(&IpAddr::V4(target_ip));
+        let our_mac = setup.mac;
+        // Learn from replies and from requests aimed at us (RFC 826's merge rule, restricted
+        // to what concerns the gateway).
+        if (arp.operation() == arp::OP_REPLY || ours) && !sender_ip.is_unspecified() {
+            if let Err(e) = self.neighbors.insert(port, sender_ip, sender_mac) {
+                tracing::warn!(port = port.0, neighbor = %sender_ip, error = %e, "neighbor not learned");
+            }
+        }
+        if arp.operation() == arp::OP_REQUEST && ours {
+            let reply = frames::arp_reply(our_mac, target_ip, sender_mac, sender_ip);
+            self.transmit(port, &reply);
+        }
+    }
+
+    fn drain_resolve_requests(&mut self) -> bool {
+        let mut any = false;
+        while let Some((port, addr)) = self.resolve.pop() {
+            any = true;
+            self.send_arp_request(port, addr);
+        }
+        any
+    }
+
+    fn send_arp_request(&mut self, port: PortId, addr: Ipv4Addr) {
+        let now = Instant::now();
+        if let Some(last) = self.arp_sent.get(&(port, addr)) {
+            if now.duration_since(*last) < Duration::from_millis(500) {
+                return;
+            }
+        }
+        let Some(setup) = self.port_table.get(port) else {
+            return;
+        };
+        let Some(src_ip) = setup
+            .addresses
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .next()
+        else {
+            return;
+        };
+        let request = frames::arp_request(setup.mac, src_ip, addr);
+        self.arp_sent.insert((port, addr), now);
+        self.transmit(port, &request);
+    }
+
+    /// Static next hops are resolved before traffic needs them, and refreshed now and then.
+    fn resolve_static_next_hops(&mut self) {
+        for (port, gateway) in self.static_next_hops.clone() {
+            self.send_arp_request(port, gateway);
+        }
+    }
+
+    fn run_responders(&mut self) -> bool {
+        let now = Instant::now();
+        let mut busy = false;
+        for index in 0..self.responders.len() {
+            let slot = &mut self.responders[index];
+            if slot.responder.poll_timeout().is_some_and(|t| t <= now) {
+                slot.responder.handle_timeout(now);
+            }
+            while let Some(transmit) = self.responders[index].responder.poll_transmit() {
+                busy = true;
+                self.send_ike(&transmit);
+            }
+            while let Some(event) = self.responders[index].responder.poll_event() {
+                busy = true;
+                self.on_ike_event(index, event);
+            }
+        }
+        busy
+    }
+
+    fn send_ike(&mut self, transmit: &ike::Transmit) {
+        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (transmit.local, transmit.remote)
+        else {
+            tracing::warn!(peer = %transmit.remote, "IKE over IPv6 is not supported by the DPDK path yet");
+            return;
+        };
+        let Some(&(port, peer_mac)) = self.ike_paths.get(&IpAddr::V4(*remote.ip())) else {
+            tracing::warn!(peer = %transmit.remote, "no path back to the peer for an IKE reply");
+            return;
+        };
+        let Some(our_mac) = self.port_mac(port) else {
+            return;
+        };
+        let frame = frames::udp_frame(
+            our_mac,
+            peer_mac,
+            SocketAddrV4::new(*local.ip(), local.port()),
+            remote,
+            &transmit.bytes,
+        );
+        self.ike_out += 1;
+        self.transmit(port, &frame);
+    }
+
+    fn on_ike_event(&mut self, index: usize, event: IkeEvent) {
+        let profile = self.responders[index].access_profile.clone();
+        match event {
+            IkeEvent::IkeSaUp { peer, .. } => {
+                tracing::info!(peer = %peer.remote, profile = %profile, "IKE SA established (main mode)");
+            }
+            IkeEvent::IkeSaDown { peer, reason, .. } => {
+                tracing::info!(peer = %peer.remote, ?reason, "IKE SA down");
+            }
+            IkeEvent::PeerReplaced { replaced, .. } => {
+                tracing::info!(profile = %profile, replaced = replaced.len(), "peer came back (INITIAL-CONTACT): older SAs removed");
+            }
+            IkeEvent::Failure(failure) => {
+                tracing::debug!(peer = %failure.peer, exchange = ?failure.exchange, reason = ?failure.reason, "IKE failure");
+            }
+            IkeEvent::ChildSaUp {
+                child,
+                peer,
+                proxy,
+                inbound,
+                outbound,
+                rekey_of,
+                ..
+            } => {
+                let slot = &self.responders[index];
+                *self.tunnel_context.lock().expect("tunnel context lock") = Some(TunnelContext {
+                    inside_vrf: slot.inside_vrf,
+                    outer_vrf: slot.gateway_vrf,
+                    proxy,
+                    now: coarse_now(),
+                });
+                let summary = summarise(&inbound, &outbound, peer, proxy);
+                let up = tunnels::ChildSaUp {
+                    access_profile: profile.clone(),
+                    peer,
+                    proxy,
+                    inbound,
+                    outbound,
+                };
+                let result = self.manager.lock().expect("manager lock").child_sa_up(up);
+                *self.tunnel_context.lock().expect("tunnel context lock") = None;
+                match result {
+                    Ok(tunnel) => {
+                        tracing::info!(peer = %peer.remote, local = %proxy.local, remote = %proxy.remote,
+                            tunnel = tunnel.0, rekey = rekey_of.is_some(), "tunnel up: dynamic rule and reverse route installed");
+                        if let Some(summary) = summary {
+                            self.children
+                                .insert((index, child), InstalledChild { tunnel, ..summary });
+                        }
+                    }
+                    Err(refusal) => {
+                        self.refused_tunnels += 1;
+                        tracing::warn!(peer = %peer.remote, local = %proxy.local, remote = %proxy.remote,
+                            reason = %refusal, "quick mode: tunnel refused, nothing installed");
+                    }
+                }
+            }
+            IkeEvent::ChildSaDown { child, reason } => {
+                if let Some(installed) = self.children.remove(&(index, child)) {
+                    let mut manager = self.manager.lock().expect("manager lock");
+                    for spi in &installed.inbound_spis {
+                        manager.child_sa_down(*spi);
+                    }
+                    tracing::info!(
+                        tunnel = installed.tunnel.0,
+                        ?reason,
+                        "child SA down: state withdrawn"
+                    );
+                }
+            }
+        }
+    }
+
+    fn drain_worker_events(&mut self) -> bool {
+        let mut any = false;
+        for receiver in 0..self.event_receivers.len() {
+            while let Some(event) = self.event_receivers[receiver].pop() {
+                any = true;
+                match &event {
+                    WorkerEvent::Counters { worker, counters } => {
+                        self.table_counters.insert(worker.0, *counters);
+                    }
+                    WorkerEvent::UpdateRejected {
+                        worker,
+                        update,
+                        reason,
+                    } => {
+                        tracing::warn!(
+                            worker = worker.0,
+                            update,
+                            reason,
+                            "worker refused a table update"
+                        );
+                    }
+                    _ => {
+                        let outcome = self
+                            .manager
+                            .lock()
+                            .expect("manager lock")
+                            .on_worker_event(&event);
+                        tracing::info!(?event, ?outcome, "SA lifetime event");
+                    }
+                }
+            }
+        }
+        any
+    }
+
+    fn serve_socket(&mut self) {
+        // Answering may change state (`clear …`), so the socket steps out of `self` meanwhile.
+        if let Some(socket) = self.socket.take() {
+            socket.serve_pending(|request| super::show::answer(self, request));
+            self.socket = Some(socket);
+        }
+    }
+
+    pub(super) fn port_mac(&self, port: PortId) -> Option<[u8; 6]> {
+        self.port_table.get(port).map(|p| p.mac)
+    }
+
+    /// Sends one frame on the control thread's own tx queue of `port`.
+    fn transmit(&mut self, port: PortId, frame: &[u8]) {
+        let Some(running) = self.ports.iter_mut().find(|p| p.id == port) else {
+            return;
+        };
+        let Some(mut mbuf) = self.pool.alloc() else {
+            tracing::warn!("mbuf pool empty: control frame dropped");
+            return;
+        };
+        match mbuf.append(frame.len()) {
+            Some(room) => room.copy_from_slice(frame),
+            None => return,
+        }
+        if running.control_tx.enqueue(mbuf).is_err() {
+            tracing::warn!(port = port.0, "control tx ring full: frame dropped");
+        }
+    }
+
+    /// Deletes are not sent yet (the responder has no local-delete call); everything the
+    /// manager installed is withdrawn so the workers stop cleanly.
+    pub fn shut_down(&mut self) {
+        let mut manager = self.manager.lock().expect("manager lock");
+        for installed in self.children.values() {
+            for spi in &installed.inbound_spis {
+                manager.child_sa_down(*spi);
+            }
+        }
+        manager.flush();
+        self.children.clear();
+    }
+
+    pub fn log_final_counters(&self) {
+        for worker in &self.workers {
+            let snapshot = worker.counters.snapshot();
+            tracing::info!(pic = %worker.pic, worker = worker.worker.0, counters = ?snapshot, "final worker counters");
+        }
+    }
+
+    pub fn into_ports(self) -> Vec<RunningPort> {
+        self.ports
+    }
+}

@@ -1,0 +1,513 @@
+//! From the validated configuration to what `dyntun run` builds: EAL arguments, ports with
+//! their addresses and routing instances, PICs and their worker cores, the tunnel topology,
+//! one IKE responder policy per access profile, and the routes every worker starts with.
+//!
+//! Everything that can be wrong with the configuration was refused by `dyntun check`; what is
+//! refused here is what the running gateway does not support yet, each with one clear line.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use control::config::{self, Config, Device, NextHop as ConfigNextHop, ServiceSetKind};
+use control::ike::{self, IkeProposal, IpsecProposal, PskTable, ResponderPolicy};
+use control::tunnels::{
+    PicId, PicInfo, PoolInfo, ServiceSetInfo, ServicesInterface, TunnelTopology, UnitInfo, UnitMode,
+};
+use dataplane::prefix::Prefix;
+use dataplane::tables::WorkerId;
+
+/// A physical interface backed by a DPDK port.
+#[derive(Debug, Clone)]
+pub struct PlannedPort {
+    pub interface: String,
+    pub devargs: String,
+    /// `(address, subnet)` of every unit of the interface.
+    pub addresses: Vec<(IpAddr, Prefix)>,
+    /// Routing instance of the interface's units (`None` = the default instance).
+    pub vrf: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedPic {
+    pub name: String,
+    pub id: PicId,
+    pub cores: Vec<u32>,
+    /// Global worker ids, one per core.
+    pub workers: Vec<WorkerId>,
+}
+
+/// One IKE responder: the access profile and the gateway address its service sets share.
+pub struct PlannedResponder {
+    pub access_profile: String,
+    pub local_gateway: IpAddr,
+    /// Routing instance of the local gateway (outer packets are routed there).
+    pub gateway_vrf: Option<String>,
+    pub policy: ResponderPolicy,
+}
+
+/// A route the configuration asks for, before unit and VRF names become ids.
+#[derive(Debug, Clone)]
+pub struct PlannedRoute {
+    pub vrf: Option<String>,
+    pub prefix: Prefix,
+    pub kind: PlannedRouteKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum PlannedRouteKind {
+    /// The subnet of an interface address, out of that port.
+    Direct { port_index: usize },
+    /// One of the gateway's own addresses.
+    Local,
+    /// A static route through a neighbor out of the port whose subnet holds it.
+    Gateway { port_index: usize, gateway: IpAddr },
+    /// A static route into a services unit (a link-type tunnel with a 0/0 proxy).
+    Unit(String),
+}
+
+pub struct Plan {
+    pub eal_args: Vec<String>,
+    pub ports: Vec<PlannedPort>,
+    pub pics: Vec<PlannedPic>,
+    pub control_core: u32,
+    pub topology: TunnelTopology,
+    pub responders: Vec<PlannedResponder>,
+    pub routes: Vec<PlannedRoute>,
+    /// Service set name → routing instance of its inside interface.
+    pub inside_vrf: BTreeMap<String, Option<String>>,
+    pub idle_backoff_us: u32,
+}
+
+pub fn plan(config: &Config, file_prefix: &str, extra_eal: &[String]) -> Result<Plan, String> {
+    let ports = plan_ports(config)?;
+    let (pics, control_core) = plan_pics(config)?;
+    let topology = plan_topology(config, &pics)?;
+    let responders = plan_responders(config)?;
+    let routes = plan_routes(config, &ports)?;
+    let inside_vrf = config
+        .service_sets()
+        .filter_map(|view| match &view.set.kind {
+            ServiceSetKind::NextHop { inside, .. } => Some((
+                view.set.name.clone(),
+                config.routing_instance_of(inside).map(str::to_string),
+            )),
+            ServiceSetKind::Interface { .. } => None,
+        })
+        .collect();
+    let eal_args = eal_arguments(config, &pics, control_core, file_prefix, extra_eal);
+    Ok(Plan {
+        eal_args,
+        ports,
+        pics,
+        control_core,
+        topology,
+        responders,
+        routes,
+        inside_vrf,
+        idle_backoff_us: config.dataplane.idle_backoff_us.unwrap_or(100),
+    })
+}
+
+fn plan_ports(config: &Config) -> Result<Vec<PlannedPort>, String> {
+    let mut ports = Vec::new();
+    for (interface, device) in &config.dataplane.devices {
+        let devargs = match device {
+            Device::Virtual(devargs) => devargs.clone(),
+            Device::Pci(address) => address.clone(),
+        };
+        let mut addresses = Vec::new();
+        let mut vrf = None;
+        if let Some(found) = config.interfaces.get(interface) {
+            for unit in found.units.values() {
+                addresses.extend(unit.addresses.iter().map(|a| (a.addr, a.subnet)));
+                if let Some(instance) = config.routing_instance_of(&unit.name) {
+                    vrf = Some(instance.to_string());
+                }
+            }
+        }
+        ports.push(PlannedPort {
+            interface: interface.clone(),
+            devargs,
+            addresses,
+            vrf,
+        });
+    }
+    if ports.is_empty() {
+        return Err(
+            "the dataplane hierarchy names no interface device: nothing to forward on".into(),
+        );
+    }
+    Ok(ports)
+}
+
+fn plan_pics(config: &Config) -> Result<(Vec<PlannedPic>, u32), String> {
+    let mut pics = Vec::new();
+    let mut next_worker = 0u16;
+    for (index, (name, cores)) in config.dataplane.pics.iter().enumerate() {
+        let workers = cores
+            .iter()
+            .map(|_| {
+                let id = WorkerId(next_worker);
+                next_worker += 1;
+                id
+            })
+            .collect();
+        pics.push(PlannedPic {
+            name: name.clone(),
+            id: PicId(index as u16),
+            cores: cores.clone(),
+            workers,
+        });
+    }
+    if pics.is_empty() {
+        return Err(
+            "the dataplane hierarchy names no services PIC (`pic NAME { cores [ … ]; }`)".into(),
+        );
+    }
+    let control_core = config.dataplane.control_core.unwrap_or(0);
+    for pic in &pics {
+        if pic.cores.contains(&control_core) {
+            return Err(format!(
+                "dataplane pic {}: core {control_core} is the control core",
+                pic.name
+            ));
+        }
+    }
+    Ok((pics, control_core))
+}
+
+fn pic_of(pics: &[PlannedPic], interface: &str) -> Option<PicId> {
+    pics.iter().find(|p| p.name == interface).map(|p| p.id)
+}
+
+fn plan_topology(config: &Config, pics: &[PlannedPic]) -> Result<TunnelTopology, String> {
+    let mut topology = TunnelTopology {
+        pics: pics
+            .iter()
+            .map(|p| PicInfo {
+                id: p.id,
+                name: p.name.clone(),
+                workers: p.workers.clone(),
+            })
+            .collect(),
+        ..TunnelTopology::default()
+    };
+    for view in config.service_sets() {
+        let set = view.set;
+        let (inside, outside, next_hop_style) = match &set.kind {
+            ServiceSetKind::NextHop { inside, outside } => (inside.clone(), outside.clone(), true),
+            ServiceSetKind::Interface { service_interface } => {
+                (service_interface.clone(), service_interface.clone(), false)
+            }
+        };
+        let Some(profile) = view.access_profile else {
+            continue;
+        };
+        let interface = match config.interfaces.get(&inside.interface) {
+            Some(found) if !found.members.is_empty() => ServicesInterface::Ams {
+                name: inside.interface.clone(),
+                members: found
+                    .members
+                    .iter()
+                    .map(|m| {
+                        pic_of(pics, m).ok_or_else(|| {
+                            format!(
+                                "dataplane: AMS member {m} of {} has no `pic` entry",
+                                inside.interface
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
+            _ => ServicesInterface::Pic(pic_of(pics, &inside.interface).ok_or_else(|| {
+                format!(
+                    "service set {}: services interface {} has no `dataplane pic` entry with cores",
+                    set.name, inside.interface
+                )
+            })?),
+        };
+        let local_gateway = set.local_gateway.ok_or_else(|| {
+            format!(
+                "service set {}: dynamic endpoints need `local-gateway`",
+                set.name
+            )
+        })?;
+        topology.service_sets.push(ServiceSetInfo {
+            name: set.name.clone(),
+            interface,
+            inside_unit: inside.to_string(),
+            outside_unit: outside.to_string(),
+            vrf: config.routing_instance_of(&inside).map(str::to_string),
+            next_hop_style,
+            access_profile: profile.name.clone(),
+            local_gateway,
+            pool_id: view.pool.map(|p| p.id.clone()),
+        });
+    }
+    topology.pools = config
+        .pools
+        .values()
+        .map(|pool| PoolInfo {
+            id: pool.id.clone(),
+            units: pool
+                .units
+                .iter()
+                .map(|u| UnitInfo {
+                    name: u.to_string(),
+                    mode: match pool.mode {
+                        config::PoolMode::Dedicated => UnitMode::Dedicated,
+                        config::PoolMode::Shared => UnitMode::Shared,
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(topology)
+}
+
+fn plan_responders(config: &Config) -> Result<Vec<PlannedResponder>, String> {
+    let mut responders: Vec<PlannedResponder> = Vec::new();
+    for view in config.service_sets() {
+        let Some(profile) = view.access_profile else {
+            continue;
+        };
+        if responders.iter().any(|r| r.access_profile == profile.name) {
+            continue;
+        }
+        let local_gateway = view.set.local_gateway.ok_or_else(|| {
+            format!(
+                "service set {}: dynamic endpoints need `local-gateway`",
+                view.set.name
+            )
+        })?;
+        // Per-address keys: every static term with a remote gateway in the service sets that
+        // share this profile (the reference's "explicitly configured keys" come first).
+        let mut explicit = Vec::new();
+        for other in config
+            .service_sets()
+            .filter(|v| v.access_profile.map(|p| &p.name) == Some(&profile.name))
+        {
+            for rule_name in &other.set.rules {
+                let Some(rule) = config.rules.get(rule_name) else {
+                    continue;
+                };
+                for term in &rule.terms {
+                    let Some(peer) = term.remote_gateway else {
+                        continue;
+                    };
+                    if let Some((key, config::PskSource::PerAddress { .. })) =
+                        config.psk_for_peer(&other.set.name, peer)
+                    {
+                        explicit.push((peer, ike::Secret::new(key.bytes().to_vec())));
+                    }
+                }
+            }
+        }
+        let global = profile
+            .pre_shared_key
+            .as_ref()
+            .or(view.ike_policy.and_then(|p| p.pre_shared_key.as_ref()))
+            .map(|key| ike::Secret::new(key.bytes().to_vec()));
+        let ike_proposals = match view.ike_policy {
+            Some(policy) => ike_proposals_of(config, &policy.proposals)?,
+            None => Vec::new(),
+        };
+        let (ipsec_proposals, pfs_group) = match view.ipsec_policy {
+            Some(policy) => (
+                ipsec_proposals_of(config, &policy.proposals),
+                policy
+                    .pfs
+                    .and_then(|g| ike::dh::DhGroup::from_number(u16::from(g.0))),
+            ),
+            None => (Vec::new(), None),
+        };
+        responders.push(PlannedResponder {
+            access_profile: profile.name.clone(),
+            local_gateway,
+            gateway_vrf: view.set.local_gateway_instance.clone(),
+            policy: ResponderPolicy {
+                local_addresses: vec![local_gateway],
+                psk: PskTable { explicit, global },
+                ike_proposals,
+                ipsec_proposals,
+                pfs_group,
+                allowed_proxy_pairs: profile.allowed_proxy_pairs.clone(),
+                limits: ike::Limits::default(),
+                replay_window: view.set.anti_replay_window,
+            },
+        });
+    }
+    Ok(responders)
+}
+
+fn ike_proposals_of(config: &Config, names: &[String]) -> Result<Vec<IkeProposal>, String> {
+    let default = IkeProposal::implicit_default();
+    names
+        .iter()
+        .filter_map(|name| config.ike_proposals.get(name))
+        .map(|p| {
+            let cipher = match p.cipher {
+                None => None,
+                Some(c) => Some(ike_cipher_of(c).ok_or_else(|| {
+                    format!(
+                        "ike proposal {}: {} is not an IKE cipher",
+                        p.name,
+                        c.junos_name()
+                    )
+                })?),
+            };
+            Ok(IkeProposal {
+                groups: p
+                    .dh_group
+                    .and_then(|g| ike::dh::DhGroup::from_number(u16::from(g.0)))
+                    .map_or_else(|| default.groups.clone(), |g| vec![g]),
+                hashes: p.hash.map_or_else(
+                    || default.hashes.clone(),
+                    |h| {
+                        vec![match h {
+                            config::IkeHash::Md5 => ike::crypto::HashAlg::Md5,
+                            config::IkeHash::Sha1 => ike::crypto::HashAlg::Sha1,
+                            config::IkeHash::Sha256 => ike::crypto::HashAlg::Sha256,
+                        }]
+                    },
+                ),
+                ciphers: cipher.map_or_else(|| default.ciphers.clone(), |c| vec![c]),
+                lifetime_seconds: p
+                    .lifetime_seconds
+                    .map_or(default.lifetime_seconds, u64::from),
+            })
+        })
+        .collect()
+}
+
+fn ike_cipher_of(cipher: dataplane::sa::Cipher) -> Option<ike::crypto::IkeCipher> {
+    use dataplane::sa::Cipher;
+    use ike::crypto::IkeCipher;
+    Some(match cipher {
+        Cipher::DesCbc => IkeCipher::DesCbc,
+        Cipher::TripleDesCbc => IkeCipher::TripleDesCbc,
+        Cipher::AesCbc128 => IkeCipher::AesCbc { key_bits: 128 },
+        Cipher::AesCbc192 => IkeCipher::AesCbc { key_bits: 192 },
+        Cipher::AesCbc256 => IkeCipher::AesCbc { key_bits: 256 },
+        _ => return None,
+    })
+}
+
+fn ipsec_proposals_of(config: &Config, names: &[String]) -> Vec<IpsecProposal> {
+    let default = IpsecProposal::implicit_default();
+    names
+        .iter()
+        .filter_map(|name| config.ipsec_proposals.get(name))
+        .map(|p| IpsecProposal {
+            suites: vec![match p.protocol {
+                config::ProposalProtocol::Esp => ike::policy::ProtocolSuite::Esp,
+                config::ProposalProtocol::Ah => ike::policy::ProtocolSuite::Ah,
+                config::ProposalProtocol::Bundle => ike::policy::ProtocolSuite::Bundle,
+            }],
+            ciphers: p
+                .cipher
+                .map_or_else(|| default.ciphers.clone(), |c| vec![c]),
+            integrities: p
+                .integrity
+                .map_or_else(|| default.integrities.clone(), |i| vec![i]),
+            lifetime_seconds: p.lifetime.hard_seconds.unwrap_or(default.lifetime_seconds),
+            lifetime_kilobytes: p.lifetime.hard_kilobytes,
+        })
+        .collect()
+}
+
+fn plan_routes(config: &Config, ports: &[PlannedPort]) -> Result<Vec<PlannedRoute>, String> {
+    let mut routes = Vec::new();
+    for (port_index, port) in ports.iter().enumerate() {
+        for (addr, subnet) in &port.addresses {
+            routes.push(PlannedRoute {
+                vrf: port.vrf.clone(),
+                prefix: *subnet,
+                kind: PlannedRouteKind::Direct { port_index },
+            });
+            routes.push(PlannedRoute {
+                vrf: port.vrf.clone(),
+                prefix: Prefix::host(*addr),
+                kind: PlannedRouteKind::Local,
+            });
+        }
+    }
+    for route in &config.static_routes {
+        let vrf = route
+            .table
+            .split_once(".inet")
+            .map(|(instance, _)| instance)
+            .filter(|instance| !instance.is_empty() && *instance != "inet" && *instance != "inet6")
+            .map(str::to_string);
+        let vrf = if route.table.starts_with("inet") {
+            None
+        } else {
+            vrf
+        };
+        let kind = match &route.next_hop {
+            ConfigNextHop::Address(gateway) => {
+                let port_index = ports
+                    .iter()
+                    .position(|p| p.vrf == vrf && p.addresses.iter().any(|(_, s)| s.contains(*gateway)))
+                    .ok_or_else(|| {
+                        format!(
+                            "static route {} in {}: next hop {gateway} is on no interface of that table",
+                            route.prefix, route.table
+                        )
+                    })?;
+                PlannedRouteKind::Gateway {
+                    port_index,
+                    gateway: *gateway,
+                }
+            }
+            ConfigNextHop::Interface(unit) => PlannedRouteKind::Unit(unit.to_string()),
+        };
+        routes.push(PlannedRoute {
+            vrf,
+            prefix: route.prefix,
+            kind,
+        });
+    }
+    Ok(routes)
+}
+
+fn eal_arguments(
+    config: &Config,
+    pics: &[PlannedPic],
+    control_core: u32,
+    file_prefix: &str,
+    extra: &[String],
+) -> Vec<String> {
+    let mut cores = vec![control_core];
+    cores.extend(pics.iter().flat_map(|p| p.cores.iter().copied()));
+    let list = cores
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut args: Vec<String> = vec![
+        "-l".into(),
+        list,
+        "--main-lcore".into(),
+        control_core.to_string(),
+        "--file-prefix".into(),
+        file_prefix.into(),
+    ];
+    let mut has_pci = false;
+    for device in config.dataplane.devices.values() {
+        match device {
+            Device::Virtual(devargs) => args.push(format!("--vdev={devargs}")),
+            Device::Pci(address) => {
+                has_pci = true;
+                args.push("-a".into());
+                args.push(address.clone());
+            }
+        }
+    }
+    if !has_pci {
+        args.push("--no-pci".into());
+    }
+    args.extend(config.dataplane.eal_options.iter().cloned());
+    args.extend(extra.iter().cloned());
+    args
+}

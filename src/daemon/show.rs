@@ -1,0 +1,503 @@
+//! The answers of the operational socket, in the layout Junos prints (field names as Junos
+//! names them) or as JSON with the same data. Keys are never part of any answer.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use serde_json::{json, Value};
+
+use super::control_loop::ControlLoop;
+use super::socket::Request;
+use dataplane::pipeline::PipelineSnapshot;
+use dataplane::prefix::Prefix;
+
+pub fn answer(state: &mut ControlLoop, request: &Request) -> String {
+    let words: Vec<&str> = request.words.iter().map(String::as_str).collect();
+    let result = match words.as_slice() {
+        ["show", "services", "ipsec-vpn", "ike", "security-associations", rest @ ..] => {
+            ike_sas(state, rest.contains(&"detail"))
+        }
+        ["show", "services", "ipsec-vpn", "ipsec", "security-associations", rest @ ..] => {
+            let service_set = rest
+                .iter()
+                .position(|w| *w == "service-set")
+                .and_then(|i| rest.get(i + 1))
+                .map(|s| s.to_string());
+            ipsec_sas(state, rest.contains(&"detail"), service_set.as_deref())
+        }
+        ["show", "services", "ipsec-vpn", "ipsec", "statistics"] => ipsec_statistics(state),
+        ["show", "route"] => routes(state, None),
+        ["show", "route", "table", table] => routes(state, Some(table)),
+        ["show", "interfaces", name] => interfaces(state, name),
+        ["show", "dataplane", "statistics"] => dataplane_statistics(state),
+        ["show", "metrics"] => return metrics(state),
+        ["clear", "services", "ipsec-vpn", "ike", "security-associations", rest @ ..] => {
+            clear_ike(state, rest.first().copied())
+        }
+        _ => return format!("error: unknown command: {}\n", request.words.join(" ")),
+    };
+    if request.json {
+        let mut text = serde_json::to_string_pretty(&result.json).unwrap_or_default();
+        text.push('\n');
+        text
+    } else {
+        result.text
+    }
+}
+
+struct Answer {
+    text: String,
+    json: Value,
+}
+
+fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    let _ = writeln!(
+        text,
+        "{:<16}{:<10}{:<18}{:<18}{}",
+        "Remote Address", "State", "Initiator cookie", "Responder cookie", "Exchange type"
+    );
+    for slot in &state.responders {
+        for sa in slot.responder.ike_sas() {
+            let (initiator, responder) = (sa.id.0 >> 0, 0u64);
+            let state_name = format!("{:?}", sa.state);
+            let junos_state = if state_name == "Established" {
+                "Matured"
+            } else {
+                "Not matured"
+            };
+            let _ = writeln!(
+                text,
+                "{:<16}{:<10}{:<18}{:<18}{}",
+                sa.peer.remote.ip(),
+                junos_state,
+                format!("{initiator:016x}"),
+                format!("{responder:016x}"),
+                "Main"
+            );
+            if detail {
+                let _ = writeln!(
+                    text,
+                    "  Local: {}, Remote: {}\n  Authentication method: Pre-shared-keys, Encryption: {:?}, Hash: {:?}, DH group: {:?}\n  Lifetime: {} seconds, NAT traversal: {}, IPsec SAs: {}, Identity: {}\n",
+                    sa.peer.local,
+                    sa.peer.remote,
+                    sa.cipher,
+                    sa.hash,
+                    sa.group,
+                    sa.lifetime_seconds,
+                    if sa.nat_traversal { "Enabled" } else { "Disabled" },
+                    sa.children,
+                    sa.identity.clone().unwrap_or_default()
+                );
+            }
+            rows.push(json!({
+                "access_profile": slot.access_profile,
+                "remote_address": sa.peer.remote.ip().to_string(),
+                "remote_port": sa.peer.remote.port(),
+                "local_address": sa.peer.local.ip().to_string(),
+                "local_port": sa.peer.local.port(),
+                "state": junos_state,
+                "exchange_type": "Main",
+                "encryption": format!("{:?}", sa.cipher),
+                "hash": format!("{:?}", sa.hash),
+                "dh_group": format!("{:?}", sa.group),
+                "lifetime_seconds": sa.lifetime_seconds,
+                "nat_traversal": sa.nat_traversal,
+                "ipsec_sas": sa.children,
+                "identity": sa.identity,
+            }));
+        }
+    }
+    Answer {
+        text,
+        json: json!({ "ike_security_associations": rows }),
+    }
+}
+
+fn identity_text(prefix: &Prefix) -> String {
+    if prefix.is_ipv4() {
+        format!("ipv4_subnet(any:0,[0..7]={prefix})")
+    } else {
+        format!("ipv6_subnet(any:0,[0..15]={prefix})")
+    }
+}
+
+fn ipsec_sas(state: &ControlLoop, detail: bool, only_set: Option<&str>) -> Answer {
+    let view = state.manager.lock().map(|m| m.view()).ok();
+    let mut text = String::new();
+    let mut tunnels_json = Vec::new();
+    let Some(view) = view else {
+        return Answer {
+            text: "error: tunnel state unavailable\n".into(),
+            json: json!({ "error": "tunnel state unavailable" }),
+        };
+    };
+    let mut by_set: std::collections::BTreeMap<&str, Vec<_>> = Default::default();
+    for tunnel in &view.tunnels {
+        if only_set.is_some_and(|s| s != tunnel.service_set) {
+            continue;
+        }
+        by_set
+            .entry(tunnel.service_set.as_str())
+            .or_default()
+            .push(tunnel);
+    }
+    let now = std::time::Instant::now();
+    for (set, tunnels) in by_set {
+        let _ = writeln!(text, "Service set: {set}, IKE Routing-instance: default\n");
+        for tunnel in tunnels {
+            let child = state.children.values().find(|c| c.tunnel == tunnel.id);
+            let _ = writeln!(
+                text,
+                "  Rule: {}, Term: {}, Tunnel index: {}",
+                tunnel.rule, tunnel.term, tunnel.id.0
+            );
+            let _ = writeln!(
+                text,
+                "  Local gateway: {}, Remote gateway: {}",
+                tunnel.local_gateway,
+                tunnel.peer.ip()
+            );
+            let _ = writeln!(
+                text,
+                "  IPSec inside interface: {}",
+                tunnel.inside_interface
+            );
+            let _ = writeln!(
+                text,
+                "  Local identity: {}",
+                identity_text(&tunnel.source_address)
+            );
+            let _ = writeln!(
+                text,
+                "  Remote identity: {}",
+                identity_text(&tunnel.destination_address)
+            );
+            let mut sas = Vec::new();
+            let directions = [
+                ("inbound", &tunnel.inbound_spis),
+                ("outbound", &tunnel.outbound_spis),
+            ];
+            for (direction, spis) in directions {
+                for spi in spis.iter() {
+                    let counters = state
+                        .sa_counters
+                        .lock()
+                        .ok()
+                        .and_then(|r| r.get(spi).map(|c| c.snapshot()));
+                    let mut sa = json!({
+                        "direction": direction,
+                        "spi": spi,
+                        "mode": "tunnel",
+                        "type": "dynamic",
+                        "state": "Installed",
+                        "packets": counters.map(|c| c.packets),
+                        "bytes": counters.map(|c| c.bytes),
+                    });
+                    let _ = writeln!(text, "\n    Direction: {direction}, SPI: {spi}, AUX-SPI: 0");
+                    let _ = writeln!(text, "    Mode: tunnel, Type: dynamic, State: Installed");
+                    if let Some(child) = child {
+                        let protocol = if child.protocols.len() > 1 {
+                            "AH+ESP".to_string()
+                        } else {
+                            format!("{:?}", child.protocols[0]).to_uppercase()
+                        };
+                        let age = now.duration_since(child.installed_at).as_secs();
+                        let remaining = |limit: Option<u64>| {
+                            limit.map_or("none".to_string(), |l| {
+                                format!("Expires in {} seconds", l.saturating_sub(age))
+                            })
+                        };
+                        let _ = writeln!(
+                            text,
+                            "    Protocol: {protocol}, Authentication: {}, Encryption: {}",
+                            child.integrity.junos_name(),
+                            child.cipher.junos_name()
+                        );
+                        if detail {
+                            let _ = writeln!(
+                                text,
+                                "    Soft lifetime: {}",
+                                remaining(child.lifetime.soft_seconds)
+                            );
+                            let _ = writeln!(
+                                text,
+                                "    Hard lifetime: {}",
+                                remaining(child.lifetime.hard_seconds)
+                            );
+                            let _ = writeln!(
+                                text,
+                                "    Anti-replay service: {}, Replay window size: {}",
+                                if child.replay_window > 0 {
+                                    "Enabled"
+                                } else {
+                                    "Disabled"
+                                },
+                                child.replay_window
+                            );
+                            let _ = writeln!(
+                                text,
+                                "    NAT traversal: {}",
+                                if child.nat_t {
+                                    "Enabled (UDP 4500)"
+                                } else {
+                                    "Disabled"
+                                }
+                            );
+                        }
+                        sa["protocol"] = json!(protocol);
+                        sa["authentication"] = json!(child.integrity.junos_name());
+                        sa["encryption"] = json!(child.cipher.junos_name());
+                        sa["soft_lifetime_seconds"] =
+                            json!(child.lifetime.soft_seconds.map(|l| l.saturating_sub(age)));
+                        sa["hard_lifetime_seconds"] =
+                            json!(child.lifetime.hard_seconds.map(|l| l.saturating_sub(age)));
+                        sa["anti_replay"] = json!(child.replay_window > 0);
+                        sa["replay_window_size"] = json!(child.replay_window);
+                        sa["nat_traversal"] = json!(child.nat_t);
+                    }
+                    sas.push(sa);
+                }
+            }
+            let _ = writeln!(text);
+            tunnels_json.push(json!({
+                "service_set": tunnel.service_set,
+                "rule": tunnel.rule,
+                "term": tunnel.term,
+                "tunnel_index": tunnel.id.0,
+                "pic": tunnel.pic,
+                "worker": tunnel.worker.0,
+                "local_gateway": tunnel.local_gateway.to_string(),
+                "remote_gateway": tunnel.peer.ip().to_string(),
+                "remote_port": tunnel.peer.port(),
+                "ipsec_inside_interface": tunnel.inside_interface,
+                "type": tunnel.rule_type,
+                "match_direction": tunnel.match_direction,
+                "local_identity": tunnel.source_address.to_string(),
+                "remote_identity": tunnel.destination_address.to_string(),
+                "reverse_route": tunnel.reverse_route.as_ref().map(|r| json!({
+                    "table": r.table, "prefix": r.prefix.to_string()
+                })),
+                "security_associations": sas,
+            }));
+        }
+    }
+    if tunnels_json.is_empty() {
+        text.push_str("No IPsec security associations\n");
+    }
+    Answer {
+        text,
+        json: json!({ "tunnels": tunnels_json }),
+    }
+}
+
+fn ipsec_statistics(state: &ControlLoop) -> Answer {
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    let registry = state.sa_counters.lock().map(|r| {
+        let mut all: Vec<_> = r.iter().map(|(spi, c)| (*spi, c.snapshot())).collect();
+        all.sort_by_key(|(spi, _)| *spi);
+        all
+    });
+    for (spi, c) in registry.unwrap_or_default() {
+        let _ = writeln!(
+            text,
+            "SPI: {spi}\n  Packets: {}, Bytes: {}\n  Authentication failures: {}, Replay errors: {}, Bad padding: {}, Bad headers: {}, Other drops: {}\n",
+            c.packets, c.bytes, c.auth_failures, c.replays, c.bad_padding, c.bad_header, c.other_drops
+        );
+        rows.push(json!({
+            "spi": spi, "packets": c.packets, "bytes": c.bytes, "auth_failures": c.auth_failures,
+            "replays": c.replays, "bad_padding": c.bad_padding, "bad_header": c.bad_header,
+            "other_drops": c.other_drops,
+        }));
+    }
+    if rows.is_empty() {
+        text.push_str("No IPsec security associations\n");
+    }
+    Answer {
+        text,
+        json: json!({ "security_associations": rows }),
+    }
+}
+
+fn routes(state: &ControlLoop, only: Option<&str>) -> Answer {
+    let view = state.manager.lock().map(|m| m.view()).ok();
+    let mut text = String::new();
+    let mut tables = Vec::new();
+    for table in view.map(|v| v.route_tables).unwrap_or_default() {
+        if only.is_some_and(|t| t != table.table) {
+            continue;
+        }
+        let active = table.routes.iter().filter(|r| r.active).count();
+        let _ = writeln!(
+            text,
+            "\n{}: {} destinations, {} routes ({} active, 0 holddown, 0 hidden)\n+ = Active Route, - = Last Active, * = Both\n",
+            table.table,
+            active,
+            table.routes.len(),
+            active
+        );
+        let mut routes = Vec::new();
+        for route in &table.routes {
+            let mark = if route.active { "*" } else { " " };
+            let _ = writeln!(
+                text,
+                "{:<19}{}[{}/{}] {}",
+                route.prefix.to_string(),
+                mark,
+                route.protocol,
+                route.preference,
+                "00:00:00"
+            );
+            let _ = writeln!(text, "                    > {}", route.next_hop);
+            routes.push(json!({
+                "prefix": route.prefix.to_string(),
+                "protocol": route.protocol,
+                "preference": route.preference,
+                "next_hop": route.next_hop,
+                "active": route.active,
+            }));
+        }
+        tables.push(json!({ "table": table.table, "routes": routes }));
+    }
+    Answer {
+        text,
+        json: json!({ "route_tables": tables }),
+    }
+}
+
+fn interfaces(state: &ControlLoop, name: &str) -> Answer {
+    let view = state.manager.lock().map(|m| m.view()).ok();
+    let mut text = String::new();
+    let mut units = Vec::new();
+    for pool in view.map(|v| v.pools).unwrap_or_default() {
+        for unit in &pool.units {
+            if !unit.name.starts_with(name) {
+                continue;
+            }
+            let holders: Vec<u32> = unit.holders.iter().map(|t| t.0).collect();
+            let _ = writeln!(
+                text,
+                "  Logical interface {} (ipsec-interface-id {}, {:?})\n    Tunnels: {}",
+                unit.name,
+                pool.id,
+                pool.mode,
+                if holders.is_empty() {
+                    "none".to_string()
+                } else {
+                    holders
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+            units.push(json!({
+                "name": unit.name, "pool": pool.id, "mode": format!("{:?}", pool.mode).to_lowercase(),
+                "tunnels": holders,
+            }));
+        }
+    }
+    if units.is_empty() {
+        let _ = writeln!(text, "error: no pool unit on {name}");
+    }
+    Answer {
+        text,
+        json: json!({ "units": units }),
+    }
+}
+
+fn worker_rows(state: &ControlLoop) -> Vec<(String, u16, u32, PipelineSnapshot)> {
+    state
+        .workers
+        .iter()
+        .map(|w| (w.pic.clone(), w.worker.0, w.core, w.counters.snapshot()))
+        .collect()
+}
+
+fn dataplane_statistics(state: &ControlLoop) -> Answer {
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    let uptime = state.started.elapsed().as_secs_f64().max(1e-3);
+    for (pic, worker, core, snapshot) in worker_rows(state) {
+        let _ = writeln!(text, "PIC {pic}, worker {worker} (core {core}):");
+        for (name, value) in snapshot.fields() {
+            if value > 0 || !name.starts_with("drop_") {
+                let _ = writeln!(text, "  {name:<22} {value}");
+            }
+        }
+        let _ = writeln!(
+            text,
+            "  rx_rate                {:.1} pps (average)",
+            snapshot.rx_packets as f64 / uptime
+        );
+        let tables = state
+            .table_counters
+            .get(&worker)
+            .copied()
+            .unwrap_or_default();
+        let _ = writeln!(
+            text,
+            "  tables: no_route {}, no_rule {}, no_sa {}, rule_discard {}, handoff_ring_full {}, updates_applied {}",
+            tables.no_route, tables.no_rule, tables.no_sa, tables.rule_discard, tables.handoff_ring_full, tables.updates_applied
+        );
+        rows.push(json!({
+            "pic": pic, "worker": worker, "core": core, "counters": snapshot, "tables": tables,
+        }));
+    }
+    let _ = writeln!(
+        text,
+        "Control: punted {}, IKE in {}, IKE out {}, tunnels refused {}",
+        state.punted, state.ike_in, state.ike_out, state.refused_tunnels
+    );
+    let ike_drops: Vec<Value> = state
+        .responders
+        .iter()
+        .map(
+            |s| json!({ "access_profile": s.access_profile, "drops": s.responder.drop_counters() }),
+        )
+        .collect();
+    Answer {
+        text,
+        json: json!({
+            "workers": rows,
+            "control": {
+                "punted": state.punted, "ike_in": state.ike_in, "ike_out": state.ike_out,
+                "tunnels_refused": state.refused_tunnels, "ike_drops": ike_drops,
+            },
+        }),
+    }
+}
+
+/// Prometheus text exposition of the same counters.
+fn metrics(state: &ControlLoop) -> String {
+    let mut out = String::new();
+    for (pic, worker, _, snapshot) in worker_rows(state) {
+        for (name, value) in snapshot.fields() {
+            let _ = writeln!(
+                out,
+                "dyntun_worker_{name}{{pic=\"{pic}\",worker=\"{worker}\"}} {value}"
+            );
+        }
+    }
+    let tunnels = state.manager.lock().map(|m| m.tunnel_count()).unwrap_or(0);
+    let _ = writeln!(out, "dyntun_tunnels {tunnels}");
+    let _ = writeln!(out, "dyntun_ike_packets_in {}", state.ike_in);
+    let _ = writeln!(out, "dyntun_ike_packets_out {}", state.ike_out);
+    let _ = writeln!(out, "dyntun_tunnels_refused {}", state.refused_tunnels);
+    out
+}
+
+fn clear_ike(state: &mut ControlLoop, address: Option<&str>) -> Answer {
+    let address: Option<IpAddr> = address.and_then(|a| a.parse().ok());
+    let _ = state;
+    let text = match address {
+        Some(a) => format!("error: clearing IKE SAs of {a} is not implemented yet\n"),
+        None => "error: clearing IKE SAs is not implemented yet\n".to_string(),
+    };
+    Answer {
+        json: json!({ "error": text.trim() }),
+        text,
+    }
+}

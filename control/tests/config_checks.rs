@@ -220,3 +220,38 @@ fn a_unit_in_a_missing_interface_is_named() {
         "names interface sp-7/7/7 which is not configured",
     );
 }
+
+#[test]
+fn interface_style_service_set_takes_a_bare_interface_as_unit_zero() {
+    let text = BASE.replacen(
+        "        next-hop-service {\n            inside-service-interface sp-1/2/0.1;\n            outside-service-interface sp-1/2/0.2;\n        }\n",
+        "        interface-service {\n            service-interface sp-1/2/0;\n        }\n",
+        1,
+    );
+    assert_ne!(text, BASE);
+    let c = config::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let view = c.service_set("demo-service-set").unwrap();
+    assert_eq!(
+        view.set.kind,
+        config::ServiceSetKind::Interface {
+            service_interface: config::UnitName::new("sp-1/2/0", 0)
+        }
+    );
+    assert_eq!(
+        view.reverse_route_table, None,
+        "reverse routes are for next-hop style only"
+    );
+}
+
+#[test]
+fn ike_version_two_is_not_supported() {
+    let ike = "services {\n    ipsec-vpn {\n        ike {\n            policy v2 {\n                version 2;\n            }\n        }\n    }\n";
+    expect_one(
+        "services {\n",
+        ike,
+        "version 2",
+        "version '2' is not supported by dyntun",
+    );
+    let v1 = ike.replace("version 2", "version 1");
+    assert!(errors_after("services {\n", &v1).is_empty());
+}

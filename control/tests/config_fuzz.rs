@@ -37,6 +37,7 @@ const WORDS: &[&str] = &[
     "*/",
     "#",
     "inactive:",
+    "deactivate",
     "set",
     "interfaces",
     "ge-0/0/0",

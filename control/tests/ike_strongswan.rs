@@ -186,6 +186,14 @@ fn strongswan_proposals_keys_and_esp_decrypt() {
             format!("inner {addr} > 172.16.1.1 icmp"),
             "{ike}/{child}"
         );
+        // The oracle is not fooled by a key that is off by one bit.
+        let mut wrong = inbound[0].clone();
+        wrong.keys.encryption[0] ^= 0x80; // not a DES parity bit
+        let verdict = esp_oracle::decrypt(&wrong, &from.ip().to_string(), GW, &esp);
+        assert!(
+            !verdict.starts_with("inner"),
+            "{ike}/{child}: decrypted with a wrong key"
+        );
     }
     assert_eq!(gw.count(|e| matches!(e, IkeEvent::IkeSaUp { .. })), 3);
     assert_eq!(gw.count(|e| matches!(e, IkeEvent::ChildSaDown { .. })), 0);

@@ -10,7 +10,10 @@ use dataplane::crypto::Backend;
 use dataplane::esp::reassembly::Reassembler;
 use dataplane::esp::{InboundSa, OutboundSa};
 use dataplane::sa::{Cipher, Integrity, SaSpec};
-use dataplane::wire::{ah::AhPacket, arp::ArpPacket, esp::EspPacket, ethernet::EthernetFrame, icmp::IcmpMessage, ipv4, ipv6, udp::UdpPacket};
+use dataplane::wire::{
+    ah::AhPacket, arp::ArpPacket, esp::EspPacket, ethernet::EthernetFrame, icmp::IcmpMessage, ipv4,
+    ipv6, udp::UdpPacket,
+};
 use esp_support::*;
 
 const ROUNDS: usize = 3000;
@@ -30,19 +33,35 @@ fn shapes() -> Vec<Shape> {
         inb: InboundSa::new(&as_inbound(&spec), 0, Backend::Fastest).unwrap(),
     };
     let bundle = {
-        let (e, a) = (esp_spec(Cipher::AesCbc256, Integrity::HmacSha256_128, true, false, 5), ah_spec(Integrity::HmacMd5_96, true, 6));
+        let (e, a) = (
+            esp_spec(Cipher::AesCbc256, Integrity::HmacSha256_128, true, false, 5),
+            ah_spec(Integrity::HmacMd5_96, true, 6),
+        );
         Shape {
             name: "bundle-v6",
             spi: a.spi,
             out: OutboundSa::new_bundle(&e, &a, 0, Backend::Fastest).unwrap(),
-            inb: InboundSa::new_bundle(&as_inbound(&e), &as_inbound(&a), 0, Backend::Fastest).unwrap(),
+            inb: InboundSa::new_bundle(&as_inbound(&e), &as_inbound(&a), 0, Backend::Fastest)
+                .unwrap(),
         }
     };
     vec![
-        make("gcm-v4", esp_spec(Cipher::AesGcm128, Integrity::None, false, false, 1)),
-        make("cbc-v6-udp", esp_spec(Cipher::AesCbc128, Integrity::HmacSha1_96, true, true, 2)),
-        make("3des-v4-udp", esp_spec(Cipher::TripleDesCbc, Integrity::HmacMd5_96, false, true, 3)),
-        make("null-v4", esp_spec(Cipher::Null, Integrity::HmacSha1_96, false, false, 4)),
+        make(
+            "gcm-v4",
+            esp_spec(Cipher::AesGcm128, Integrity::None, false, false, 1),
+        ),
+        make(
+            "cbc-v6-udp",
+            esp_spec(Cipher::AesCbc128, Integrity::HmacSha1_96, true, true, 2),
+        ),
+        make(
+            "3des-v4-udp",
+            esp_spec(Cipher::TripleDesCbc, Integrity::HmacMd5_96, false, true, 3),
+        ),
+        make(
+            "null-v4",
+            esp_spec(Cipher::Null, Integrity::HmacSha1_96, false, false, 4),
+        ),
         make("ah-v4", ah_spec(Integrity::HmacSha1_96, false, 7)),
         bundle,
     ]
@@ -51,8 +70,13 @@ fn shapes() -> Vec<Shape> {
 /// A plausible outer header for `shape` in front of random bytes, so that input reaches the
 /// SPI, replay and crypto checks rather than stopping at the IP header.
 fn plausible(shape: &Shape, genuine: &[u8], rng: &mut TestRng) -> Vec<u8> {
-    let hl = if genuine[0] >> 4 == 4 { ipv4::MIN_HEADER_LEN } else { ipv6::HEADER_LEN };
-    let udp = (genuine[0] >> 4 == 4 && genuine[9] == 17) || (genuine[0] >> 4 == 6 && genuine[6] == 17);
+    let hl = if genuine[0] >> 4 == 4 {
+        ipv4::MIN_HEADER_LEN
+    } else {
+        ipv6::HEADER_LEN
+    };
+    let udp =
+        (genuine[0] >> 4 == 4 && genuine[9] == 17) || (genuine[0] >> 4 == 6 && genuine[6] == 17);
     let keep = hl + if udp { 8 } else { 0 };
     let mut p = genuine[..keep].to_vec();
     p.extend_from_slice(&shape.spi.to_be_bytes());
@@ -131,13 +155,22 @@ fn decapsulation_survives_random_and_mutated_input() {
             if verdict.is_ok() {
                 // Only a mutation that touched nothing protected may pass, and then it yields the
                 // genuine inner packet (outer TOS/TTL, trailing bytes beyond the IP length).
-                assert_eq!(buf.data(), &inner[..], "{} round {round}: forged packet accepted", shape.name);
+                assert_eq!(
+                    buf.data(),
+                    &inner[..],
+                    "{} round {round}: forged packet accepted",
+                    shape.name
+                );
                 accepted_mutants += 1;
             }
         }
         let c = shape.inb.counters().snapshot();
         assert_eq!(c.packets, accepted_mutants);
-        assert!(c.auth_failures + c.bad_header + c.other_drops + c.replays > (ROUNDS as u64) / 2, "{}: {c:?}", shape.name);
+        assert!(
+            c.auth_failures + c.bad_header + c.other_drops + c.replays > (ROUNDS as u64) / 2,
+            "{}: {c:?}",
+            shape.name
+        );
     }
 }
 

@@ -49,6 +49,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     let plan = plan::plan(&config, &options.file_prefix, &options.extra_eal)?;
     signals::install();
 
+    tracing::info!(args = %plan.eal_args.join(" "), "starting EAL");
     let eal = Eal::init(&plan.eal_args).map_err(|e| format!("EAL: {e}"))?;
     let worker_count: usize = plan.pics.iter().map(|p| p.workers.len()).sum();
     let pool = Mempool::create("dyntun_mbufs", 16383, 256, Mempool::DEFAULT_DATA_ROOM)
@@ -156,10 +157,13 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     let mut handoffs = handoff_mesh(worker_count, 1024);
     let mut event_receivers = Vec::new();
     let mut worker_counters = Vec::new();
-    let mut launched = Vec::new();
+    let mut launched = LaunchedWorkers {
+        stop: stop.clone(),
+        handles: Vec::new(),
+    };
     let mut queues: Vec<_> = queues.into_iter().map(Some).collect();
     for pic in &plan.pics {
-        for (core, worker_id) in pic.cores.iter().zip(&pic.workers) {
+        for ((core, lcore), worker_id) in pic.cores.iter().zip(&pic.lcores).zip(&pic.workers) {
             let index = usize::from(worker_id.0);
             let updates = queues
                 .iter_mut()
@@ -194,13 +198,13 @@ pub fn run(options: RunOptions) -> Result<(), String> {
                 idle_polls_before_sleep: 64,
                 idle_sleep: Duration::from_micros(u64::from(plan.idle_backoff_us)),
             };
-            let handle = dpdk::lcore::launch(*core, move || {
+            let handle = dpdk::lcore::launch(*lcore, move || {
                 run_worker(&mut worker, &mut io);
                 0
             })
             .map_err(|e| format!("pic {}: core {core}: {e}", pic.name))?;
             tracing::info!(pic = %pic.name, core, worker = worker_id.0, "worker started");
-            launched.push(handle);
+            launched.handles.push(handle);
         }
     }
 
@@ -224,10 +228,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
 
     tracing::info!("stopping: deleting tunnels, stopping workers and ports");
     control.shut_down();
-    stop.store(true, Ordering::SeqCst);
-    for handle in launched {
-        handle.wait();
-    }
+    drop(launched);
     control.log_final_counters();
     let ports = control.into_ports();
     for running in ports {
@@ -238,6 +239,22 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     drop(punt_tx);
     let _ = eal.cleanup();
     result
+}
+
+/// Workers stop and are joined whenever this goes, including on an early error return, so a
+/// failed start-up never leaves a polling lcore behind.
+struct LaunchedWorkers {
+    stop: Arc<AtomicBool>,
+    handles: Vec<dpdk::lcore::LaunchedWorker>,
+}
+
+impl Drop for LaunchedWorkers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for handle in self.handles.drain(..) {
+            handle.wait();
+        }
+    }
 }
 
 fn planned_setup(

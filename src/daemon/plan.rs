@@ -31,7 +31,10 @@ pub struct PlannedPort {
 pub struct PlannedPic {
     pub name: String,
     pub id: PicId,
+    /// CPUs from the configuration (several workers may share one on a small machine).
     pub cores: Vec<u32>,
+    /// EAL lcore ids of the workers, mapped onto `cores` with `--lcores`.
+    pub lcores: Vec<u32>,
     /// Global worker ids, one per core.
     pub workers: Vec<WorkerId>,
 }
@@ -143,7 +146,17 @@ fn plan_ports(config: &Config) -> Result<Vec<PlannedPort>, String> {
 fn plan_pics(config: &Config) -> Result<(Vec<PlannedPic>, u32), String> {
     let mut pics = Vec::new();
     let mut next_worker = 0u16;
+    // lcore 0 is the control thread; workers are 1, 2, … whatever CPU they run on.
+    let mut next_lcore = 1u32;
     for (index, (name, cores)) in config.dataplane.pics.iter().enumerate() {
+        let lcores = cores
+            .iter()
+            .map(|_| {
+                let id = next_lcore;
+                next_lcore += 1;
+                id
+            })
+            .collect();
         let workers = cores
             .iter()
             .map(|_| {
@@ -156,6 +169,7 @@ fn plan_pics(config: &Config) -> Result<(Vec<PlannedPic>, u32), String> {
             name: name.clone(),
             id: PicId(index as u16),
             cores: cores.clone(),
+            lcores,
             workers,
         });
     }
@@ -165,14 +179,6 @@ fn plan_pics(config: &Config) -> Result<(Vec<PlannedPic>, u32), String> {
         );
     }
     let control_core = config.dataplane.control_core.unwrap_or(0);
-    for pic in &pics {
-        if pic.cores.contains(&control_core) {
-            return Err(format!(
-                "dataplane pic {}: core {control_core} is the control core",
-                pic.name
-            ));
-        }
-    }
     Ok((pics, control_core))
 }
 
@@ -478,18 +484,17 @@ fn eal_arguments(
     file_prefix: &str,
     extra: &[String],
 ) -> Vec<String> {
-    let mut cores = vec![control_core];
-    cores.extend(pics.iter().flat_map(|p| p.cores.iter().copied()));
-    let list = cores
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut mapping = vec![format!("0@{control_core}")];
+    for pic in pics {
+        for (lcore, cpu) in pic.lcores.iter().zip(&pic.cores) {
+            mapping.push(format!("{lcore}@{cpu}"));
+        }
+    }
     let mut args: Vec<String> = vec![
-        "-l".into(),
-        list,
+        "--lcores".into(),
+        mapping.join(","),
         "--main-lcore".into(),
-        control_core.to_string(),
+        "0".into(),
         "--file-prefix".into(),
         file_prefix.into(),
     ];

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::crypto::{build_esp_transform, Backend, EspTransform};
 use dataplane::esp::{InboundSa, OutboundSa, Verdict};
-use dataplane::sa::{Cipher, DfMode, Direction, Encapsulation, Integrity, IpsecProtocol, Lifetime, SaKeys, SaSpec};
+use dataplane::sa::{
+    Cipher, DfMode, Direction, Encapsulation, Integrity, IpsecProtocol, Lifetime, SaKeys, SaSpec,
+};
 use dataplane::wire::ipv4;
 use serde_json::json;
 
@@ -23,7 +25,13 @@ const MIN_TIME: Duration = Duration::from_millis(60);
 /// with, because the machine is shared and a minimum is what interference cannot inflate.
 const ROUNDS: usize = 5;
 /// Sizes are inner IP packet lengths; IMIX is 7:4:1 of 64, 576 and 1420 bytes.
-const SIZES: [Size; 5] = [Size::Fixed(64), Size::Fixed(128), Size::Fixed(512), Size::Fixed(1420), Size::Imix];
+const SIZES: [Size; 5] = [
+    Size::Fixed(64),
+    Size::Fixed(128),
+    Size::Fixed(512),
+    Size::Fixed(1420),
+    Size::Imix,
+];
 const SUITES: [(Cipher, Integrity); 4] = [
     (Cipher::AesGcm128, Integrity::None),
     (Cipher::AesGcm256, Integrity::None),
@@ -74,15 +82,25 @@ fn filler(n: usize, seed: u64) -> Vec<u8> {
 
 fn spec(cipher: Cipher, integrity: Integrity, spi: u32, direction: Direction) -> SaSpec {
     let key = filler(cipher.key_len() + integrity.key_len(), u64::from(spi));
-    let (a, b) = (IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)));
-    let (local, remote) = if direction == Direction::Outbound { (a, b) } else { (b, a) };
+    let (a, b) = (
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)),
+    );
+    let (local, remote) = if direction == Direction::Outbound {
+        (a, b)
+    } else {
+        (b, a)
+    };
     SaSpec {
         spi,
         direction,
         protocol: IpsecProtocol::Esp,
         cipher,
         integrity,
-        keys: SaKeys { encryption: key[..cipher.key_len()].to_vec(), integrity: key[cipher.key_len()..].to_vec() },
+        keys: SaKeys {
+            encryption: key[..cipher.key_len()].to_vec(),
+            integrity: key[cipher.key_len()..].to_vec(),
+        },
         local,
         remote,
         encapsulation: Encapsulation::None,
@@ -96,7 +114,17 @@ fn spec(cipher: Cipher, integrity: Integrity, spi: u32, direction: Direction) ->
 
 fn inner_packet(len: usize) -> Vec<u8> {
     let mut p = filler(len, len as u64);
-    ipv4::write_header(&mut p, 0, len as u16, 1, 0, 63, 17, Ipv4Addr::new(10, 1, 0, 1), Ipv4Addr::new(10, 2, 0, 1));
+    ipv4::write_header(
+        &mut p,
+        0,
+        len as u16,
+        1,
+        0,
+        63,
+        17,
+        Ipv4Addr::new(10, 1, 0, 1),
+        Ipv4Addr::new(10, 2, 0, 1),
+    );
     p
 }
 
@@ -144,8 +172,14 @@ fn measure(cipher: Cipher, integrity: Integrity, size: Size) -> Row {
 
     // The engine alone, on ESP-shaped buffers: seal in place; open needs sealed input, so its
     // copy is measured and subtracted, as for decapsulation.
-    let engine: Box<dyn EspTransform> =
-        build_esp_transform(cipher, integrity, &out_spec.keys.encryption, &out_spec.keys.integrity, Backend::Fastest).expect("engine");
+    let engine: Box<dyn EspTransform> = build_esp_transform(
+        cipher,
+        integrity,
+        &out_spec.keys.encryption,
+        &out_spec.keys.integrity,
+        Backend::Fastest,
+    )
+    .expect("engine");
     let shaped: Vec<Vec<u8>> = lengths
         .iter()
         .map(|&l| {
@@ -249,8 +283,21 @@ fn measure(cipher: Cipher, integrity: Integrity, size: Size) -> Row {
 fn sa_table(len: usize) -> (f64, f64, f64) {
     const SAS: usize = 100_000;
     let (cipher, integrity) = (Cipher::AesGcm128, Integrity::None);
-    let mut table: Vec<OutboundSa> =
-        (0..SAS).map(|i| OutboundSa::new(&spec(cipher, integrity, 0x1000 + i as u32, Direction::Outbound), 0, Backend::Fastest).expect("sa")).collect();
+    let mut table: Vec<OutboundSa> = (0..SAS)
+        .map(|i| {
+            OutboundSa::new(
+                &spec(cipher, integrity, 0x1000 + i as u32, Direction::Outbound),
+                0,
+                Backend::Fastest,
+            )
+            .expect("sa")
+        })
+        .collect();
+    eprintln!(
+        "per-SA footprint: {} bytes (OutboundSa itself {})",
+        table[0].footprint_bytes(),
+        std::mem::size_of::<OutboundSa>()
+    );
     let inner = inner_packet(len);
     let mut buf = HeapBuf::from_slice(&inner);
     let mut picks = vec![0usize; 4096];
@@ -298,11 +345,22 @@ fn sa_table(len: usize) -> (f64, f64, f64) {
 /// `openssl speed -evp aes-128-gcm` bytes per second at the given block size.
 fn openssl_speed(bytes: usize) -> Option<f64> {
     let out = Command::new("openssl")
-        .args(["speed", "-evp", "aes-128-gcm", "-seconds", "1", "-bytes", &bytes.to_string()])
+        .args([
+            "speed",
+            "-evp",
+            "aes-128-gcm",
+            "-seconds",
+            "1",
+            "-bytes",
+            &bytes.to_string(),
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rev().find(|l| l.to_ascii_uppercase().starts_with("AES-128-GCM"))?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.to_ascii_uppercase().starts_with("AES-128-GCM"))?;
     let k = line.split_whitespace().last()?.trim_end_matches('k');
     k.parse::<f64>().ok().map(|v| v * 1000.0)
 }
@@ -312,8 +370,10 @@ fn gbps(avg_len: f64, ns: f64) -> f64 {
 }
 
 fn main() {
+    // `esp table` measures only the SA-table figures (quick look while tuning the layout).
+    let only_table = std::env::args().nth(1).as_deref() == Some("table");
     let mut rows = Vec::new();
-    for &(cipher, integrity) in &SUITES {
+    for &(cipher, integrity) in SUITES.iter().filter(|_| !only_table) {
         for &size in &SIZES {
             rows.push(measure(cipher, integrity, size));
         }
@@ -340,10 +400,23 @@ fn main() {
     println!("\n## 100,000 SAs at random vs one SA (AES-128-GCM encap, one packet per call, ns per packet)\n");
     println!("| size | one SA | 100k random | ratio | 100k random, prefetched | ratio |");
     println!("|---|---|---|---|---|---|");
-    for (size, one, random, pre) in [(64, one_64, random_64, prefetched_64), (1420, one_1420, random_1420, prefetched_1420)] {
-        println!("| {size} | {one:.0} | {random:.0} | {:.2} | {pre:.0} | {:.2} |", random / one, pre / one);
+    for (size, one, random, pre) in [
+        (64, one_64, random_64, prefetched_64),
+        (1420, one_1420, random_1420, prefetched_1420),
+    ] {
+        println!(
+            "| {size} | {one:.0} | {random:.0} | {:.2} | {pre:.0} | {:.2} |",
+            random / one,
+            pre / one
+        );
     }
-    let openssl: Vec<(usize, Option<f64>)> = [64usize, 1420, 16384].iter().map(|&b| (b, openssl_speed(b))).collect();
+    if only_table {
+        return;
+    }
+    let openssl: Vec<(usize, Option<f64>)> = [64usize, 1420, 16384]
+        .iter()
+        .map(|&b| (b, openssl_speed(b)))
+        .collect();
     println!("\n## Outside reference: `openssl speed -evp aes-128-gcm -seconds 1 -bytes N`\n");
     println!("| bytes | GB/s | ns per 1420 B |");
     println!("|---|---|---|");

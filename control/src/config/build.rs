@@ -446,8 +446,12 @@ impl<'e> Builder<'e> {
                 if !is.has("service-interface") {
                     self.error(&is.origin, "needs service-interface");
                 }
-                self.leaf(is, "service-interface", |t| t.parse::<UnitName>())
-                    .map(|service_interface| ServiceSetKind::Interface { service_interface })
+                // Junos takes a bare interface here as its unit 0.
+                self.leaf(is, "service-interface", |t| match t.parse::<UnitName>() {
+                    Err(_) if !t.contains('.') => interface_kind(t).map(|_| UnitName::new(t, 0)),
+                    other => other,
+                })
+                .map(|service_interface| ServiceSetKind::Interface { service_interface })
             }
             (None, None) => {
                 self.error(
@@ -459,7 +463,11 @@ impl<'e> Builder<'e> {
         };
         let mut set = ServiceSet {
             name,
-            kind: kind.clone()?,
+            // Replaced below; the options are read even when the kind is broken, so that their
+            // own errors are reported too.
+            kind: ServiceSetKind::Interface {
+                service_interface: UnitName::new(String::new(), 0),
+            },
             local_gateway: None,
             local_gateway_instance: None,
             ike_access_profile: None,
@@ -513,6 +521,7 @@ impl<'e> Builder<'e> {
             }
             set.trusted_ca = Self::list(options, "trusted-ca");
         }
+        set.kind = kind?;
         Some(set)
     }
 
@@ -801,6 +810,7 @@ impl<'e> Builder<'e> {
 
     fn ike_policy(&mut self, node: &Node) -> IkePolicy {
         self.choice(node, "mode", &[("main", ())], &["aggressive"]);
+        self.choice(node, "version", &[("1", ())], &["2"]);
         let remote_id = match node.child("remote-id") {
             None => RemoteId::Unset,
             Some(r) if r.has("any-remote-id") => {

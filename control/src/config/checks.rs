@@ -290,9 +290,12 @@ impl<'c> Checker<'c> {
         let inside_interfaces: Vec<&str> = config
             .service_sets
             .values()
-            .filter_map(|s| match &s.kind {
-                ServiceSetKind::NextHop { inside, .. } => Some(inside.interface.as_str()),
-                ServiceSetKind::Interface { .. } => None,
+            .map(|s| match &s.kind {
+                ServiceSetKind::NextHop { inside, .. } => inside.interface.as_str(),
+                // An interface-style set has no inside unit; its service interface plays that part.
+                ServiceSetKind::Interface { service_interface } => {
+                    service_interface.interface.as_str()
+                }
             })
             .collect();
         let mut shared_per_interface: HashMap<&str, &UnitName> = HashMap::new();
@@ -323,7 +326,7 @@ impl<'c> Checker<'c> {
                 }
                 if !inside_interfaces.contains(&interface.name.as_str()) {
                     self.error(o, format!(
-                        "ipsec-interface-id units must be on an interface used as a service set's inside-service-interface; {} is not",
+                        "ipsec-interface-id units must be on an interface used as a service set's inside-service-interface (or service-interface); {} is not",
                         interface.name
                     ));
                 }

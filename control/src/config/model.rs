@@ -23,7 +23,7 @@ impl StatementOrigins {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Config {
     pub interfaces: BTreeMap<String, Interface>,
     pub access_profiles: BTreeMap<String, AccessProfile>,
@@ -41,7 +41,7 @@ pub struct Config {
     pub dataplane: DataplaneConfig,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Interface {
     pub name: String,
     pub kind: InterfaceKind,
@@ -84,7 +84,7 @@ pub struct DialOptions {
     pub mode: Option<PoolMode>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Unit {
     pub name: UnitName,
     /// `family inet` is present (possibly without addresses).
@@ -106,7 +106,7 @@ pub struct Pool {
 }
 
 /// `access profile NAME client * ike { … }`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct AccessProfile {
     pub name: String,
     /// The client name: dyntun needs `*` (every dynamic peer), checked at commit.
@@ -127,7 +127,7 @@ pub enum ServiceSetKind {
     Interface { service_interface: UnitName },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ServiceSet {
     pub name: String,
     pub kind: ServiceSetKind,
@@ -154,7 +154,7 @@ pub enum MatchDirection {
     Output,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct IpsecRule {
     pub name: String,
     pub match_direction: MatchDirection,
@@ -162,7 +162,7 @@ pub struct IpsecRule {
     pub origin: Origin,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Term {
     pub name: String,
     pub source: Vec<Prefix>,
@@ -174,7 +174,7 @@ pub struct Term {
     pub origins: StatementOrigins,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum TermAction {
     Dynamic {
         ike_policy: Option<String>,
@@ -199,7 +199,7 @@ pub enum ProposalProtocol {
 }
 
 /// One `manual direction …` block: key material and algorithms for a static SA.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ManualSa {
     pub direction: ManualDirection,
     pub protocol: ProposalProtocol,
@@ -226,7 +226,7 @@ pub enum IkeHash {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct DhGroup(pub u8);
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct IkeProposal {
     pub name: String,
     pub auth_method: IkeAuthMethod,
@@ -247,7 +247,7 @@ pub enum RemoteId {
     Listed(Vec<String>),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct IkePolicy {
     pub name: String,
     pub proposals: Vec<String>,
@@ -258,7 +258,7 @@ pub struct IkePolicy {
     pub origins: StatementOrigins,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct IpsecProposal {
     pub name: String,
     pub protocol: ProposalProtocol,
@@ -268,7 +268,7 @@ pub struct IpsecProposal {
     pub origin: Origin,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct IpsecPolicy {
     pub name: String,
     pub proposals: Vec<String>,
@@ -277,7 +277,7 @@ pub struct IpsecPolicy {
     pub origins: StatementOrigins,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RoutingInstance {
     pub name: String,
     pub interfaces: Vec<UnitName>,

@@ -26,6 +26,9 @@ pub struct RawStatement {
     pub block: Option<Vec<RawStatement>>,
     /// Written as `inactive: …` (or `protect: …`, which only changes who may edit it).
     pub inactive: bool,
+    /// A `deactivate …` line (Junos' `display set` prints one per inactive statement): it drops
+    /// the statement it names instead of adding one.
+    pub deactivate: bool,
 }
 
 /// Which of the two textual forms a file uses: `set` lines if its first token is `set`.
@@ -205,6 +208,7 @@ fn make_statement(mut words: Vec<RawWord>, block: Option<Vec<RawStatement>>) -> 
         words,
         block,
         inactive,
+        deactivate: false,
     }
 }
 
@@ -215,12 +219,14 @@ pub fn parse_set_lines(tokens: &[Token], errors: &mut Vec<ConfigError>) -> Vec<R
     while i < tokens.len() {
         let first = &tokens[i];
         i += 1;
-        let command_ok = first.kind == TokenKind::Word && first.text == "set";
+        let is_word = first.kind == TokenKind::Word;
+        let deactivate = is_word && first.text == "deactivate";
+        let command_ok = is_word && (first.text == "set" || deactivate);
         if !command_ok {
             let message = match first.text.as_str() {
-                "delete" | "deactivate" | "activate" | "insert" | "rename" | "annotate" => {
+                "delete" | "activate" | "insert" | "rename" | "annotate" | "protect" => {
                     format!(
-                        "'{}' lines are not supported: write only 'set' lines",
+                        "'{}' lines are not supported: write only 'set' (and 'deactivate') lines",
                         first.text
                     )
                 }
@@ -258,10 +264,13 @@ pub fn parse_set_lines(tokens: &[Token], errors: &mut Vec<ConfigError>) -> Vec<R
             continue;
         }
         if words.is_empty() {
-            errors.push(syntax_error(first.pos, &[], "'set' without a statement"));
+            let message = format!("'{}' without a statement", first.text);
+            errors.push(syntax_error(first.pos, &[], message));
             continue;
         }
-        statements.push(make_statement(words, None));
+        let mut statement = make_statement(words, None);
+        statement.deactivate = deactivate;
+        statements.push(statement);
     }
     statements
 }
@@ -310,10 +319,11 @@ mod tests {
     fn set_lines_are_statements() {
         let mut errors = Vec::new();
         let s = parse_set_lines(
-            &tokenize("set a b c\nset d [ e f ]\ndelete a\n").0,
+            &tokenize("set a b c\nset d [ e f ]\ndelete a\ndeactivate d\n").0,
             &mut errors,
         );
-        assert_eq!(s.len(), 2);
+        assert_eq!(s.len(), 3);
+        assert!(s[2].deactivate && !s[0].deactivate);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].pos.line, 3);
     }

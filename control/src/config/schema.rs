@@ -359,7 +359,7 @@ const IKE_POLICY: &[Statement] = &[
     leaf("local-certificate"),
     container("remote-id", REMOTE_ID),
     unsupported("local-id"),
-    unsupported("version"),
+    leaf("version"),
     unsupported("proposal-set"),
     unsupported("respond-bad-spi"),
 ];

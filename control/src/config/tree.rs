@@ -116,9 +116,100 @@ fn join_path(parent: &str, parts: &[&str]) -> String {
 pub fn build(statements: &[RawStatement], errors: &mut Vec<ConfigError>) -> Node {
     let mut root = Node::root();
     for s in statements.iter().filter(|s| !s.inactive) {
-        interpret(&s.words, s.block.as_deref(), schema::TOP, &mut root, errors);
+        if s.deactivate {
+            deactivate(&s.words, schema::TOP, &mut root, errors);
+        } else {
+            interpret(&s.words, s.block.as_deref(), schema::TOP, &mut root, errors);
+        }
     }
     root
+}
+
+/// The text that tells apart repeatable siblings: a name, or a value and its keyed options.
+fn sibling_text(node: &Node) -> String {
+    let mut text = node.value_text().unwrap_or_default().to_string();
+    for (k, v) in &node.options {
+        text.push(' ');
+        text.push_str(&k.text);
+        text.push(' ');
+        text.push_str(&v.text);
+    }
+    text
+}
+
+/// Drops the statement a `deactivate` line names, with everything under it.
+fn deactivate(
+    words: &[RawWord],
+    level: &'static [Statement],
+    parent: &mut Node,
+    errors: &mut Vec<ConfigError>,
+) {
+    let Some(RawWord::Word(first)) = words.first() else {
+        let pos = words.first().map_or(Pos::default(), RawWord::pos);
+        errors.push(error(
+            pos,
+            &parent.origin.path,
+            "deactivate needs a statement",
+        ));
+        return;
+    };
+    let path = join_path(&parent.origin.path, &[&first.text]);
+    let Some(statement) = schema::lookup(level, &first.text) else {
+        let message = format!("unknown statement '{}'", first.text);
+        errors.push(error(first.pos, &path, message));
+        return;
+    };
+    let word_text = |w: Option<&RawWord>| match w {
+        Some(RawWord::Word(t)) => Some(t.text.clone()),
+        _ => None,
+    };
+    let (name, rest, children) = match statement.kind {
+        Kind::Container(children) => (String::new(), &words[1..], Some(children)),
+        Kind::Named(children) if statement.keyword == "*" => {
+            (first.text.clone(), &words[1..], Some(children))
+        }
+        Kind::Named(children) => match word_text(words.get(1)) {
+            Some(name) => (name, &words[2..], Some(children)),
+            None => {
+                errors.push(error(
+                    first.pos,
+                    &path,
+                    format!("'{}' needs a name", first.text),
+                ));
+                return;
+            }
+        },
+        Kind::MultiLeaf(_) => {
+            let values: Vec<String> = words[1..]
+                .iter()
+                .filter_map(|w| word_text(Some(w)))
+                .collect();
+            (values.join(" "), &words[..0], None)
+        }
+        Kind::Leaf(_) | Kind::Flag | Kind::List | Kind::Unsupported => {
+            (String::new(), &words[..0], None)
+        }
+    };
+    let key = Node::child_key(statement, &name);
+    let Some(i) = parent.find(&key) else {
+        let message = "deactivate names a statement that is not set".to_string();
+        errors.push(error(first.pos, &path, message));
+        return;
+    };
+    match children {
+        Some(children) if !rest.is_empty() => {
+            deactivate(rest, children, &mut parent.children[i], errors);
+        }
+        _ => {
+            parent.children.remove(i);
+            parent.index = parent
+                .children
+                .iter()
+                .enumerate()
+                .map(|(j, c)| (Node::child_key(c.statement, &sibling_text(c)), j))
+                .collect();
+        }
+    }
 }
 
 fn error(pos: Pos, path: &str, message: impl Into<String>) -> ConfigError {
@@ -229,14 +320,7 @@ fn interpret(
             else {
                 return;
             };
-            let mut key_text = node.value_text().unwrap_or_default().to_string();
-            for (k, v) in &node.options {
-                key_text.push(' ');
-                key_text.push_str(&k.text);
-                key_text.push(' ');
-                key_text.push_str(&v.text);
-            }
-            let key = Node::child_key(statement, &key_text);
+            let key = Node::child_key(statement, &sibling_text(&node));
             match parent.find(&key) {
                 Some(i) => {
                     let earlier = parent.children[i].origin.pos;
@@ -507,5 +591,42 @@ mod tests {
             .map(|t| t.text.as_str())
             .collect();
         assert_eq!(items, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn deactivate_lines_drop_what_they_name() {
+        let mut errors = Vec::new();
+        let raw = parse_set_lines(
+            &tokenize(
+                "set interfaces ams0 load-balancing-options member-interface mams-1/0/0\n\
+                 set interfaces ams0 load-balancing-options member-interface mams-1/1/0\n\
+                 set interfaces ge-0/0/0 unit 0 family inet\n\
+                 set interfaces ge-0/0/1 unit 0 family inet\n\
+                 deactivate interfaces ge-0/0/0\n\
+                 deactivate interfaces ams0 load-balancing-options member-interface mams-1/0/0\n\
+                 deactivate interfaces ge-0/0/9\n",
+            )
+            .0,
+            &mut errors,
+        );
+        let tree = build(&raw, &mut errors);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].pos.line, 7);
+        let interfaces = tree.child("interfaces").unwrap();
+        let names: Vec<&str> = interfaces
+            .children
+            .iter()
+            .filter_map(|c| c.value_text())
+            .collect();
+        assert_eq!(names, ["ams0", "ge-0/0/1"]);
+        let members = interfaces.children[0]
+            .child("load-balancing-options")
+            .unwrap();
+        let left: Vec<&str> = members
+            .children
+            .iter()
+            .filter_map(|c| c.value_text())
+            .collect();
+        assert_eq!(left, ["mams-1/1/0"]);
     }
 }

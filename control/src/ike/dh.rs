@@ -51,6 +51,11 @@ impl DhGroup {
         }
     }
 
+    /// The group's prime, big-endian (public; for other implementations and benchmarks).
+    pub fn prime_bytes(self) -> Vec<u8> {
+        self.prime().map(|p| p.to_vec()).unwrap_or_default()
+    }
+
     fn prime(self) -> Result<BigNum, DhError> {
         let p = match self {
             DhGroup::Modp768 => BigNum::get_rfc2409_prime_768(),
@@ -72,11 +77,18 @@ pub enum DhError {
     Backend,
 }
 
-/// Our half of one exchange; the private exponent is cleared when dropped (BN_clear_free).
+/// Our half of one exchange; the private exponent is wiped when dropped.
 pub struct DhKeyPair {
     group: DhGroup,
     private: BigNum,
     public: Vec<u8>,
+}
+
+impl Drop for DhKeyPair {
+    fn drop(&mut self) {
+        // BN_free does not wipe; BN_clear does.
+        self.private.clear();
+    }
 }
 
 impl std::fmt::Debug for DhKeyPair {

@@ -251,4 +251,27 @@ impl Responder {
         }
         self.remove_ike_sa(id, DownReason::DeletedLocally);
     }
+
+    /// Deletes every IKE SA and child SA whose peer is at `peer` (operator "clear"), telling
+    /// the peer about each.
+    pub fn delete_peer(&mut self, peer: std::net::IpAddr) {
+        let children: Vec<ChildId> = self
+            .children
+            .values()
+            .filter(|c| c.endpoint.remote.ip() == peer)
+            .map(|c| c.id)
+            .collect();
+        for child in children {
+            self.delete_child(child);
+        }
+        let sas: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|s| s.endpoint.remote.ip() == peer)
+            .map(|s| s.id)
+            .collect();
+        for id in sas {
+            self.delete_ike_sa(id);
+        }
+    }
 }

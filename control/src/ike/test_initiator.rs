@@ -50,6 +50,8 @@ pub struct InitiatorChild {
     pub initiator_spi: u32,
     pub outbound_keymat: Secret,
     pub inbound_keymat: Secret,
+    /// Encapsulation mode attribute of the transform the responder chose.
+    pub encapsulation_mode: Option<u16>,
 }
 
 struct QuickPending {
@@ -78,6 +80,7 @@ pub struct TestInitiator {
     iv: Vec<u8>,
     phase1_last_block: Vec<u8>,
     quick: Option<QuickPending>,
+    natt_draft: bool,
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -115,7 +118,14 @@ impl TestInitiator {
             iv: Vec::new(),
             phase1_last_block: Vec::new(),
             quick: None,
+            natt_draft: false,
         }
+    }
+
+    /// Speak draft-ietf-ipsec-nat-t-ike-02 (vendor ID, NAT-D type 130, mode 61443) instead of
+    /// RFC 3947.
+    pub fn use_natt_draft(&mut self) {
+        self.natt_draft = true;
     }
 
     fn header(&self, exchange: u8, message_id: u32) -> Header {
@@ -171,15 +181,23 @@ impl TestInitiator {
         self.sa_i_body = body;
         let mut payloads = vec![Payload::Sa(sa), Payload::VendorId(vendor_id::DPD.to_vec())];
         if self.params.natt {
-            payloads.push(Payload::VendorId(vendor_id::NAT_T_RFC3947.to_vec()));
+            let id = if self.natt_draft {
+                vendor_id::NAT_T_DRAFT_02_NL
+            } else {
+                vendor_id::NAT_T_RFC3947
+            };
+            payloads.push(Payload::VendorId(id.to_vec()));
         }
         message(self.header(exchange::IDENTITY_PROTECTION, 0), &payloads)
     }
 
     pub fn on_mm2(&mut self, bytes: &[u8]) -> Result<(), String> {
         let header = Header::parse(bytes).map_err(|e| e.to_string())?;
-        let chain = Chain::parse(header.next_payload, bytes[HEADER_LEN..].to_vec(), false).map_err(|e| e.to_string())?;
-        if chain.iter().any(|p| matches!(p, Payload::Notify(_))) || !chain.iter().any(|p| matches!(p, Payload::Sa(_))) {
+        let chain = Chain::parse(header.next_payload, bytes[HEADER_LEN..].to_vec(), false)
+            .map_err(|e| e.to_string())?;
+        if chain.iter().any(|p| matches!(p, Payload::Notify(_)))
+            || !chain.iter().any(|p| matches!(p, Payload::Sa(_)))
+        {
             return Err("MM2 without SA".into());
         }
         self.cookie_r = header.responder_cookie;
@@ -189,11 +207,17 @@ impl TestInitiator {
     pub fn mm3(&mut self) -> Vec<u8> {
         let dh = DhKeyPair::generate(self.params.group).expect("dh");
         self.nonce_i = random::<32>().to_vec();
-        let mut payloads = vec![Payload::KeyExchange(dh.public().to_vec()), Payload::Nonce(self.nonce_i.clone())];
+        let mut payloads = vec![
+            Payload::KeyExchange(dh.public().to_vec()),
+            Payload::Nonce(self.nonce_i.clone()),
+        ];
         if self.params.natt {
             for addr in [self.remote, self.local] {
                 let hash = nat_d_hash(self.params.hash, &self.cookie_i, &self.cookie_r, addr);
-                payloads.push(Payload::NatDiscovery { draft: false, hash });
+                payloads.push(Payload::NatDiscovery {
+                    draft: self.natt_draft,
+                    hash,
+                });
             }
         }
         self.dh = Some(dh);
@@ -202,7 +226,8 @@ impl TestInitiator {
 
     pub fn on_mm4(&mut self, bytes: &[u8]) -> Result<(), String> {
         let header = Header::parse(bytes).map_err(|e| e.to_string())?;
-        let chain = Chain::parse(header.next_payload, bytes[HEADER_LEN..].to_vec(), false).map_err(|e| e.to_string())?;
+        let chain = Chain::parse(header.next_payload, bytes[HEADER_LEN..].to_vec(), false)
+            .map_err(|e| e.to_string())?;
         let mut public_r = None;
         let mut nonce_r = None;
         for p in chain.iter() {
@@ -240,14 +265,35 @@ impl TestInitiator {
         let public_i = self.dh.as_ref().expect("dh").public();
         let hash_i = keys.hash.prf(
             keys.skeyid.expose(),
-            &[public_i, &self.public_r, &self.cookie_i, &self.cookie_r, &self.sa_i_body, &id_body],
+            &[
+                public_i,
+                &self.public_r,
+                &self.cookie_i,
+                &self.cookie_r,
+                &self.sa_i_body,
+                &id_body,
+            ],
         );
-        let mut payloads = vec![Payload::Identification(self.identity.clone()), Payload::Hash(hash_i)];
+        let mut payloads = vec![
+            Payload::Identification(self.identity.clone()),
+            Payload::Hash(hash_i),
+        ];
         if initial_contact {
             let spi = [self.cookie_i, self.cookie_r].concat();
-            payloads.push(Payload::Notify(Notify::new(protocol::ISAKMP, notify_type::INITIAL_CONTACT, spi, Vec::new())));
+            payloads.push(Payload::Notify(Notify::new(
+                protocol::ISAKMP,
+                notify_type::INITIAL_CONTACT,
+                spi,
+                Vec::new(),
+            )));
         }
-        let sealed = seal(keys, &self.iv, self.header(exchange::IDENTITY_PROTECTION, 0), &payloads).expect("seal");
+        let sealed = seal(
+            keys,
+            &self.iv,
+            self.header(exchange::IDENTITY_PROTECTION, 0),
+            &payloads,
+        )
+        .expect("seal");
         self.iv = sealed.last_block;
         sealed.bytes
     }
@@ -256,7 +302,10 @@ impl TestInitiator {
         let header = Header::parse(bytes).map_err(|e| e.to_string())?;
         let keys = self.keys.as_ref().ok_or("no keys")?;
         let opened = open(keys, &self.iv, &header, bytes).map_err(|e| format!("{e:?}"))?;
-        let id_index = opened.chain.find(super::numbers::payload_type::ID).ok_or("MM6 without ID")?;
+        let id_index = opened
+            .chain
+            .find(super::numbers::payload_type::ID)
+            .ok_or("MM6 without ID")?;
         let hash_r = opened
             .chain
             .iter()
@@ -268,7 +317,14 @@ impl TestInitiator {
         let public_i = self.dh.as_ref().ok_or("no dh")?.public();
         let expected = keys.hash.prf(
             keys.skeyid.expose(),
-            &[&self.public_r, public_i, &self.cookie_r, &self.cookie_i, &self.sa_i_body, opened.chain.raw_body(id_index)],
+            &[
+                &self.public_r,
+                public_i,
+                &self.cookie_r,
+                &self.cookie_i,
+                &self.sa_i_body,
+                opened.chain.raw_body(id_index),
+            ],
         );
         if !same(&expected, &hash_r) {
             return Err("HASH_R mismatch".into());
@@ -282,7 +338,11 @@ impl TestInitiator {
     pub fn qm1(&mut self, q: &QuickParams) -> (u32, Vec<u8>) {
         let keys = self.keys.as_ref().expect("established");
         let mid = u32::from_be_bytes(random()).max(1);
-        let encap = if self.params.natt { p2::ENCAP_UDP_TUNNEL } else { p2::ENCAP_TUNNEL };
+        let encap = match (self.params.natt, self.natt_draft) {
+            (true, false) => p2::ENCAP_UDP_TUNNEL,
+            (true, true) => p2::ENCAP_UDP_TUNNEL_DRAFT,
+            _ => p2::ENCAP_TUNNEL,
+        };
         let mut common = vec![Attribute::basic(p2::ENCAPSULATION, encap)];
         if let Some(s) = q.lifetime_seconds {
             common.push(Attribute::basic(p2::LIFE_TYPE, p2::LIFE_SECONDS));
@@ -328,7 +388,11 @@ impl TestInitiator {
                 number: 1,
                 protocol: protocol::ESP,
                 spi: spi.to_be_bytes().to_vec(),
-                transforms: vec![Transform { number: 1, transform_id: id, attributes }],
+                transforms: vec![Transform {
+                    number: 1,
+                    transform_id: id,
+                    attributes,
+                }],
             });
         }
         if let Some(integrity) = q.ah {
@@ -346,11 +410,18 @@ impl TestInitiator {
                 number: 1,
                 protocol: protocol::AH,
                 spi: spi.to_be_bytes().to_vec(),
-                transforms: vec![Transform { number: 1, transform_id: id, attributes }],
+                transforms: vec![Transform {
+                    number: 1,
+                    transform_id: id,
+                    attributes,
+                }],
             });
         }
         let nonce_i = random::<32>().to_vec();
-        let mut rest = vec![Payload::Sa(SaPayload::new(proposals)), Payload::Nonce(nonce_i.clone())];
+        let mut rest = vec![
+            Payload::Sa(SaPayload::new(proposals)),
+            Payload::Nonce(nonce_i.clone()),
+        ];
         let dh = q.pfs.map(|g| DhKeyPair::generate(g).expect("dh"));
         if let Some(d) = &dh {
             rest.push(Payload::KeyExchange(d.public().to_vec()));
@@ -384,14 +455,20 @@ impl TestInitiator {
         let keys = self.keys.as_ref().ok_or("no keys")?;
         let q = self.quick.as_mut().ok_or("no quick mode")?;
         if header.exchange != exchange::QUICK_MODE || header.message_id != q.message_id {
-            return Err(format!("not QM2: exchange {} mid {}", header.exchange, header.message_id));
+            return Err(format!(
+                "not QM2: exchange {} mid {}",
+                header.exchange, header.message_id
+            ));
         }
         let opened = open(keys, &q.iv, &header, bytes).map_err(|e| format!("{e:?}"))?;
         let Some(Payload::Hash(h)) = opened.chain.payloads.first().map(|p| &p.payload) else {
             return Err("QM2 without HASH(2)".into());
         };
         let rest = after_first_payload(&opened.chain).ok_or("empty")?;
-        let expected = keys.hash.prf(keys.skeyid_a.expose(), &[&q.message_id.to_be_bytes(), &q.nonce_i, rest]);
+        let expected = keys.hash.prf(
+            keys.skeyid_a.expose(),
+            &[&q.message_id.to_be_bytes(), &q.nonce_i, rest],
+        );
         if !same(&expected, h) {
             return Err("HASH(2) mismatch".into());
         }
@@ -414,7 +491,11 @@ impl TestInitiator {
         q.iv = opened.last_block;
         let mut out = Vec::new();
         for ((proto, my_spi), len) in q.spis.iter().zip(&q.key_lens) {
-            let proposal = sa.proposals.iter().find(|p| p.protocol == *proto).ok_or("protocol missing in QM2")?;
+            let proposal = sa
+                .proposals
+                .iter()
+                .find(|p| p.protocol == *proto)
+                .ok_or("protocol missing in QM2")?;
             let their: [u8; 4] = proposal.spi.as_slice().try_into().map_err(|_| "bad SPI")?;
             let responder_spi = u32::from_be_bytes(their);
             let input = KeymatInputs {
@@ -428,6 +509,10 @@ impl TestInitiator {
                 initiator_spi: *my_spi,
                 outbound_keymat: keys.keymat(&input, responder_spi, *len),
                 inbound_keymat: keys.keymat(&input, *my_spi, *len),
+                encapsulation_mode: proposal
+                    .transforms
+                    .first()
+                    .and_then(|t| t.basic(p2::ENCAPSULATION)),
             });
         }
         Ok(out)
@@ -436,9 +521,14 @@ impl TestInitiator {
     pub fn qm3(&mut self) -> Vec<u8> {
         let keys = self.keys.as_ref().expect("established");
         let q = self.quick.take().expect("after QM2");
-        let hash = keys.hash.prf(keys.skeyid_a.expose(), &[&[0], &q.message_id.to_be_bytes(), &q.nonce_i, &q.nonce_r]);
+        let hash = keys.hash.prf(
+            keys.skeyid_a.expose(),
+            &[&[0], &q.message_id.to_be_bytes(), &q.nonce_i, &q.nonce_r],
+        );
         let header = self.header(exchange::QUICK_MODE, q.message_id);
-        seal(keys, &q.iv, header, &[Payload::Hash(hash)]).expect("seal").bytes
+        seal(keys, &q.iv, header, &[Payload::Hash(hash)])
+            .expect("seal")
+            .bytes
     }
 
     /// A protected Informational carrying `payloads` (after the HASH).
@@ -447,7 +537,9 @@ impl TestInitiator {
         let mid = u32::from_be_bytes(random()).max(1);
         let iv = keys.exchange_iv(&self.phase1_last_block, mid);
         let all = hashed_payloads(keys, mid, payloads, &[]);
-        seal(keys, &iv, self.header(exchange::INFORMATIONAL, mid), &all).expect("seal").bytes
+        seal(keys, &iv, self.header(exchange::INFORMATIONAL, mid), &all)
+            .expect("seal")
+            .bytes
     }
 
     /// Opens and verifies a protected Informational from the responder; returns its payloads.
@@ -463,7 +555,10 @@ impl TestInitiator {
             return Err("no HASH".into());
         };
         let rest = after_first_payload(&opened.chain).ok_or("empty")?;
-        let expected = keys.hash.prf(keys.skeyid_a.expose(), &[&header.message_id.to_be_bytes(), rest]);
+        let expected = keys.hash.prf(
+            keys.skeyid_a.expose(),
+            &[&header.message_id.to_be_bytes(), rest],
+        );
         if !same(&expected, h) {
             return Err("HASH mismatch".into());
         }

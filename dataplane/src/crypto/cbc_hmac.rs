@@ -116,7 +116,7 @@ where
         let Some(icv_at) = packet.len().checked_sub(self.mac.icv_len()) else {
             return Err(CryptoError::BadLength);
         };
-        if icv_at < HEADER_LEN + bl || (icv_at - HEADER_LEN - bl) % bl != 0 {
+        if icv_at < HEADER_LEN + bl || !(icv_at - HEADER_LEN - bl).is_multiple_of(bl) {
             return Err(CryptoError::BadLength);
         }
         let (covered, icv) = packet.split_at(icv_at);

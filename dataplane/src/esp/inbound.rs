@@ -141,6 +141,20 @@ impl InboundSa {
         Arc::clone(&self.counters)
     }
 
+    /// Bytes of memory this SA's per-packet state occupies (SA, crypto engine, counters).
+    pub fn footprint_bytes(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self
+                .esp
+                .as_ref()
+                .map_or(0, |e| std::mem::size_of_val(&*e.transform))
+            + self
+                .ah
+                .as_ref()
+                .map_or(0, |a| std::mem::size_of_val(&*a.mac))
+            + std::mem::size_of::<SaCounters>()
+    }
+
     /// Starts loading this SA's own cache lines (first stage of a prefetch pipeline).
     #[inline]
     pub fn prefetch_sa(&self) {
@@ -345,7 +359,7 @@ impl InboundSa {
             let esp_len = packet.len() - at;
             let min = esp::HEADER_LEN + e.iv_len + esp::TRAILER_LEN + e.icv_len;
             if esp_len < min
-                || (esp_len - esp::HEADER_LEN - e.iv_len - e.icv_len) % e.pad_align != 0
+                || !(esp_len - esp::HEADER_LEN - e.iv_len - e.icv_len).is_multiple_of(e.pad_align)
             {
                 return Err(DropReason::Truncated);
             }

@@ -153,6 +153,20 @@ impl OutboundSa {
         Arc::clone(&self.counters)
     }
 
+    /// Bytes of memory this SA's per-packet state occupies (SA, crypto engine, counters).
+    pub fn footprint_bytes(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self
+                .esp
+                .as_ref()
+                .map_or(0, |e| std::mem::size_of_val(&*e.transform))
+            + self
+                .ah
+                .as_ref()
+                .map_or(0, |a| std::mem::size_of_val(&*a.mac))
+            + std::mem::size_of::<SaCounters>()
+    }
+
     /// Starts loading this SA's own cache lines (first stage of a prefetch pipeline).
     #[inline]
     pub fn prefetch_sa(&self) {

@@ -9,6 +9,9 @@ use std::sync::OnceLock;
 use crate::error::{DpdkError, EalError};
 use crate::port::{device_name, Port};
 
+const EINVAL: i32 = 22;
+const EALREADY: i32 = 114;
+
 static INIT_ATTEMPTED: AtomicBool = AtomicBool::new(false);
 static GLOBAL: OnceLock<Result<Eal, EalError>> = OnceLock::new();
 
@@ -46,7 +49,7 @@ impl Eal {
             return Err(DpdkError::local(
                 "initialise EAL",
                 summary,
-                libc_ealready(),
+                EALREADY,
                 "EAL was already initialised (or tried) in this process",
             ));
         }
@@ -64,7 +67,7 @@ impl Eal {
                     return Err(DpdkError::local(
                         "initialise EAL",
                         summary,
-                        22,
+                        EINVAL,
                         "an argument contains a NUL byte",
                     ))
                 }
@@ -194,8 +197,4 @@ fn runtime_dir() -> Option<PathBuf> {
         .to_string_lossy()
         .into_owned();
     (!dir.is_empty()).then(|| PathBuf::from(dir))
-}
-
-const fn libc_ealready() -> i32 {
-    114
 }

@@ -36,7 +36,8 @@ pub fn workers() -> Vec<u32> {
     }
 }
 
-/// A closure running on a worker lcore; `wait` joins it.
+/// A closure running on a worker lcore; `wait` joins it, and so does dropping it (so a worker
+/// loop must have a way to be told to stop before its handle is dropped).
 #[derive(Debug)]
 #[must_use = "a launched worker should be waited for"]
 pub struct LaunchedWorker {

@@ -54,6 +54,12 @@
 //! - Mempools live until EAL cleanup (mbufs point into them).
 //! - Every failure is a [`DpdkError`] naming the operation, the device and DPDK's reason.
 //!
+//! Ports can come from `--vdev=...` EAL arguments (checked at `Eal::init`: a vdev that did not
+//! attach is an error there) or from [`Port::probe`] after start-up, which returns DPDK's reason
+//! for a failure directly; `Port::probe` on a device that already exists just looks it up.
+//!
+//! Test binaries share one EAL per process through [`Eal::init_global`].
+//!
 //! PMDs (net_af_packet, net_ring, net_null, net_tap, net_pcap, net_memif, ...) are found by EAL
 //! itself: Debian's shared-library build loads every driver from its plugin directory
 //! (`/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0`) at `rte_eal_init`, so nothing needs `-d`.

@@ -516,3 +516,63 @@ fn eal_arguments(
     args.extend(extra.iter().cloned());
     args
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> Config {
+        let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        control::config::parse(&text).unwrap_or_else(|e| panic!("{}", e.render(&path)))
+    }
+
+    #[test]
+    fn two_pics_on_one_cpu_get_distinct_lcores() {
+        let plan = plan(&example("sg1-two-pics.conf"), "px", &["--log-level=5".into()]).unwrap();
+        assert_eq!(
+            plan.eal_args,
+            [
+                "--lcores",
+                "0@0,1@1,2@1",
+                "--main-lcore",
+                "0",
+                "--file-prefix",
+                "px",
+                "--vdev=net_af_packet0,iface=sg1-out,qpairs=2",
+                "--vdev=net_af_packet1,iface=sg1-in,qpairs=2",
+                "--no-pci",
+                "--no-huge",
+                "-m",
+                "256",
+                "--log-level=5"
+            ]
+        );
+        let workers: Vec<_> = plan.pics.iter().map(|p| p.workers.clone()).collect();
+        assert_eq!(workers, [vec![WorkerId(0)], vec![WorkerId(1)]]);
+        assert_eq!(plan.topology.service_sets.len(), 2);
+    }
+
+    #[test]
+    fn reference_example_gives_routes_and_one_responder() {
+        let plan = plan(&example("sg1-policy-shared.conf"), "px", &[]).unwrap();
+        assert_eq!(plan.responders.len(), 1);
+        let responder = &plan.responders[0];
+        assert_eq!(responder.local_gateway, "10.1.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(responder.policy.allowed_proxy_pairs.len(), 2);
+        assert!(plan.routes.iter().any(|r| r.prefix.to_string() == "0.0.0.0/0"
+            && matches!(r.kind, PlannedRouteKind::Gateway { port_index: 0, .. })));
+        assert!(plan.routes.iter().any(|r| r.prefix.to_string() == "172.16.1.0/24"
+            && matches!(r.kind, PlannedRouteKind::Direct { port_index: 1 })));
+    }
+
+    #[test]
+    fn per_address_key_is_explicit_and_the_global_key_stays() {
+        let plan = plan(&example("sg1-per-peer-key.conf"), "px", &[]).unwrap();
+        let psk = &plan.responders[0].policy.psk;
+        let sg2: IpAddr = "10.2.2.2".parse().unwrap();
+        let sg3: IpAddr = "10.3.3.3".parse().unwrap();
+        assert_eq!(psk.lookup(sg2).unwrap().expose(), b"dyntun-sg2-own-key");
+        assert_eq!(psk.lookup(sg3).unwrap().expose(), b"dyntun-demo-global-key");
+    }
+}

@@ -4,9 +4,14 @@
 //! Modes: `io` forwards untouched (testpmd `--forward-mode=io`); `macswap` swaps the Ethernet
 //! addresses of every packet (testpmd `--forward-mode=macswap`), so packet data is touched.
 //!
+//! Two measures per side: the median of per-second wall-clock rates, and packets per second of
+//! CPU time of the forwarding thread (from /proc schedstat). The machine is shared with other
+//! builds, which steal wall-clock time from either side at random; the CPU-time rate is what
+//! a dedicated core would do, so it is the fairer comparison of per-packet cost.
+//!
 //! Usage: `cargo run --release -p dyntun-bench --bin forward -- [seconds-per-window] [rounds]`
-//! (defaults 4 and 3). Windows alternate between us and testpmd; each window's first second is
-//! warm-up; the table shows medians of the per-second rates. Writes `bench/results/forward.json`.
+//! (defaults 4 and 3). Windows alternate between us and testpmd. Writes
+//! `bench/results/forward.json`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -36,12 +41,39 @@ impl Mode {
     }
 }
 
-struct Row {
-    mode: Mode,
-    ours_median: f64,
-    theirs_median: f64,
-    ours_best: f64,
-    theirs_best: f64,
+/// What one measurement window produced.
+#[derive(Default)]
+struct Window {
+    /// Packets per wall-clock second, one per second after warm-up.
+    wall_rates: Vec<f64>,
+    /// Packets forwarded while `cpu_ns` of forwarding-thread CPU time was spent.
+    packets: u64,
+    cpu_ns: u64,
+}
+
+#[derive(Default)]
+struct Side {
+    wall_rates: Vec<f64>,
+    packets: u64,
+    cpu_ns: u64,
+    errors: Vec<String>,
+}
+
+impl Side {
+    fn add(&mut self, w: Window) {
+        self.wall_rates.extend(w.wall_rates);
+        self.packets += w.packets;
+        self.cpu_ns += w.cpu_ns;
+    }
+    fn wall_median_mpps(&self) -> f64 {
+        median(&mut self.wall_rates.clone()) / 1e6
+    }
+    fn cpu_mpps(&self) -> f64 {
+        if self.cpu_ns == 0 {
+            return 0.0;
+        }
+        self.packets as f64 / (self.cpu_ns as f64 / 1e9) / 1e6
+    }
 }
 
 fn ratio(ours: f64, theirs: f64) -> f64 {
@@ -58,11 +90,24 @@ fn median(samples: &mut [f64]) -> f64 {
     }
     samples.sort_by(|a, b| a.total_cmp(b));
     let mid = samples.len() / 2;
-    if samples.len() % 2 == 0 {
+    if samples.len() & 1 == 0 {
         (samples[mid - 1] + samples[mid]) / 2.0
     } else {
         samples[mid]
     }
+}
+
+/// CPU time a thread has run, in nanoseconds.
+fn thread_cpu_ns(pid: u32, tid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+fn current_tid() -> u32 {
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+        .unwrap_or(0)
 }
 
 #[inline(always)]
@@ -105,41 +150,52 @@ fn tx_total(ports: &[Port]) -> u64 {
         .sum()
 }
 
-/// Per-second forwarding rates (packets per second, both directions together) of our loop.
 fn run_ours(
     ports: &[Port],
     paths: Vec<(RxQueue, TxQueue)>,
     worker: u32,
     mode: Mode,
     seconds: u64,
-) -> (Vec<f64>, Vec<(RxQueue, TxQueue)>) {
+) -> (Window, Vec<(RxQueue, TxQueue)>) {
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx_back, rx_back) = std::sync::mpsc::channel();
+    let (paths_back, paths_home) = std::sync::mpsc::channel();
+    let (tid_out, tid_in) = std::sync::mpsc::channel();
     let flag = stop.clone();
     let running = lcore::launch(worker, move || {
+        let _ = tid_out.send(current_tid());
         let paths = forward(paths, mode, flag);
-        let _ = tx_back.send(paths);
+        let _ = paths_back.send(paths);
         0
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut rates = Vec::new();
-    let mut last = (Instant::now(), tx_total(ports));
+    let pid = std::process::id();
+    let tid = tid_in.recv().expect("worker reports its thread id");
+    let start = (tx_total(ports), thread_cpu_ns(pid, tid).unwrap_or(0));
+    let mut window = Window::default();
+    let mut last = (Instant::now(), start.0);
     for second in 0..seconds {
         std::thread::sleep(Duration::from_secs(1));
         let now = (Instant::now(), tx_total(ports));
         if second > 0 {
-            rates.push((now.1 - last.1) as f64 / (now.0 - last.0).as_secs_f64());
+            window
+                .wall_rates
+                .push((now.1 - last.1) as f64 / (now.0 - last.0).as_secs_f64());
         }
         last = now;
     }
     stop.store(true, Ordering::Relaxed);
     running.wait();
-    let paths = rx_back.recv().expect("worker hands the queues back");
-    (rates, paths)
+    window.packets = tx_total(ports) - start.0;
+    window.cpu_ns = thread_cpu_ns(pid, tid).unwrap_or(0) - start.1;
+    let paths = paths_home.recv().expect("worker hands the queues back");
+    (window, paths)
+}
+
+fn testpmd_prefix() -> String {
+    format!("dyntun-bench-tp-{}", std::process::id())
 }
 
 fn testpmd_args(mode: Mode) -> Vec<String> {
-    let prefix = format!("dyntun-bench-tp-{}", std::process::id());
     let mut args: Vec<String> = [
         "-l",
         "0-1",
@@ -149,14 +205,14 @@ fn testpmd_args(mode: Mode) -> Vec<String> {
         "--no-pci",
         "--no-telemetry",
         "--file-prefix",
-        &prefix,
+        &testpmd_prefix(),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     args.extend(VDEVS.iter().map(|v| format!("--vdev={v}")));
     args.push("--".into());
-    for a in [
+    args.extend([
         format!("--forward-mode={}", mode.name()),
         "--nb-cores=1".into(),
         format!("--total-num-mbufs={}", MBUFS + 1),
@@ -164,14 +220,24 @@ fn testpmd_args(mode: Mode) -> Vec<String> {
         "--burst=32".into(),
         "--stats-period=1".into(),
         "--no-mlockall".into(),
-    ] {
-        args.push(a);
-    }
+    ]);
     args
 }
 
-/// Per-second Tx rates of dpdk-testpmd (both ports summed), from its periodic stats output.
-fn run_testpmd(mode: Mode, seconds: u64) -> Result<Vec<f64>, String> {
+/// testpmd's forwarding lcore thread (EAL names it `lcore-worker-<id>`).
+fn testpmd_worker_tid(pid: u32) -> Option<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .map(|c| c.trim() == "lcore-worker-1")
+                .unwrap_or(false)
+        })
+        .and_then(|task| task.file_name().to_str()?.parse().ok())
+}
+
+fn run_testpmd(mode: Mode, seconds: u64) -> Result<Window, String> {
     let args = testpmd_args(mode);
     let mut child = Command::new("dpdk-testpmd")
         .args(&args)
@@ -182,23 +248,15 @@ fn run_testpmd(mode: Mode, seconds: u64) -> Result<Vec<f64>, String> {
     let stdout = child.stdout.take().expect("piped");
     let pid = child.id();
     let reader = std::thread::spawn(move || {
-        let mut per_port = Vec::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.trim().strip_prefix("Tx-pps:") {
-                if let Some(v) = rest
-                    .split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<f64>().ok())
-                {
-                    per_port.push(v);
-                }
-            }
-        }
-        per_port
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
     });
-    // testpmd spends a moment allocating memory before the first period starts, and its first
-    // two periods (start-up, warm-up) are dropped below.
+    // testpmd spends a moment allocating memory before forwarding starts; its first two stats
+    // periods (start-up, warm-up) are dropped below.
     std::thread::sleep(Duration::from_secs(seconds + 3));
+    let cpu_ns = testpmd_worker_tid(pid).and_then(|tid| thread_cpu_ns(pid, tid));
     let _ = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status();
@@ -211,24 +269,40 @@ fn run_testpmd(mode: Mode, seconds: u64) -> Result<Vec<f64>, String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(format!(
-        "/var/run/dpdk/dyntun-bench-tp-{}",
-        std::process::id()
-    ));
-    let per_port = reader.join().map_err(|_| "reader thread".to_string())?;
-    // Two ports per period; drop the first two periods (start-up and warm-up).
-    let rates: Vec<f64> = per_port
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", testpmd_prefix()));
+    let lines = reader.join().map_err(|_| "reader thread".to_string())?;
+
+    let per_port: Vec<f64> = lines
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("Tx-pps:"))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    // Two ports per period.
+    let wall_rates: Vec<f64> = per_port
         .chunks_exact(2)
         .map(|pair| pair[0] + pair[1])
         .skip(2)
         .collect();
-    if rates.is_empty() {
-        return Err(format!(
-            "no throughput lines from dpdk-testpmd {}",
+    let accumulated = lines
+        .iter()
+        .position(|l| l.contains("Accumulated forward statistics"))
+        .and_then(|at| {
+            lines[at..]
+                .iter()
+                .find_map(|l| l.trim().strip_prefix("TX-packets:"))
+        })
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok());
+    match (accumulated, cpu_ns, wall_rates.is_empty()) {
+        (Some(packets), Some(cpu_ns), false) => Ok(Window {
+            wall_rates,
+            packets,
+            cpu_ns,
+        }),
+        _ => Err(format!(
+            "could not read throughput of dpdk-testpmd {}",
             args.join(" ")
-        ));
+        )),
     }
-    Ok(rates)
 }
 
 fn main() {
@@ -276,63 +350,70 @@ fn main() {
     let mut paths = vec![(rx0, tx1), (rx1, tx0)];
 
     let mut rows = Vec::new();
-    let mut json_rows = Vec::new();
     for mode in [Mode::Io, Mode::MacSwap] {
-        let mut ours = Vec::new();
-        let mut theirs = Vec::new();
-        let mut testpmd_error = None;
+        let mut ours = Side::default();
+        let mut theirs = Side::default();
         for _ in 0..rounds {
-            let (rates, back) = run_ours(&ports, paths, worker, mode, seconds);
+            let (window, back) = run_ours(&ports, paths, worker, mode, seconds);
             paths = back;
-            ours.extend(rates);
+            ours.add(window);
             match run_testpmd(mode, seconds) {
-                Ok(rates) => theirs.extend(rates),
-                Err(e) => testpmd_error = Some(e),
+                Ok(window) => theirs.add(window),
+                Err(e) => theirs.errors.push(e),
             }
         }
-        let row = Row {
-            mode,
-            ours_median: median(&mut ours.clone()) / 1e6,
-            theirs_median: median(&mut theirs.clone()) / 1e6,
-            ours_best: ours.iter().copied().fold(0.0, f64::max) / 1e6,
-            theirs_best: theirs.iter().copied().fold(0.0, f64::max) / 1e6,
-        };
-        json_rows.push(json!({
-            "mode": mode.name(),
-            "dyntun_mpps_median": row.ours_median,
-            "testpmd_mpps_median": row.theirs_median,
-            "ratio": ratio(row.ours_median, row.theirs_median),
-            "dyntun_mpps_best": row.ours_best,
-            "testpmd_mpps_best": row.theirs_best,
-            "best_ratio": ratio(row.ours_best, row.theirs_best),
-            "dyntun_pps_samples": ours,
-            "testpmd_pps_samples": theirs,
-            "testpmd_error": testpmd_error,
-        }));
-        rows.push(row);
+        rows.push((mode, ours, theirs));
     }
 
-    println!("| mode | dyntun median (Mpps) | testpmd median (Mpps) | ratio | dyntun best | testpmd best | best ratio |");
+    println!(
+        "| mode | dyntun Mpps per CPU-s | testpmd Mpps per CPU-s | ratio | dyntun wall median | testpmd wall median | wall ratio |"
+    );
     println!("|---|---|---|---|---|---|---|");
-    for r in &rows {
+    for (mode, ours, theirs) in &rows {
         println!(
             "| {} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} | {:.3} |",
-            r.mode.name(),
-            r.ours_median,
-            r.theirs_median,
-            ratio(r.ours_median, r.theirs_median),
-            r.ours_best,
-            r.theirs_best,
-            ratio(r.ours_best, r.theirs_best)
+            mode.name(),
+            ours.cpu_mpps(),
+            theirs.cpu_mpps(),
+            ratio(ours.cpu_mpps(), theirs.cpu_mpps()),
+            ours.wall_median_mpps(),
+            theirs.wall_median_mpps(),
+            ratio(ours.wall_median_mpps(), theirs.wall_median_mpps()),
         );
     }
     println!();
     println!(
-        "net_null0 ⇄ net_null1, one forwarding lcore, burst 32, {MBUFS} mbufs; \
-         {rounds} alternating rounds of {seconds} s; per-second rates, warm-up dropped; \
-         the machine is shared, so best-of is the less noisy comparison"
+        "net_null0 ⇄ net_null1, one forwarding lcore, burst 32, {MBUFS} mbufs; {rounds} \
+         alternating rounds of {seconds} s; TSC {:.2} GHz",
+        lcore::tsc_hz() as f64 / 1e9
     );
+    for (mode, _, theirs) in &rows {
+        for e in &theirs.errors {
+            println!("testpmd {}: {e}", mode.name());
+        }
+    }
 
+    let results: Vec<_> = rows
+        .iter()
+        .map(|(mode, ours, theirs)| {
+            json!({
+                "mode": mode.name(),
+                "dyntun_mpps_per_cpu_second": ours.cpu_mpps(),
+                "testpmd_mpps_per_cpu_second": theirs.cpu_mpps(),
+                "cpu_ratio": ratio(ours.cpu_mpps(), theirs.cpu_mpps()),
+                "dyntun_wall_median_mpps": ours.wall_median_mpps(),
+                "testpmd_wall_median_mpps": theirs.wall_median_mpps(),
+                "wall_ratio": ratio(ours.wall_median_mpps(), theirs.wall_median_mpps()),
+                "dyntun": { "packets": ours.packets, "cpu_ns": ours.cpu_ns, "wall_pps": ours.wall_rates },
+                "testpmd": {
+                    "packets": theirs.packets,
+                    "cpu_ns": theirs.cpu_ns,
+                    "wall_pps": theirs.wall_rates,
+                    "errors": theirs.errors,
+                },
+            })
+        })
+        .collect();
     let report = json!({
         "benchmark": "forward",
         "setup": {
@@ -343,8 +424,9 @@ fn main() {
             "mbufs": MBUFS,
             "seconds_per_window": seconds,
             "rounds": rounds,
+            "tsc_hz": lcore::tsc_hz(),
         },
-        "results": json_rows,
+        "results": results,
     });
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     std::fs::create_dir_all(&dir).expect("bench/results");

@@ -442,7 +442,9 @@ fn main() {
     let mut rows = Vec::new();
     let mut base_outbound = None;
     for tunnels in [1u32, 1_000, 100_000] {
+        let started = Instant::now();
         let mut installed = build(tunnels);
+        eprintln!("built {tunnels} tunnels in {:.2?}", started.elapsed());
         let mut actives = vec![tunnels];
         if tunnels == 100_000 {
             actives.push(1_000);
@@ -457,6 +459,7 @@ fn main() {
 
     let install_tunnels = 100_000;
     let mut rates: Vec<f64> = (0..3).map(|_| install_rate(install_tunnels)).collect();
+    eprintln!("install rates {rates:?}");
     let rate = median(&mut rates);
     let memory_tunnels = 10_000;
     let (control_bytes, worker_bytes) = memory_per_tunnel(memory_tunnels);

@@ -334,31 +334,3 @@ pub struct DataplaneConfig {
     pub origins: BTreeMap<String, Origin>,
 }
 
-impl DataplaneConfig {
-    /// EAL arguments for these settings: the lcores (`-l`, control core first as
-    /// `--main-lcore`), one `--vdev` or `-a` per device, then `eal-options` as written.
-    pub fn eal_arguments(&self) -> Vec<String> {
-        let mut cores: Vec<u32> = self.pics.values().flatten().copied().collect();
-        cores.extend(self.control_core);
-        cores.sort_unstable();
-        cores.dedup();
-        let mut args = Vec::new();
-        if !cores.is_empty() {
-            let list: Vec<String> = cores.iter().map(u32::to_string).collect();
-            args.push("-l".to_string());
-            args.push(list.join(","));
-        }
-        if let Some(main) = self.control_core {
-            args.push("--main-lcore".to_string());
-            args.push(main.to_string());
-        }
-        for device in self.devices.values() {
-            match device {
-                Device::Virtual(vdev) => args.extend(["--vdev".to_string(), vdev.clone()]),
-                Device::Pci(addr) => args.extend(["-a".to_string(), addr.clone()]),
-            }
-        }
-        args.extend(self.eal_options.iter().cloned());
-        args
-    }
-}

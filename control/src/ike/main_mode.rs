@@ -284,7 +284,7 @@ impl Responder {
             }
         }
         let (Some(identity_index), Some(hash_i)) = (identity_index, hash_i) else {
-            return self.fail(remote, MM, FailureReason::DecryptionFailed);
+            return self.fail(remote, MM, FailureReason::MissingPayload("ID or HASH_I"));
         };
         let Payload::Identification(identity) = &chain.payloads[identity_index].payload else {
             return;

@@ -1,6 +1,19 @@
 //! The IKEv1 responder: a sans-IO core (bytes and time in, bytes and events out) for Main Mode
 //! with pre-shared keys, Quick Mode, NAT traversal, DPD answers and deletes, plus a plain UDP
 //! driver around it.
+//!
+//! ```text
+//! let mut r = Responder::new(ResponderPolicy::new(local_addrs, psk_table));
+//! r.handle_datagram(now, local, remote, bytes);   // 4500: without the non-ESP marker
+//! r.handle_timeout(now);                          // when poll_timeout() has passed
+//! while let Some(t) = r.poll_transmit() { .. }    // t.bytes carries the marker on 4500
+//! while let Some(e) = r.poll_event() { .. }       // IkeSaUp, ChildSaUp{inbound, outbound, ..}, ..
+//! ```
+//!
+//! Layout: codec (`header`, `payload`, `sa_payload`, `identity`, `notify`, `numbers`), crypto
+//! (`crypto`, `dh`, `keys`, `protection`, `secret`), choices (`policy`, `phase1_choice`,
+//! `phase2_choice`, `natt`), state and exchanges (`responder`, `ike_sa`, `main_mode`,
+//! `quick_mode`, `informational`), I/O (`driver`) and `test_initiator` for tests and benchmarks.
 
 pub mod codec_error;
 pub mod crypto;

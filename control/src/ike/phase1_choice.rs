@@ -67,11 +67,14 @@ pub fn read_transform(t: &Transform) -> OfferedPhase1 {
 
 /// The first of the peer's transforms (in its order of preference) that one of ours accepts.
 pub fn choose(sa: &SaPayload, ours: &[IkeProposal]) -> Option<Phase1Choice> {
-    let proposal = sa.proposals.first()?;
-    if sa.proposals.len() != 1 || proposal.protocol != protocol::ISAKMP {
-        return None;
-    }
-    for t in &proposal.transforms {
+    // RFC 2409 wants one proposal with several transforms; some peers send several
+    // single-transform proposals instead, so every ISAKMP proposal is considered in order.
+    let candidates = sa
+        .proposals
+        .iter()
+        .filter(|p| p.protocol == protocol::ISAKMP)
+        .flat_map(|p| p.transforms.iter().map(move |t| (p, t)));
+    for (proposal, t) in candidates {
         if t.transform_id != p1::KEY_IKE {
             continue;
         }
@@ -176,6 +179,17 @@ mod tests {
         .unwrap();
         assert_eq!((c.cipher, c.hash), (IkeCipher::TripleDesCbc, HashAlg::Md5));
         assert!(choose(&sa(vec![offer(7, Some(100), 2, 2, 100)]), &ours).is_none());
+        // Several single-transform proposals: the first acceptable one, echoed with its number.
+        let mut two = sa(vec![offer(7, Some(128), 2, 19, 100)]);
+        two.proposals.push(Proposal {
+            number: 2,
+            protocol: protocol::ISAKMP,
+            spi: vec![],
+            transforms: vec![offer(7, Some(256), 4, 14, 100)],
+        });
+        let c = choose(&two, &ours).unwrap();
+        assert_eq!(c.group, DhGroup::Modp2048);
+        assert_eq!(c.reply.proposals[0].number, 2);
     }
 
     #[test]

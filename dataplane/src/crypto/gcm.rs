@@ -23,9 +23,14 @@ pub fn build(
     let (key, salt_bytes) = key_and_salt.split_at(key_and_salt.len() - SALT_LEN);
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(salt_bytes);
+    if backend == Backend::Fastest {
+        if let Some(functions) = super::ipsec_mb::gcm_functions(cipher) {
+            return Ok(Box::new(super::ipsec_mb::IpsecMbGcm::new(functions, key, salt, cipher)?));
+        }
+    }
     match (backend, cipher) {
-        (Backend::Fastest, Cipher::AesGcm128) => ring_engine(&AES_128_GCM, key, salt),
-        (Backend::Fastest, Cipher::AesGcm256) => ring_engine(&AES_256_GCM, key, salt),
+        (Backend::Fastest | Backend::Ring, Cipher::AesGcm128) => ring_engine(&AES_128_GCM, key, salt),
+        (Backend::Fastest | Backend::Ring, Cipher::AesGcm256) => ring_engine(&AES_256_GCM, key, salt),
         (Backend::PureRust, Cipher::AesGcm128) => Ok(Box::new(RustCryptoGcm {
             aead: Aes128Gcm::new_from_slice(key).map_err(|_| SetupError::KeyLength)?,
             salt,
@@ -76,7 +81,7 @@ fn nonce_and_aad(
     (nonce, aad, aad_len)
 }
 
-fn write_iv(packet: &mut [u8], seq_high: Option<u32>) {
+pub(super) fn write_iv(packet: &mut [u8], seq_high: Option<u32>) {
     let high = seq_high.unwrap_or(0);
     packet[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&high.to_be_bytes());
     let (head, rest) = packet.split_at_mut(HEADER_LEN);

@@ -12,7 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(
-    libdpdk-dev dpdk pkg-config clang libclang-dev
+    libdpdk-dev dpdk dpdk-dev pkg-config clang libclang-dev
     iproute2 iputils-ping tcpdump procps psmisc
     strongswan-charon strongswan-swanctl strongswan-pki
     libcharon-extra-plugins libstrongswan-standard-plugins libstrongswan-extra-plugins

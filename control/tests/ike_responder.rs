@@ -900,3 +900,46 @@ fn delete_peer_clears_children_then_ike_sas_and_tells_the_peer() {
     );
     assert_eq!(r.ike_sas().count(), 1, "the other peer stays");
 }
+
+#[test]
+fn ipv6_ranges_and_ports_are_proxy_identities_when_allowed() {
+    let mut p = policy();
+    p.allowed_proxy_pairs.push((
+        dataplane::prefix::Prefix::any_v6(),
+        dataplane::prefix::Prefix::any_v6(),
+    ));
+    let mut r = Responder::new(p);
+    let now = Instant::now();
+    let mut s = main_mode(&mut r, now, "10.2.2.2", phase1(), false);
+    let mut q = quick();
+    q.ids = Some((
+        Identity {
+            data: IdentityData::Ipv6Range(
+                "2001:db8::".parse().unwrap(),
+                "2001:db8::ff".parse().unwrap(),
+            ),
+            protocol: 6,
+            port: 0,
+        },
+        Identity {
+            data: IdentityData::Ipv6(("2001:db8:1::80").parse().unwrap()),
+            protocol: 6,
+            port: 443,
+        },
+    ));
+    quick_mode(&mut r, now, &mut s, &q);
+    let ev = events(&mut r);
+    let proxy = ev
+        .iter()
+        .find_map(|e| match e {
+            IkeEvent::ChildSaUp { proxy, .. } => Some(*proxy),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{ev:?}"));
+    assert_eq!(proxy.remote.to_string(), "2001:db8::/120");
+    assert_eq!(proxy.local.to_string(), "2001:db8:1::80/128");
+    assert_eq!(
+        (proxy.protocol, proxy.local_port, proxy.remote_port),
+        (6, 443, 0)
+    );
+}

@@ -6,7 +6,9 @@ mod support;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use control::ike::{FailureReason, IkeEvent, PskTable, ResponderPolicy, Secret};
+use control::ike::{
+    ChildId, DownReason, FailureReason, IkeEvent, PskTable, ResponderPolicy, Secret,
+};
 use dataplane::sa::{Encapsulation, SaSpec};
 
 use support::esp_oracle;
@@ -260,7 +262,7 @@ fn strongswan_wrong_psk_and_disallowed_proxy_are_refused() {
 }
 
 #[test]
-fn strongswan_two_peers_dpd_and_child_rekey() {
+fn strongswan_two_peers_dpd_rekey_and_deletes_both_ways() {
     let gw_ns = Netns::new("dtg");
     let a_ns = Netns::new("dtp");
     let b_ns = Netns::new("dtq");
@@ -326,4 +328,63 @@ fn strongswan_two_peers_dpd_and_child_rekey() {
     assert!(!a.log().contains("DPD check timed out"), "{}", a.log());
     assert!(a.list_sas().contains("state=ESTABLISHED"));
     assert!(b.list_sas().contains("state=ESTABLISHED"));
+
+    // Deletes, peer to us: B's child, then B's IKE SA.
+    assert!(b
+        .swanctl(&["--terminate", "--child", "c", "--timeout", "10"])
+        .status
+        .success());
+    assert!(gw
+        .wait_for(Duration::from_secs(5), |e| matches!(
+            e,
+            IkeEvent::ChildSaDown {
+                reason: DownReason::DeletedByPeer,
+                ..
+            }
+        ))
+        .is_some());
+    assert!(b
+        .swanctl(&["--terminate", "--ike", "ike", "--timeout", "10"])
+        .status
+        .success());
+    assert!(gw
+        .wait_for(Duration::from_secs(5), |e| matches!(
+            e,
+            IkeEvent::IkeSaDown {
+                reason: DownReason::DeletedByPeer,
+                ..
+            }
+        ))
+        .is_some());
+    // Deletes, us to the peer: every child of A; strongSwan drops them.
+    let a_children: Vec<ChildId> = {
+        let r = gw.responder.lock().unwrap();
+        let remote: dataplane::prefix::Prefix = "172.16.2.0/24".parse().unwrap();
+        r.child_sas()
+            .filter(|(_, _, p)| p.remote == remote)
+            .map(|(c, _, _)| c)
+            .collect()
+    };
+    assert_eq!(
+        a_children.len(),
+        2,
+        "old and rekeyed child (make-before-break)"
+    );
+    for c in a_children {
+        gw.responder.lock().unwrap().delete_child(c);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while a
+        .list_sas()
+        .contains(&format!("spi-out={:08x}", new_in[0].spi))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sas = a.list_sas();
+    assert!(
+        !sas.contains(&format!("spi-out={:08x}", new_in[0].spi)),
+        "peer kept the deleted child:\n{sas}"
+    );
+    assert!(sas.contains("state=ESTABLISHED"), "the IKE SA stays: {sas}");
 }

@@ -602,3 +602,63 @@ fn ipv6_proxies_get_reverse_routes_in_inet6() {
         "none for ::/0"
     );
 }
+
+#[test]
+fn an_ah_esp_bundle_installs_both_sas_on_the_owner() {
+    let mut gw = Gateway::new(single_pic(None, 2));
+    let esp_in = gw
+        .manager
+        .allocate_inbound_spi(PROFILE, a("10.2.2.2"))
+        .unwrap();
+    let ah_in = gw
+        .manager
+        .allocate_inbound_spi(PROFILE, a("10.2.2.2"))
+        .unwrap();
+    let mut ah_inbound = sa(ah_in, Direction::Inbound);
+    ah_inbound.protocol = dataplane::sa::IpsecProtocol::Ah;
+    ah_inbound.cipher = dataplane::sa::Cipher::Null;
+    ah_inbound.keys.encryption.clear();
+    let mut ah_outbound = ah_inbound.clone();
+    ah_outbound.spi = 0x600;
+    ah_outbound.direction = Direction::Outbound;
+    let up = control::tunnels::ChildSaUp {
+        access_profile: PROFILE.into(),
+        peer: dataplane::sa::PeerEndpoint {
+            local: "10.1.1.1:500".parse().unwrap(),
+            remote: "10.2.2.2:500".parse().unwrap(),
+        },
+        proxy: dataplane::sa::ProxyPair {
+            local: p(LAN),
+            remote: p("172.16.2.0/24"),
+            protocol: 0,
+            local_port: 0,
+            remote_port: 0,
+        },
+        inbound: vec![sa(esp_in, Direction::Inbound), ah_inbound],
+        outbound: vec![sa(0x500, Direction::Outbound), ah_outbound],
+    };
+    let tunnel = gw.manager.child_sa_up(up).unwrap();
+    gw.pump();
+    match gw
+        .worker(0)
+        .classify_outbound(VrfId::DEFAULT, a("172.16.1.1"), a("172.16.2.1"))
+    {
+        OutboundVerdict::Encrypt { sas, .. } => {
+            assert_eq!(
+                sas.iter().map(|s| s.spi).collect::<Vec<_>>(),
+                vec![0x500, 0x600]
+            )
+        }
+        _ => panic!("bundle not used"),
+    }
+    for spi in [esp_in, ah_in] {
+        assert!(matches!(gw.worker(0).inbound(spi), InboundLookup::Owned(e) if e.tunnel == tunnel));
+    }
+    // Either SA of the bundle going down takes the whole tunnel down.
+    assert_eq!(
+        gw.manager.child_sa_down(ah_in),
+        SaDown::TunnelRemoved(tunnel)
+    );
+    gw.pump();
+    gw.assert_no_tunnel_state();
+}

@@ -224,7 +224,7 @@ fn every_suite_interoperates_with_scapy_both_ways() {
                 ));
             }
         }
-        for backend in [Backend::Fastest, Backend::PureRust] {
+        for backend in [Backend::Fastest, Backend::Ring, Backend::PureRust] {
             let mut sa = inbound(&case.mode, backend);
             for (i, wire) in result["scapy_packets"]
                 .as_array()

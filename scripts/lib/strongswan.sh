@@ -3,6 +3,9 @@
 # /run (charon's pid file path is compiled in), and is stopped by the PID recorded at start.
 
 # charon_start NS DIR LOCAL REMOTE LOCAL_TS REMOTE_TS PSK [IKE_PROPOSAL] [ESP_PROPOSAL]
+# CHARON_CONN_EXTRA and CHARON_CHILD_EXTRA add lines to the connection and to its child
+# (e.g. `rekey_time = 6s`); CHARON_DPD_DELAY sets dpd_delay (default 5s); CHARON_LOCAL_ID the
+# peer's IKE identity (default: its address).
 charon_start() {
     local ns=$1 dir=$2 local_addr=$3 remote_addr=$4 local_ts=$5 remote_ts=$6 psk=$7
     local ike=${8:-aes128-sha1-modp1024} esp=${9:-aes128-sha1}
@@ -14,7 +17,12 @@ charon {
     retransmit_tries = 3
     retransmit_timeout = 2.0
     filelog {
-        log { path = $dir/charon.log; default = 1; ike = 2; time_format = %b %e %T }
+        log {
+            path = $dir/charon.log
+            default = 1
+            ike = 2
+            time_format = %b %e %T
+        }
     }
     plugins { vici { socket = unix://$dir/charon.vici } }
 }
@@ -28,9 +36,10 @@ connections {
         local_addrs = $local_addr
         remote_addrs = $remote_addr
         proposals = $ike
-        dpd_delay = 5s
+        dpd_delay = ${CHARON_DPD_DELAY:-5s}
+        ${CHARON_CONN_EXTRA:-}
         local { auth = psk
-                id = $local_addr }
+                id = ${CHARON_LOCAL_ID:-$local_addr} }
         remote { auth = psk
                  id = $remote_addr }
         children {
@@ -39,6 +48,7 @@ connections {
                 remote_ts = $remote_ts
                 esp_proposals = $esp
                 start_action = none
+                ${CHARON_CHILD_EXTRA:-}
             }
         }
     }

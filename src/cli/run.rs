@@ -29,6 +29,7 @@ pub fn run(args: &RunArgs) -> i32 {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let options = RunOptions {
         config: args.config.clone(),

@@ -529,7 +529,12 @@ mod tests {
 
     #[test]
     fn two_pics_on_one_cpu_get_distinct_lcores() {
-        let plan = plan(&example("sg1-two-pics.conf"), "px", &["--log-level=5".into()]).unwrap();
+        let plan = plan(
+            &example("sg1-two-pics.conf"),
+            "px",
+            &["--log-level=5".into()],
+        )
+        .unwrap();
         assert_eq!(
             plan.eal_args,
             [
@@ -558,12 +563,21 @@ mod tests {
         let plan = plan(&example("sg1-policy-shared.conf"), "px", &[]).unwrap();
         assert_eq!(plan.responders.len(), 1);
         let responder = &plan.responders[0];
-        assert_eq!(responder.local_gateway, "10.1.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            responder.local_gateway,
+            "10.1.1.1".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(responder.policy.allowed_proxy_pairs.len(), 2);
-        assert!(plan.routes.iter().any(|r| r.prefix.to_string() == "0.0.0.0/0"
-            && matches!(r.kind, PlannedRouteKind::Gateway { port_index: 0, .. })));
-        assert!(plan.routes.iter().any(|r| r.prefix.to_string() == "172.16.1.0/24"
-            && matches!(r.kind, PlannedRouteKind::Direct { port_index: 1 })));
+        assert!(plan
+            .routes
+            .iter()
+            .any(|r| r.prefix.to_string() == "0.0.0.0/0"
+                && matches!(r.kind, PlannedRouteKind::Gateway { port_index: 0, .. })));
+        assert!(plan
+            .routes
+            .iter()
+            .any(|r| r.prefix.to_string() == "172.16.1.0/24"
+                && matches!(r.kind, PlannedRouteKind::Direct { port_index: 1 })));
     }
 
     #[test]

@@ -280,7 +280,7 @@ fn measure(cipher: Cipher, integrity: Integrity, size: Size) -> Row {
 }
 
 /// One SA versus 100,000 SAs picked at random per packet, same single-packet call pattern.
-fn sa_table(len: usize) -> (f64, f64, f64) {
+fn sa_table(len: usize, backend: Backend) -> (f64, f64, f64) {
     const SAS: usize = 100_000;
     let (cipher, integrity) = (Cipher::AesGcm128, Integrity::None);
     let mut table: Vec<OutboundSa> = (0..SAS)
@@ -288,7 +288,7 @@ fn sa_table(len: usize) -> (f64, f64, f64) {
             OutboundSa::new(
                 &spec(cipher, integrity, 0x1000 + i as u32, Direction::Outbound),
                 0,
-                Backend::Fastest,
+                backend,
             )
             .expect("sa")
         })
@@ -340,6 +340,44 @@ fn sa_table(len: usize) -> (f64, f64, f64) {
     }
     let [one, random, prefetched] = best;
     (one, random, prefetched)
+}
+
+/// Raw seal of each GCM engine on ESP-shaped buffers: the measurement behind `Backend::Fastest`.
+fn engine_comparison() -> Vec<(Backend, usize, f64)> {
+    let key = filler(Cipher::AesGcm128.key_len(), 5);
+    let engines: Vec<(Backend, Box<dyn EspTransform>)> =
+        [Backend::Fastest, Backend::Ring, Backend::PureRust]
+            .into_iter()
+            .map(|b| {
+                (
+                    b,
+                    build_esp_transform(Cipher::AesGcm128, Integrity::None, &key, &[], b)
+                        .expect("engine"),
+                )
+            })
+            .collect();
+    let mut results = Vec::new();
+    for len in [64usize, 1420] {
+        let mut best = vec![f64::MAX; engines.len()];
+        for _ in 0..ROUNDS {
+            for (slot, (_, engine)) in best.iter_mut().zip(&engines) {
+                let mut work: Vec<Vec<u8>> = (0..BURST)
+                    .map(|_| vec![0u8; 8 + 8 + (len + 2).div_ceil(4) * 4 + 16])
+                    .collect();
+                let ns = time_per_packet(BURST, || {
+                    for w in work.iter_mut() {
+                        engine.seal(w, None);
+                    }
+                    black_box(&work);
+                });
+                *slot = slot.min(ns);
+            }
+        }
+        for ((backend, _), ns) in engines.iter().zip(best) {
+            results.push((*backend, len, ns));
+        }
+    }
+    results
 }
 
 /// `openssl speed -evp aes-128-gcm` bytes per second at the given block size.
@@ -395,23 +433,41 @@ fn main() {
             r.raw_open_ns
         );
     }
-    let (one_64, random_64, prefetched_64) = sa_table(64);
-    let (one_1420, random_1420, prefetched_1420) = sa_table(1420);
+    let mut table_rows = Vec::new();
+    for backend in [Backend::Fastest, Backend::Ring] {
+        for size in [64, 1420] {
+            let (one, random, prefetched) = sa_table(size, backend);
+            table_rows.push((backend, size, one, random, prefetched));
+        }
+    }
     println!("\n## 100,000 SAs at random vs one SA (AES-128-GCM encap, one packet per call, ns per packet)\n");
-    println!("| size | one SA | 100k random | ratio | 100k random, prefetched | ratio |");
-    println!("|---|---|---|---|---|---|");
-    for (size, one, random, pre) in [
-        (64, one_64, random_64, prefetched_64),
-        (1420, one_1420, random_1420, prefetched_1420),
-    ] {
+    println!("| engine | size | one SA | 100k random | ratio | 100k random, prefetched | ratio |");
+    println!("|---|---|---|---|---|---|---|");
+    for (backend, size, one, random, pre) in &table_rows {
         println!(
-            "| {size} | {one:.0} | {random:.0} | {:.2} | {pre:.0} | {:.2} |",
+            "| {backend:?} | {size} | {one:.0} | {random:.0} | {:.2} | {pre:.0} | {:.2} |",
             random / one,
             pre / one
         );
     }
     if only_table {
         return;
+    }
+    let engines = engine_comparison();
+    println!(
+        "\n## AES-128-GCM engines, raw seal ns per packet (`Fastest` = intel-ipsec-mb {:?}, falls back to ring)\n",
+        dataplane::crypto::ipsec_mb_arch()
+    );
+    println!("| engine | 64 B | 1420 B |");
+    println!("|---|---|---|");
+    for backend in [Backend::Fastest, Backend::Ring, Backend::PureRust] {
+        let at = |len| {
+            engines
+                .iter()
+                .find(|(b, l, _)| *b == backend && *l == len)
+                .map_or(f64::NAN, |e| e.2)
+        };
+        println!("| {backend:?} | {:.0} | {:.0} |", at(64), at(1420));
     }
     let openssl: Vec<(usize, Option<f64>)> = [64usize, 1420, 16384]
         .iter()
@@ -435,8 +491,12 @@ fn main() {
             "raw_seal_ns": r.raw_seal_ns, "raw_open_ns": r.raw_open_ns,
             "encap_gbps": gbps(r.avg_len, r.encap_ns), "seal_over_encap": r.raw_seal_ns / r.encap_ns,
         })).collect::<Vec<_>>(),
-        "sa_table": {"sas": 100_000, "one_sa_ns_64": one_64, "random_ns_64": random_64, "random_prefetched_ns_64": prefetched_64,
-            "one_sa_ns_1420": one_1420, "random_ns_1420": random_1420, "random_prefetched_ns_1420": prefetched_1420},
+        "sa_table": table_rows.iter().map(|(b, size, one, random, pre)| json!({
+            "engine": format!("{b:?}"), "sas": 100_000, "bytes": size,
+            "one_sa_ns": one, "random_ns": random, "random_prefetched_ns": pre,
+        })).collect::<Vec<_>>(),
+        "gcm_engines_raw_seal_ns": engines.iter().map(|(b, l, ns)| json!({"engine": format!("{b:?}"), "bytes": l, "ns": ns})).collect::<Vec<_>>(),
+        "ipsec_mb_arch": dataplane::crypto::ipsec_mb_arch(),
         "openssl_aes_128_gcm_bytes_per_s": openssl.iter().map(|(b, v)| json!({"bytes": b, "bytes_per_s": v})).collect::<Vec<_>>(),
     });
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");

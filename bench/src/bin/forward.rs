@@ -224,14 +224,15 @@ fn testpmd_args(mode: Mode) -> Vec<String> {
     args
 }
 
-/// testpmd's forwarding lcore thread (EAL names it `lcore-worker-<id>`).
+/// testpmd's forwarding lcore thread (EAL names it `lcore-worker-<id>`, newer stable releases
+/// `rte-worker-<id>`).
 fn testpmd_worker_tid(pid: u32) -> Option<u32> {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()?
         .filter_map(Result::ok)
         .find(|task| {
             std::fs::read_to_string(task.path().join("comm"))
-                .map(|c| c.trim() == "lcore-worker-1")
+                .map(|c| matches!(c.trim(), "lcore-worker-1" | "rte-worker-1"))
                 .unwrap_or(false)
         })
         .and_then(|task| task.file_name().to_str()?.parse().ok())
@@ -247,15 +248,27 @@ fn run_testpmd(mode: Mode, seconds: u64) -> Result<Window, String> {
         .map_err(|e| format!("dpdk-testpmd (Debian package dpdk-dev): {e}"))?;
     let stdout = child.stdout.take().expect("piped");
     let pid = child.id();
-    let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<String>>()
+    let (line_out, line_in) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line_out.send(line).is_err() {
+                break;
+            }
+        }
     });
-    // testpmd spends a moment allocating memory before forwarding starts; its first two stats
-    // periods (start-up, warm-up) are dropped below.
-    std::thread::sleep(Duration::from_secs(seconds + 3));
+    // Time the window from testpmd's first stats period, since its start-up (memory, ports)
+    // takes a variable while on a busy machine; that first period is dropped below.
+    let mut lines = Vec::new();
+    let started = Instant::now();
+    while !lines.iter().any(|l: &String| l.contains("Tx-pps:")) {
+        match line_in.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) => lines.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                if started.elapsed() < Duration::from_secs(60) => {}
+            Err(_) => break,
+        }
+    }
+    std::thread::sleep(Duration::from_secs(seconds));
     let cpu_ns = testpmd_worker_tid(pid).and_then(|tid| thread_cpu_ns(pid, tid));
     let _ = Command::new("kill")
         .args(["-INT", &pid.to_string()])
@@ -270,18 +283,18 @@ fn run_testpmd(mode: Mode, seconds: u64) -> Result<Window, String> {
     }
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", testpmd_prefix()));
-    let lines = reader.join().map_err(|_| "reader thread".to_string())?;
+    lines.extend(line_in.iter());
 
     let per_port: Vec<f64> = lines
         .iter()
         .filter_map(|l| l.trim().strip_prefix("Tx-pps:"))
         .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
         .collect();
-    // Two ports per period.
+    // Two ports per period; the first period includes start-up.
     let wall_rates: Vec<f64> = per_port
         .chunks_exact(2)
         .map(|pair| pair[0] + pair[1])
-        .skip(2)
+        .skip(1)
         .collect();
     let accumulated = lines
         .iter()

@@ -32,8 +32,8 @@ use dataplane::sa::{
     ProxyPair, SaKeys, SaSpec,
 };
 use dataplane::tables::{
-    InboundLookup, NextHop, OutboundVerdict, PortId, Route, RouteOrigin, VrfId, WorkerId,
-    WorkerTables,
+    InboundLookup, NextHop, OutboundVerdict, PortId, Route, RouteOrigin, TermAction, TunnelId,
+    UnitId, VrfId, WorkerId, WorkerTables,
 };
 use serde_json::json;
 
@@ -237,6 +237,9 @@ fn build(tunnels: u32) -> Installed {
 struct Packet {
     destination: IpAddr,
     spi: u32,
+    /// What the route and rule stages resolve to, so each stage can be timed alone.
+    unit: UnitId,
+    tunnel: TunnelId,
 }
 
 fn packets(installed: &Installed, active_tunnels: u32, count: usize) -> Vec<Packet> {
@@ -247,11 +250,32 @@ fn packets(installed: &Installed, active_tunnels: u32, count: usize) -> Vec<Pack
             state ^= state >> 17;
             state ^= state << 5;
             let n = state % active_tunnels;
+            let destination = IpAddr::V4(Ipv4Addr::from(
+                remote_network(n) | (1 + (state >> 24) % 200),
+            ));
+            let unit = match installed
+                .tables
+                .fibs
+                .get(VrfId::DEFAULT)
+                .and_then(|f| f.lookup(destination))
+            {
+                Some(NextHop::ServicesUnit(unit)) => *unit,
+                other => panic!("{destination} routed to {other:?}"),
+            };
+            let tunnel = match installed
+                .tables
+                .rules
+                .lookup(unit, IpAddr::V4(SOURCE), destination)
+                .map(|m| m.action)
+            {
+                Some(TermAction::Protect(target)) => target.tunnel,
+                other => panic!("{destination} matched {other:?}"),
+            };
             Packet {
-                destination: IpAddr::V4(Ipv4Addr::from(
-                    remote_network(n) | (1 + (state >> 24) % 200),
-                )),
+                destination,
                 spi: installed.inbound_spis[n as usize],
+                unit,
+                tunnel,
             }
         })
         .collect()
@@ -285,6 +309,8 @@ struct LookupRow {
     installed: u32,
     active: u32,
     route_ns: f64,
+    rule_ns: f64,
+    sa_out_ns: f64,
     outbound_ns: f64,
     inbound_ns: f64,
 }
@@ -310,6 +336,22 @@ fn measure_lookups(installed: &mut Installed, active: u32, rounds: usize) -> Loo
             _ => 0,
         }
     });
+    let rule_ns = time_per_packet(rounds, &traffic, |p| {
+        match tables
+            .rules
+            .lookup(black_box(p.unit), source, p.destination)
+        {
+            Some(m) => m.by == dataplane::tables::rules::MatchedBy::Static { rule: 0, term: 0 },
+            None => false,
+        }
+        .into()
+    });
+    let sa_out_ns = time_per_packet(rounds, &traffic, |p| {
+        tables
+            .sas
+            .outbound(black_box(p.tunnel))
+            .map_or(0, |sas| sas[0].spi)
+    });
     let outbound_ns = time_per_packet(rounds, &traffic, |p| {
         match tables.classify_outbound(VrfId::DEFAULT, source, black_box(p.destination)) {
             OutboundVerdict::Encrypt { sas, .. } => sas[0].spi,
@@ -326,6 +368,8 @@ fn measure_lookups(installed: &mut Installed, active: u32, rounds: usize) -> Loo
         installed: installed.inbound_spis.len() as u32,
         active,
         route_ns,
+        rule_ns,
+        sa_out_ns,
         outbound_ns,
         inbound_ns,
     }
@@ -363,6 +407,7 @@ fn install_rate(tunnels: u32) -> f64 {
     // applied before the clock starts.
     let before = tunnels as usize + 1 + 2;
     while applied.load(Ordering::Acquire) < before {
+        manager.flush();
         std::thread::yield_now();
     }
     let start = Instant::now();
@@ -465,14 +510,16 @@ fn main() {
     let (control_bytes, worker_bytes) = memory_per_tunnel(memory_tunnels);
 
     let base = base_outbound.unwrap_or(1.0);
-    println!("| tunnels installed | tunnels with traffic | route ns | route+rule+SA (out) ns | SA by SPI (in) ns | out+in vs 1 tunnel |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("| tunnels installed | tunnels with traffic | route ns | rule ns | out SA ns | route+rule+SA (out) ns | SA by SPI (in) ns | out+in vs 1 tunnel |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2}× |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}× |",
             row.installed,
             row.active,
             row.route_ns,
+            row.rule_ns,
+            row.sa_out_ns,
             row.outbound_ns,
             row.inbound_ns,
             (row.outbound_ns + row.inbound_ns) / base
@@ -497,6 +544,8 @@ fn main() {
             "tunnels_installed": r.installed,
             "tunnels_with_traffic": r.active,
             "route_ns": r.route_ns,
+            "rule_ns": r.rule_ns,
+            "outbound_sa_by_tunnel_ns": r.sa_out_ns,
             "outbound_route_rule_sa_ns": r.outbound_ns,
             "inbound_sa_by_spi_ns": r.inbound_ns,
             "out_plus_in_vs_one_tunnel": (r.outbound_ns + r.inbound_ns) / base,

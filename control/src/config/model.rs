@@ -333,4 +333,3 @@ pub struct DataplaneConfig {
     /// Where each `interface NAME` / `pic NAME` entry was written, for commit-check errors.
     pub origins: BTreeMap<String, Origin>,
 }
-

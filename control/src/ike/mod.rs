@@ -38,9 +38,9 @@ pub mod quick_mode;
 pub mod responder;
 pub mod sa_payload;
 pub mod secret;
+pub mod test_initiator;
 
 pub use events::{ChildId, DownReason, Exchange, FailureReason, IkeEvent, IkeFailure, IkeSaId};
 pub use policy::{IkeProposal, IpsecProposal, Limits, PskTable, ResponderPolicy, SpiAllocator};
 pub use responder::{IkeSaView, Responder, Transmit};
 pub use secret::Secret;
-pub mod test_initiator;

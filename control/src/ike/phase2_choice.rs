@@ -396,4 +396,45 @@ mod tests {
             Err(Phase2Reject::PfsMismatch)
         );
     }
+
+    #[test]
+    fn explicit_proposal_narrows_suite_cipher_and_lifetime() {
+        let ours = vec![IpsecProposal {
+            suites: vec![ProtocolSuite::Esp],
+            ciphers: vec![Cipher::AesCbc256],
+            integrities: vec![Integrity::HmacSha1_96],
+            lifetime_seconds: 600,
+            lifetime_kilobytes: Some(1000),
+        }];
+        let aes128 = SaPayload::new(vec![proposal(3, vec![esp(12, Some(128), Some(2), vec![])])]);
+        assert_eq!(
+            choose(&aes128, &ours, None),
+            Err(Phase2Reject::NoProposalChosen)
+        );
+        let aes256 = SaPayload::new(vec![proposal(
+            3,
+            vec![
+                esp(12, Some(128), Some(2), vec![]),
+                esp(12, Some(256), Some(2), vec![]),
+            ],
+        )]);
+        let c = choose(&aes256, &ours, None).unwrap();
+        assert_eq!(c.parts[0].cipher, Cipher::AesCbc256);
+        assert_eq!(
+            (c.lifetime.hard_seconds, c.lifetime.hard_kilobytes),
+            (Some(600), Some(1000))
+        );
+        let reply = &c.parts[0].transform;
+        let durations: Vec<u64> = reply
+            .attributes
+            .iter()
+            .filter(|a| a.kind == p2::LIFE_DURATION)
+            .filter_map(|a| a.as_u64())
+            .collect();
+        assert_eq!(
+            durations,
+            vec![600, 1000],
+            "the reply carries the lifetimes we use"
+        );
+    }
 }

@@ -10,19 +10,21 @@
 //! (the rule tells it which worker owns the SAs, and it hands the packet over).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use dataplane::prefix::Prefix;
 use dataplane::sa::{Direction, PeerEndpoint, ProxyPair, SaSpec};
 use dataplane::tables::{
     update_queue, DynamicRule, DynamicRuleId, Fibs, NextHop, Route, RouteOrigin, RuleTarget,
-    SaBundle, SaKinds, ServiceSetId, SpiAllocator, StaticRule, TableUpdate, TunnelId, UnitId,
-    UpdateReceiver, UpdateSender, VrfId, WorkerEvent, WorkerId,
+    SaBundle, SaKinds, ServiceSetId, StaticRule, TableUpdate, TunnelId, UnitId, UpdateReceiver,
+    UpdateSender, VrfId, WorkerEvent, WorkerId,
 };
 
 use super::directory::{UnitDirectory, VrfDirectory};
-use super::placement::{PeerKey, PicBalancer, Placement};
+use super::placement::{PeerKey, Placement};
 use super::pools::InterfacePools;
 use super::refusal::TunnelRefusal;
+use super::reservations::{lock, Reservations, SpiBroker};
 use super::sa_build::SaBuilder;
 use super::topology::{interface_of, TopologyError, TunnelTopology};
 use super::view::{ReverseRouteView, RouteLine, RouteTableView, TunnelView, TunnelsView};
@@ -92,9 +94,7 @@ pub struct TunnelManager<K: SaKinds, B: SaBuilder<K>> {
     units: UnitDirectory,
     vrfs: VrfDirectory,
     pools: InterfacePools,
-    balancer: PicBalancer,
-    spis: SpiAllocator,
-    reserved_spis: HashMap<u32, PeerKey>,
+    reservations: Arc<Mutex<Reservations>>,
     senders: Vec<Option<UpdateSender<K>>>,
     rib: Fibs,
     static_rules: Vec<Vec<StaticRule>>,
@@ -143,17 +143,14 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
                 vrf: vrfs.intern(set.vrf.as_deref()),
             })
             .collect();
-        let balancer = PicBalancer::new(&topology.pics, &topology.service_sets);
+        let reservations = Reservations::new(&topology.pics, &topology.service_sets);
         let mut manager = TunnelManager {
             builder,
             sets,
             units,
             vrfs,
             pools,
-            balancer,
-            // Every worker an SPI can name, so PICs added later need no new allocator.
-            spis: SpiAllocator::new(dataplane::tables::spi::MAX_WORKERS),
-            reserved_spis: HashMap::new(),
+            reservations: Arc::new(Mutex::new(reservations)),
             senders,
             rib: Fibs::new(),
             static_rules: Vec::new(),
@@ -205,31 +202,22 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         access_profile: &str,
         remote: std::net::IpAddr,
     ) -> Result<u32, TunnelRefusal> {
-        let peer = PeerKey {
-            access_profile: access_profile.to_string(),
-            remote,
-        };
-        let placement = self.balancer.hold(&peer)?;
-        match self.spis.allocate(placement.worker) {
-            Ok(spi) => {
-                self.reserved_spis.insert(spi, peer);
-                Ok(spi)
-            }
-            Err(e) => {
-                self.balancer.release(&peer);
-                Err(e.into())
-            }
-        }
+        self.spi_broker()
+            .allocate_for_profile(access_profile, remote)
     }
 
     /// Gives back a reserved SPI that no tunnel uses; false if it was not reserved.
     pub fn release_inbound_spi(&mut self, spi: u32) -> bool {
-        let Some(peer) = self.reserved_spis.remove(&spi) else {
-            return false;
-        };
-        self.spis.release(spi);
-        self.balancer.release(&peer);
-        true
+        self.reservations().release_reserved(spi)
+    }
+
+    /// The handle the IKE responder allocates and releases inbound SPIs through.
+    pub fn spi_broker(&self) -> SpiBroker {
+        SpiBroker::new(Arc::clone(&self.reservations))
+    }
+
+    fn reservations(&self) -> MutexGuard<'_, Reservations> {
+        lock(&self.reservations)
     }
 
     /// Installs the tunnel of a completed Quick Mode (or rekeys it, if the peer already has
@@ -242,13 +230,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         };
         let result = self.install(&peer, &up);
         for spec in &up.inbound {
-            if self.reserved_spis.get(&spec.spi) == Some(&peer) {
-                self.reserved_spis.remove(&spec.spi);
-                self.balancer.release(&peer);
-                if result.is_err() {
-                    self.spis.release(spec.spi);
-                }
-            }
+            self.reservations().settle(spec.spi, &peer, result.is_ok());
         }
         result
     }
@@ -256,7 +238,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
     fn install(&mut self, peer: &PeerKey, up: &ChildSaUp) -> Result<TunnelId, TunnelRefusal> {
         check_sa_set(up)?;
         for spec in &up.inbound {
-            if self.reserved_spis.get(&spec.spi) != Some(peer) {
+            if !self.reservations().is_reserved_for(spec.spi, peer) {
                 return Err(TunnelRefusal::SpiNotReserved { spi: spec.spi });
             }
         }
@@ -266,13 +248,13 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             return Ok(tunnel);
         }
 
-        let placement = self.balancer.hold(peer)?;
+        let placement = self.reservations().hold(peer)?;
         if let Some(spec) = up
             .inbound
             .iter()
             .find(|s| dataplane::tables::spi_owner(s.spi) != placement.worker)
         {
-            self.balancer.release(peer);
+            self.reservations().release_hold(peer);
             return Err(TunnelRefusal::SpiOnWrongWorker {
                 spi: spec.spi,
                 owner: dataplane::tables::spi_owner(spec.spi),
@@ -280,7 +262,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             });
         }
         let Some(tunnel) = self.take_tunnel_id() else {
-            self.balancer.release(peer);
+            self.reservations().release_hold(peer);
             return Err(TunnelRefusal::TooManyTunnels);
         };
 
@@ -296,7 +278,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
                     Ok(unit) => unit,
                     Err(e) => {
                         self.free_ids.push(tunnel.0);
-                        self.balancer.release(peer);
+                        self.reservations().release_hold(peer);
                         return Err(e.into());
                     }
                 }
@@ -327,7 +309,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
                     self.pools.give_back(pool_id, unit, tunnel);
                 }
                 self.free_ids.push(tunnel.0);
-                self.balancer.release(peer);
+                self.reservations().release_hold(peer);
                 return Err(TunnelRefusal::ReverseRoute {
                     prefix: up.proxy.remote,
                     reason: e.to_string(),
@@ -458,7 +440,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         let owner = record.placement.worker;
         for spi in &generation.inbound_spis {
             self.by_spi.remove(spi);
-            self.spis.release(*spi);
+            self.reservations().release_spi(*spi);
         }
         self.send_to(
             owner,
@@ -491,7 +473,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             .collect();
         for spi in &inbound_spis {
             self.by_spi.remove(spi);
-            self.spis.release(*spi);
+            self.reservations().release_spi(*spi);
         }
         self.send_to(
             record.placement.worker,
@@ -503,7 +485,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         if let Some(pool_id) = &record.pool {
             self.pools.give_back(pool_id, record.unit, tunnel);
         }
-        self.balancer.release(&record.peer_key);
+        self.reservations().release_hold(&record.peer_key);
         self.by_selector
             .remove(&(record.peer_key.clone(), record.proxy));
         self.free_ids.push(tunnel.0);
@@ -621,15 +603,15 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
     }
 
     pub fn reserved_spi_count(&self) -> usize {
-        self.reserved_spis.len()
+        self.reservations().reserved_count()
     }
 
     pub fn allocated_spi_count(&self) -> u32 {
-        self.spis.total_in_use()
+        self.reservations().allocated_count()
     }
 
     pub fn placed_peer_count(&self) -> usize {
-        self.balancer.peer_count()
+        self.reservations().balancer().peer_count()
     }
 
     pub fn unit_holds(&self) -> usize {
@@ -637,7 +619,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
     }
 
     pub fn pic_load(&self, pic: super::topology::PicId) -> u32 {
-        self.balancer.pic_load(pic)
+        self.reservations().balancer().pic_load(pic)
     }
 
     /// Adds a service set (a new PIC) at run time; existing peers keep their placement.
@@ -675,8 +657,11 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             vrf: self.vrfs.intern(set.vrf.as_deref()),
         };
         self.sets.push(state);
-        self.balancer.add_pic(&pic);
-        self.balancer.add_service_set(&set);
+        {
+            let mut reservations = self.reservations();
+            reservations.add_pic(&pic);
+            reservations.add_service_set(&set);
+        }
         // New workers start from the current state: bindings, static rules, routes, rules.
         self.resync_new_workers(&queues);
         Ok(queues)

@@ -6,6 +6,7 @@ pub mod manager;
 pub mod placement;
 pub mod pools;
 pub mod refusal;
+pub mod reservations;
 pub mod sa_build;
 pub mod topology;
 pub mod view;
@@ -14,6 +15,7 @@ pub use manager::{ChildSaUp, SaDown, TunnelManager, WorkerQueue};
 pub use placement::{PeerKey, Placement, PlacementError};
 pub use pools::{PoolError, PoolView};
 pub use refusal::TunnelRefusal;
+pub use reservations::SpiBroker;
 pub use sa_build::{CheckedSpecs, SaBuilder, SpecSas};
 pub use topology::{
     PicId, PicInfo, PoolInfo, ServiceSetInfo, ServicesInterface, TopologyError, TunnelTopology,

@@ -6,7 +6,7 @@ use aes::cipher::{BlockCipher, BlockDecrypt, BlockEncrypt, KeyInit, Unsigned};
 
 use super::iv::IvGenerator;
 use super::null::esn_len;
-use super::{CryptoError, EspTransform, IcvMac, SetupError};
+use super::{CryptoError, EspTransform, IcvMac, SealJob, SetupError, SEAL_LANES};
 use crate::wire::esp::HEADER_LEN;
 
 /// Blocks decrypted per call, so AES-NI pipelines independent blocks.
@@ -79,6 +79,65 @@ where
     }
 }
 
+impl<C> CbcHmac<C>
+where
+    C: BlockCipher + BlockEncrypt + BlockDecrypt + KeyInit + Send + Sync + 'static,
+{
+    /// CBC-encrypts up to [`SEAL_LANES`] packets side by side: each step encrypts the next block
+    /// of every packet that has one in a single multi-block call, so the chains' latencies
+    /// overlap. Then each packet gets its ICV.
+    fn seal_interleaved(&self, group: &mut [SealJob<'_>]) {
+        let bl = Self::block_len();
+        let icv_len = self.mac.icv_len();
+        let mut chain = [[0u8; MAX_BLOCK]; SEAL_LANES];
+        let mut body_len = [0usize; SEAL_LANES];
+        for (lane, job) in group.iter_mut().enumerate() {
+            let p = &mut *job.packet;
+            let spi = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+            let seq_low = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+            let seq = (u64::from(job.seq_high.unwrap_or(0)) << 32) | u64::from(seq_low);
+            self.ivs.fill(spi, seq, &mut p[HEADER_LEN..HEADER_LEN + bl]);
+            chain[lane][..bl].copy_from_slice(&p[HEADER_LEN..HEADER_LEN + bl]);
+            body_len[lane] = (p.len() - icv_len - HEADER_LEN - bl) / bl * bl;
+        }
+        let longest = body_len[..group.len()].iter().copied().max().unwrap_or(0);
+        let mut blocks: [GenericArray<u8, C::BlockSize>; SEAL_LANES] = Default::default();
+        let mut lanes = [0usize; SEAL_LANES];
+        let mut offset = 0;
+        while offset < longest {
+            let mut n = 0;
+            for (lane, job) in group.iter().enumerate() {
+                if offset < body_len[lane] {
+                    let at = HEADER_LEN + bl + offset;
+                    for ((b, p), c) in blocks[n]
+                        .iter_mut()
+                        .zip(&job.packet[at..at + bl])
+                        .zip(&chain[lane][..bl])
+                    {
+                        *b = p ^ c;
+                    }
+                    lanes[n] = lane;
+                    n += 1;
+                }
+            }
+            self.cipher.encrypt_blocks(&mut blocks[..n]);
+            for (block, &lane) in blocks[..n].iter().zip(&lanes[..n]) {
+                let at = HEADER_LEN + bl + offset;
+                group[lane].packet[at..at + bl].copy_from_slice(block);
+                chain[lane][..bl].copy_from_slice(block);
+            }
+            offset += bl;
+        }
+        for job in group.iter_mut() {
+            let icv_at = job.packet.len() - icv_len;
+            let (covered, icv) = job.packet.split_at_mut(icv_at);
+            let high = job.seq_high.unwrap_or(0).to_be_bytes();
+            self.mac
+                .compute(&[covered, &high[..esn_len(job.seq_high)]], icv);
+        }
+    }
+}
+
 impl<C> EspTransform for CbcHmac<C>
 where
     C: BlockCipher + BlockEncrypt + BlockDecrypt + KeyInit + Send + Sync + 'static,
@@ -88,6 +147,10 @@ where
     }
     fn pad_align(&self) -> usize {
         Self::block_len().max(4)
+    }
+    fn prefetch(&self) {
+        crate::esp::prefetch::prefetch_value(self);
+        crate::esp::prefetch::prefetch_value(&*self.mac);
     }
     fn icv_len(&self) -> usize {
         self.mac.icv_len()
@@ -110,6 +173,11 @@ where
             ],
             icv,
         );
+    }
+    fn seal_burst(&self, jobs: &mut [SealJob<'_>]) {
+        for group in jobs.chunks_mut(SEAL_LANES) {
+            self.seal_interleaved(group);
+        }
     }
     fn open(&self, packet: &mut [u8], seq_high: Option<u32>) -> Result<(), CryptoError> {
         let bl = Self::block_len();

@@ -25,12 +25,18 @@ pub fn build(
     salt.copy_from_slice(salt_bytes);
     if backend == Backend::Fastest {
         if let Some(functions) = super::ipsec_mb::gcm_functions(cipher) {
-            return Ok(Box::new(super::ipsec_mb::IpsecMbGcm::new(functions, key, salt, cipher)?));
+            return Ok(Box::new(super::ipsec_mb::IpsecMbGcm::new(
+                functions, key, salt, cipher,
+            )?));
         }
     }
     match (backend, cipher) {
-        (Backend::Fastest | Backend::Ring, Cipher::AesGcm128) => ring_engine(&AES_128_GCM, key, salt),
-        (Backend::Fastest | Backend::Ring, Cipher::AesGcm256) => ring_engine(&AES_256_GCM, key, salt),
+        (Backend::Fastest | Backend::Ring, Cipher::AesGcm128) => {
+            ring_engine(&AES_128_GCM, key, salt)
+        }
+        (Backend::Fastest | Backend::Ring, Cipher::AesGcm256) => {
+            ring_engine(&AES_256_GCM, key, salt)
+        }
         (Backend::PureRust, Cipher::AesGcm128) => Ok(Box::new(RustCryptoGcm {
             aead: Aes128Gcm::new_from_slice(key).map_err(|_| SetupError::KeyLength)?,
             salt,
@@ -100,6 +106,9 @@ impl EspTransform for RingGcm {
     fn pad_align(&self) -> usize {
         4
     }
+    fn prefetch(&self) {
+        crate::esp::prefetch::prefetch_value(self);
+    }
     fn icv_len(&self) -> usize {
         TAG_LEN
     }
@@ -147,6 +156,9 @@ impl<A: AeadInPlace<NonceSize = U12, TagSize = U16> + Send + Sync> EspTransform
     }
     fn pad_align(&self) -> usize {
         4
+    }
+    fn prefetch(&self) {
+        crate::esp::prefetch::prefetch_value(self);
     }
     fn icv_len(&self) -> usize {
         TAG_LEN

@@ -19,6 +19,10 @@ const TAG_LEN: usize = 16;
 /// `sizeof(struct gcm_key_data)` in intel-ipsec-mb 1.x: 15 round keys of 16 bytes, then the
 /// largest hash-key table (48 × 16 for VAES), rounded up to its 64-byte alignment.
 const KEY_DATA_LEN: usize = 1024;
+/// Expanded round keys at the start of the key data (15 × 16, rounded to cache lines).
+const ROUND_KEYS_LEN: usize = 256;
+/// The tail of the key data holding HashKey^16 .. HashKey^1 plus alignment slack.
+const LOW_HASH_KEYS_LEN: usize = 320;
 /// `sizeof(struct gcm_context_data)`: 16+8+8+16+16+16+8.
 const CONTEXT_LEN: usize = 88;
 
@@ -71,10 +75,16 @@ fn cpu_arch() -> Option<&'static str> {
         {
             return Some("vaes_avx512");
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("aes") && std::is_x86_feature_detected!("pclmulqdq") {
+        if std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("aes")
+            && std::is_x86_feature_detected!("pclmulqdq")
+        {
             return Some("avx_gen4");
         }
-        if std::is_x86_feature_detected!("sse4.1") && std::is_x86_feature_detected!("aes") && std::is_x86_feature_detected!("pclmulqdq") {
+        if std::is_x86_feature_detected!("sse4.1")
+            && std::is_x86_feature_detected!("aes")
+            && std::is_x86_feature_detected!("pclmulqdq")
+        {
             return Some("sse");
         }
     }
@@ -90,15 +100,26 @@ fn load() -> Option<Loaded> {
         // (aes_gcm_pre_t and aes_gcm_enc_dec_t); the pointers are copied out while `library`
         // lives in the same `Loaded` value and is never unloaded.
         unsafe {
-            let pre = *library.get::<PreFn>(format!("aes_gcm_pre_{bits}_{arch}\0").as_bytes()).ok()?;
-            let enc = *library.get::<EncDecFn>(format!("aes_gcm_enc_{bits}_{arch}\0").as_bytes()).ok()?;
-            let dec = *library.get::<EncDecFn>(format!("aes_gcm_dec_{bits}_{arch}\0").as_bytes()).ok()?;
+            let pre = *library
+                .get::<PreFn>(format!("aes_gcm_pre_{bits}_{arch}\0").as_bytes())
+                .ok()?;
+            let enc = *library
+                .get::<EncDecFn>(format!("aes_gcm_enc_{bits}_{arch}\0").as_bytes())
+                .ok()?;
+            let dec = *library
+                .get::<EncDecFn>(format!("aes_gcm_dec_{bits}_{arch}\0").as_bytes())
+                .ok()?;
             Some(GcmFunctions { pre, enc, dec })
         }
     };
     let gcm128 = resolve(128)?;
     let gcm256 = resolve(256)?;
-    Some(Loaded { _library: library, gcm128, gcm256, arch })
+    Some(Loaded {
+        _library: library,
+        gcm128,
+        gcm256,
+        arch,
+    })
 }
 
 /// The intel-ipsec-mb GCM functions for `cipher`, or `None` when unavailable.
@@ -116,23 +137,35 @@ pub fn active_arch() -> Option<&'static str> {
     LOADED.get_or_init(load).as_ref().map(|l| l.arch)
 }
 
+/// Key data inline (the engine itself lives in the SA's one boxed allocation), so that one
+/// prefetch of the engine brings in everything a packet touches.
+#[repr(C)]
 pub struct IpsecMbGcm {
+    key_data: GcmKeyData,
     functions: GcmFunctions,
-    key_data: Box<GcmKeyData>,
     salt: [u8; SALT_LEN],
 }
 
 impl IpsecMbGcm {
-    pub fn new(functions: GcmFunctions, key: &[u8], salt: [u8; SALT_LEN], cipher: Cipher) -> Result<Self, SetupError> {
+    pub fn new(
+        functions: GcmFunctions,
+        key: &[u8],
+        salt: [u8; SALT_LEN],
+        cipher: Cipher,
+    ) -> Result<Self, SetupError> {
         let expected = if cipher == Cipher::AesGcm128 { 16 } else { 32 };
         if key.len() != expected {
             return Err(SetupError::KeyLength);
         }
-        let mut key_data = Box::new(GcmKeyData([0; KEY_DATA_LEN]));
+        let mut key_data = GcmKeyData([0; KEY_DATA_LEN]);
         // SAFETY: `key` holds the key size this function expects (checked above) and
         // `key_data` is a writable, 64-byte aligned gcm_key_data.
-        unsafe { (functions.pre)(key.as_ptr(), &mut *key_data) };
-        Ok(IpsecMbGcm { functions, key_data, salt })
+        unsafe { (functions.pre)(key.as_ptr(), &mut key_data) };
+        Ok(IpsecMbGcm {
+            functions,
+            key_data,
+            salt,
+        })
     }
 
     fn nonce_and_aad(&self, packet: &[u8], seq_high: Option<u32>) -> ([u8; 12], [u8; 12], usize) {
@@ -165,7 +198,7 @@ impl IpsecMbGcm {
         // bytes, the tag buffer 16 bytes; the context is a writable gcm_context_data.
         unsafe {
             f(
-                &*self.key_data,
+                &self.key_data,
                 &mut context,
                 body.as_mut_ptr(),
                 body.as_ptr(),
@@ -189,6 +222,17 @@ impl EspTransform for IpsecMbGcm {
     }
     fn icv_len(&self) -> usize {
         TAG_LEN
+    }
+    fn prefetch(&self) {
+        use crate::esp::prefetch::prefetch_bytes;
+        let base = self as *const Self as *const u8;
+        // Round keys, then the lowest hash-key powers, which sit at the end of the table (the
+        // library stores HashKey^n in descending n); together with our own fields after it.
+        prefetch_bytes(base, ROUND_KEYS_LEN);
+        prefetch_bytes(
+            base.wrapping_add(KEY_DATA_LEN - LOW_HASH_KEYS_LEN),
+            std::mem::size_of::<Self>() - (KEY_DATA_LEN - LOW_HASH_KEYS_LEN),
+        );
     }
     fn seal(&self, packet: &mut [u8], seq_high: Option<u32>) {
         super::gcm::write_iv(packet, seq_high);

@@ -68,7 +68,25 @@ pub trait EspTransform: Send + Sync {
     fn seal(&self, packet: &mut [u8], seq_high: Option<u32>);
     /// Verifies the ICV, then decrypts the payload in place (IV and ICV bytes are left as is).
     fn open(&self, packet: &mut [u8], seq_high: Option<u32>) -> Result<(), CryptoError>;
+    /// Starts loading the state a packet will touch (for SA tables too big for the cache).
+    fn prefetch(&self) {}
+    /// Seals several packets of one SA. Engines whose cipher is serial per packet (CBC)
+    /// interleave the packets so independent blocks keep the AES unit busy.
+    fn seal_burst(&self, jobs: &mut [SealJob<'_>]) {
+        for job in jobs.iter_mut() {
+            self.seal(job.packet, job.seq_high);
+        }
+    }
 }
+
+/// One packet of a [`EspTransform::seal_burst`] call (same layout as for `seal`).
+pub struct SealJob<'a> {
+    pub packet: &'a mut [u8],
+    pub seq_high: Option<u32>,
+}
+
+/// Most packets one `seal_burst` interleaves (AES-NI pipelines eight blocks).
+pub const SEAL_LANES: usize = 8;
 
 /// Builds the engine for an ESP SA from its algorithms and raw keys.
 pub fn build_esp_transform(

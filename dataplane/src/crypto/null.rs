@@ -19,6 +19,10 @@ impl EspTransform for NullTransform {
     fn pad_align(&self) -> usize {
         4
     }
+    fn prefetch(&self) {
+        crate::esp::prefetch::prefetch_value(self);
+        crate::esp::prefetch::prefetch_value(&*self.mac);
+    }
     fn icv_len(&self) -> usize {
         self.mac.icv_len()
     }

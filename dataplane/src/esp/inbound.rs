@@ -166,7 +166,7 @@ impl InboundSa {
     #[inline]
     pub fn prefetch_context(&self) {
         if let Some(e) = &self.esp {
-            super::prefetch::prefetch_value(&*e.transform);
+            e.transform.prefetch();
         }
         if let Some(a) = &self.ah {
             super::prefetch::prefetch_value(&*a.mac);

@@ -19,7 +19,7 @@ mod inbound;
 pub mod lifetime;
 mod outbound;
 mod outer;
-mod prefetch;
+pub(crate) mod prefetch;
 pub mod reassembly;
 pub mod replay;
 mod verdict;

@@ -9,9 +9,12 @@ use super::outer::OuterTemplate;
 use super::{inner_info, SaSetupError};
 use super::{DropReason, Verdict};
 use crate::buf::PacketBuf;
-use crate::crypto::{build_esp_transform, build_icv_mac, Backend, EspTransform, IcvMac};
+use crate::crypto::{
+    build_esp_transform, build_icv_mac, Backend, EspTransform, IcvMac, SealJob, SEAL_LANES,
+};
 use crate::sa::{Direction, IpsecProtocol, SaSpec};
 use crate::wire::{esp, ip_proto};
+use arrayvec::ArrayVec;
 
 struct EspSeal {
     spi: u32,
@@ -26,6 +29,17 @@ struct AhSeal {
     mac: Box<dyn IcvMac>,
     icv_len: usize,
     header_len: usize,
+}
+
+/// What framing learned about a packet, for sealing and the outer headers.
+#[derive(Clone, Copy)]
+struct Framed {
+    seq: u64,
+    seq_high: Option<u32>,
+    inner_len: usize,
+    tos: u8,
+    dont_fragment: bool,
+    next_header: u8,
 }
 
 /// One outbound SA (or AH+ESP bundle), owned by one worker.
@@ -178,7 +192,7 @@ impl OutboundSa {
     #[inline]
     pub fn prefetch_context(&self) {
         if let Some(e) = &self.esp {
-            super::prefetch::prefetch_value(&*e.transform);
+            e.transform.prefetch();
         }
         if let Some(a) = &self.ah {
             super::prefetch::prefetch_value(&*a.mac);
@@ -264,7 +278,8 @@ impl OutboundSa {
         (verdict[0], events)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Frames up to [`SEAL_LANES`] packets, seals them in one engine call (which lets CBC
+    /// interleave packets), then writes the outer headers and AH, which may cover ciphertext.
     fn encap_loop<
         const V6: bool,
         const UDP: bool,
@@ -279,29 +294,67 @@ impl OutboundSa {
         byte_limit_hit: &mut bool,
         events: &mut RaisedEvents,
     ) {
-        for (buf, verdict) in bufs.iter_mut().zip(verdicts.iter_mut()) {
-            let result = self.encap_one::<V6, UDP, AH, ESP, B>(buf, byte_limit_hit, events);
-            *verdict = match result {
-                Ok(inner_len) => {
-                    tally.packets += 1;
-                    tally.bytes += inner_len as u64;
-                    Ok(())
-                }
-                Err(reason) => {
-                    tally.drop(reason);
-                    Err(reason)
-                }
+        let esp_at = self.outer.len()
+            + if AH {
+                self.ah.as_ref().map_or(0, |a| a.header_len)
+            } else {
+                0
             };
+        for (group, group_verdicts) in bufs
+            .chunks_mut(SEAL_LANES)
+            .zip(verdicts.chunks_mut(SEAL_LANES))
+        {
+            let mut framed: [Option<Framed>; SEAL_LANES] = [None; SEAL_LANES];
+            for ((buf, verdict), slot) in group
+                .iter_mut()
+                .zip(group_verdicts.iter_mut())
+                .zip(framed.iter_mut())
+            {
+                match self.frame_one::<AH, ESP, B>(buf, byte_limit_hit, events) {
+                    Ok(f) => {
+                        *slot = Some(f);
+                        *verdict = Ok(());
+                    }
+                    Err(reason) => {
+                        tally.drop(reason);
+                        *verdict = Err(reason);
+                    }
+                }
+            }
+            if ESP {
+                if let Some(e) = &self.esp {
+                    let mut jobs: ArrayVec<SealJob<'_>, SEAL_LANES> = group
+                        .iter_mut()
+                        .zip(&framed)
+                        .filter_map(|(buf, f)| {
+                            f.map(|f| SealJob {
+                                packet: &mut buf.data_mut()[esp_at..],
+                                seq_high: f.seq_high,
+                            })
+                        })
+                        .collect();
+                    e.transform.seal_burst(&mut jobs);
+                }
+            }
+            for (buf, f) in group.iter_mut().zip(&framed) {
+                if let Some(f) = f {
+                    self.finish_one::<V6, UDP, AH, ESP>(buf.data_mut(), f);
+                    tally.packets += 1;
+                    tally.bytes += f.inner_len as u64;
+                }
+            }
         }
     }
 
+    /// Checks limits, takes a sequence number, makes room and writes the ESP header and trailer
+    /// (or, for AH alone, just makes room).
     #[inline(always)]
-    fn encap_one<const V6: bool, const UDP: bool, const AH: bool, const ESP: bool, B: PacketBuf>(
+    fn frame_one<const AH: bool, const ESP: bool, B: PacketBuf>(
         &mut self,
         buf: &mut B,
         byte_limit_hit: &mut bool,
         events: &mut RaisedEvents,
-    ) -> Result<usize, DropReason> {
+    ) -> Result<Framed, DropReason> {
         if self.lifetime.is_dead() {
             return Err(DropReason::Expired);
         }
@@ -357,47 +410,56 @@ impl OutboundSa {
             trailer[pad] = pad as u8;
             trailer[pad + 1] = inner.next_header;
         }
-        buf.prepend(head).ok_or(DropReason::NoRoom)?;
+        let packet = buf.prepend(head).ok_or(DropReason::NoRoom)?;
         self.next_seq = seq.saturating_add(1);
-        let seq_high = self.esn.then_some((seq >> 32) as u32);
-        let packet = buf.data_mut();
         if ESP {
             if let Some(e) = &self.esp {
-                let esp_at = outer_len + ah_len;
-                esp::write_header(&mut packet[esp_at..], e.spi, seq as u32);
-                e.transform.seal(&mut packet[esp_at..], seq_high);
+                esp::write_header(&mut packet[outer_len + ah_len..], e.spi, seq as u32);
             }
         }
+        self.lifetime.add_bytes(inner.len);
+        Ok(Framed {
+            seq,
+            seq_high: self.esn.then_some((seq >> 32) as u32),
+            inner_len: inner.len,
+            tos: inner.tos,
+            dont_fragment: inner.dont_fragment,
+            next_header: inner.next_header,
+        })
+    }
+
+    /// Writes the outer header and, for AH, the AH header and its ICV over the sealed packet.
+    #[inline(always)]
+    fn finish_one<const V6: bool, const UDP: bool, const AH: bool, const ESP: bool>(
+        &self,
+        packet: &mut [u8],
+        f: &Framed,
+    ) {
+        let outer_len = self.outer.len();
         self.outer
-            .write::<V6, UDP>(packet, inner.tos, inner.dont_fragment, seq as u16);
+            .write::<V6, UDP>(packet, f.tos, f.dont_fragment, f.seq as u16);
         if AH {
             if let Some(a) = &self.ah {
-                let next = if ESP {
-                    ip_proto::ESP
-                } else {
-                    inner.next_header
-                };
+                let next = if ESP { ip_proto::ESP } else { f.next_header };
                 crate::wire::ah::write_header(
                     &mut packet[outer_len..],
                     next,
                     a.header_len - crate::wire::ah::FIXED_LEN,
                     a.spi,
-                    seq as u32,
+                    f.seq as u32,
                 );
                 let mut icv = [0u8; 16];
                 ah::compute_icv(
                     a.mac.as_ref(),
                     packet,
                     outer_len,
-                    seq_high,
+                    f.seq_high,
                     &mut icv[..a.icv_len],
                 );
                 let icv_at = outer_len + crate::wire::ah::FIXED_LEN;
                 packet[icv_at..icv_at + a.icv_len].copy_from_slice(&icv[..a.icv_len]);
             }
         }
-        self.lifetime.add_bytes(inner.len);
-        Ok(inner.len)
     }
 
     /// Largest inner packet that fits the MTU after `head` bytes of headers.

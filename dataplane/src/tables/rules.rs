@@ -71,6 +71,8 @@ pub struct RuleMatch {
     pub by: MatchedBy,
 }
 
+const UNBOUND: u16 = u16::MAX;
+
 /// (unit, is IPv6, destination length, destination network).
 type DynamicKey = (u32, bool, u8, u128);
 
@@ -89,7 +91,8 @@ impl DynamicBucket {
 
 #[derive(Default)]
 pub struct RuleTable {
-    unit_service_set: FastHashMap<UnitId, ServiceSetId>,
+    /// Indexed by unit id (control hands out dense ids): one small array read per packet.
+    unit_service_set: Vec<u16>,
     static_rules: Vec<Vec<StaticRule>>,
     dynamic: FastHashMap<DynamicKey, DynamicBucket>,
     dynamic_index: FastHashMap<DynamicRuleId, DynamicKey>,
@@ -136,11 +139,17 @@ impl RuleTable {
 
     /// Declares that `unit` is an inside unit of `service_set` (its static rules apply there).
     pub fn bind_unit(&mut self, unit: UnitId, service_set: ServiceSetId) {
-        self.unit_service_set.insert(unit, service_set);
+        let index = unit.0 as usize;
+        if self.unit_service_set.len() <= index {
+            self.unit_service_set.resize(index + 1, UNBOUND);
+        }
+        self.unit_service_set[index] = service_set.0;
     }
 
     pub fn unbind_unit(&mut self, unit: UnitId) {
-        self.unit_service_set.remove(&unit);
+        if let Some(slot) = self.unit_service_set.get_mut(unit.0 as usize) {
+            *slot = UNBOUND;
+        }
     }
 
     pub fn set_static_rules(&mut self, service_set: ServiceSetId, rules: Vec<StaticRule>) {
@@ -217,8 +226,8 @@ impl RuleTable {
         source: IpAddr,
         destination: IpAddr,
     ) -> Option<RuleMatch> {
-        let service_set = self.unit_service_set.get(&unit)?;
-        let rules = self.static_rules.get(usize::from(service_set.0))?;
+        let service_set = *self.unit_service_set.get(unit.0 as usize)?;
+        let rules = self.static_rules.get(usize::from(service_set))?;
         for (rule_index, rule) in rules.iter().enumerate() {
             for (term_index, term) in rule.terms.iter().enumerate() {
                 if (term.inside_unit.is_none() || term.inside_unit == Some(unit))

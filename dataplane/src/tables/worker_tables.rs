@@ -216,3 +216,165 @@ impl<K: SaKinds> WorkerTables<K> {
         found
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fib::{Route, RouteOrigin};
+    use super::super::ids::{DynamicRuleId, PortId, ServiceSetId};
+    use super::super::queue::update_queue;
+    use super::super::rules::{DynamicRule, RuleTarget, StaticRule, StaticTerm};
+    use super::super::spi::SpiAllocator;
+    use super::*;
+    use crate::prefix::Prefix;
+
+    struct Labels;
+    impl SaKinds for Labels {
+        type Inbound = u32;
+        type Outbound = u32;
+    }
+
+    fn p(text: &str) -> Prefix {
+        text.parse().unwrap()
+    }
+
+    fn a(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn bundle(value: u32) -> SaBundle<u32> {
+        let mut b = SaBundle::new();
+        b.push(value);
+        b
+    }
+
+    #[test]
+    fn an_sa_pair_with_a_foreign_spi_is_rejected_whole() {
+        let mut spis = SpiAllocator::new(2);
+        let mine = spis.allocate(WorkerId(0)).unwrap();
+        let foreign = spis.allocate(WorkerId(1)).unwrap();
+        let mut tables = WorkerTables::<Labels>::new(WorkerId(0));
+        let rejected = tables.apply(TableUpdate::AddSaPair {
+            tunnel: TunnelId(0),
+            inbound: vec![(mine, 1), (foreign, 2)],
+            outbound: bundle(3),
+        });
+        assert!(matches!(rejected, Err(UpdateError::Sa(_))));
+        assert_eq!(tables.sas.inbound_count(), 0);
+        assert_eq!(tables.sas.outbound_count(), 0);
+        assert_eq!(tables.counters.updates_rejected, 1);
+    }
+
+    #[test]
+    fn verdicts_follow_route_then_rule_then_sa_and_count_drops() {
+        let mut spis = SpiAllocator::new(2);
+        let spi = spis.allocate(WorkerId(0)).unwrap();
+        let (mut sender, mut receiver) = update_queue::<Labels>(4);
+        let unit = UnitId(3);
+        let lan = NextHop::Neighbor {
+            port: PortId(1),
+            gateway: a("172.16.1.1"),
+        };
+        let updates = vec![
+            TableUpdate::BindUnit {
+                unit,
+                service_set: ServiceSetId(0),
+            },
+            TableUpdate::SetStaticRules {
+                service_set: ServiceSetId(0),
+                rules: vec![StaticRule {
+                    name: "clear-dns".into(),
+                    terms: vec![StaticTerm {
+                        name: "t".into(),
+                        inside_unit: None,
+                        sources: vec![],
+                        destinations: vec![p("172.16.2.53/32")],
+                        action: TermAction::Bypass,
+                    }],
+                }],
+            },
+            TableUpdate::AddSaPair {
+                tunnel: TunnelId(0),
+                inbound: vec![(spi, 10)],
+                outbound: bundle(20),
+            },
+            TableUpdate::AddRule(DynamicRule {
+                id: DynamicRuleId(0),
+                inside_unit: unit,
+                source: p("172.16.1.0/24"),
+                destination: p("172.16.2.0/24"),
+                target: RuleTarget {
+                    tunnel: TunnelId(0),
+                    owner: WorkerId(0),
+                },
+            }),
+            TableUpdate::AddRoute {
+                vrf: VrfId::DEFAULT,
+                route: Route::new(
+                    p("172.16.2.0/24"),
+                    RouteOrigin::ReverseRoute,
+                    NextHop::ServicesUnit(unit),
+                ),
+            },
+            TableUpdate::AddRoute {
+                vrf: VrfId::DEFAULT,
+                route: Route::new(p("172.16.1.0/24"), RouteOrigin::Direct, lan),
+            },
+            TableUpdate::AddRoute {
+                vrf: VrfId::DEFAULT,
+                route: Route::new(p("10.9.0.0/16"), RouteOrigin::Static, NextHop::Discard),
+            },
+        ];
+        for update in updates {
+            sender.send(update);
+        }
+        assert!(
+            sender.backlog() > 0,
+            "a 4-slot ring overflows into the backlog"
+        );
+        let mut tables = WorkerTables::<Labels>::new(WorkerId(0));
+        let mut rejected = 0;
+        let mut applied = 0;
+        while !sender.is_drained() {
+            sender.flush();
+            // A bounded budget per "burst", as a worker does.
+            applied += tables.apply_pending(&mut receiver, 2, |_, _| rejected += 1);
+        }
+        assert_eq!(rejected, 0);
+        assert_eq!(applied, 7);
+
+        {
+            let source = a("172.16.1.9");
+            assert!(matches!(
+                tables.classify_outbound(VrfId::DEFAULT, source, a("172.16.2.7")),
+                OutboundVerdict::Encrypt { tunnel: TunnelId(0), sas } if sas[0] == 20
+            ));
+            assert!(matches!(
+                tables.classify_outbound(VrfId::DEFAULT, source, a("172.16.2.53")),
+                OutboundVerdict::Bypass(u) if u == unit
+            ));
+            assert!(matches!(
+                tables.classify_outbound(VrfId::DEFAULT, source, a("172.16.1.20")),
+                OutboundVerdict::Forward(n) if n == lan
+            ));
+            assert!(matches!(
+                tables.classify_outbound(VrfId::DEFAULT, source, a("10.9.1.1")),
+                OutboundVerdict::Drop
+            ));
+            assert!(matches!(
+                tables.classify_outbound(VrfId::DEFAULT, source, a("8.8.8.8")),
+                OutboundVerdict::Drop
+            ));
+            assert!(matches!(
+                tables.classify_outbound(VrfId(7), source, a("172.16.2.7")),
+                OutboundVerdict::Drop
+            ));
+            assert!(matches!(tables.inbound(spi), InboundLookup::Owned(e) if e.sa == 10));
+            assert!(matches!(tables.inbound(spi ^ 1), InboundLookup::Unknown));
+            let counters = tables.counters;
+            assert_eq!(
+                (counters.route_discard, counters.no_route, counters.no_sa),
+                (1, 2, 1)
+            );
+        }
+    }
+}

@@ -123,7 +123,7 @@ fn hex(bytes: &[u8]) -> String {
 #[test]
 fn frames_cross_between_dpdk_and_the_kernel_over_a_veth() {
     common::eal();
-    let veth = VethIntoNamespace::create();
+    let mut veth = VethIntoNamespace::create();
     let pool = Mempool::create(
         &common::unique("afpool"),
         1023,
@@ -164,14 +164,14 @@ fn frames_cross_between_dpdk_and_the_kernel_over_a_veth() {
     );
 
     // DPDK -> kernel.
-    let mut capture = veth
+    let capture = veth
         .in_namespace(CAPTURE_FRAME, &[&veth.far, "88b6"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3");
-    let mut stdout = BufReader::new(capture.stdout.take().expect("piped"));
-    let mut veth = veth;
     veth.helpers.push(capture);
+    let capture_out = veth.helpers[0].stdout.take().expect("piped");
+    let mut stdout = BufReader::new(capture_out);
     let mut line = String::new();
     stdout.read_line(&mut line).expect("ready line");
     assert_eq!(line.trim(), "ready");

@@ -1,0 +1,381 @@
+//! The reference topology with real strongSwan dynamic peers and dyntun on DPDK, asserting on
+//! traffic and on `dyntun show … --json`. Needs root, strongSwan and DPDK (scripts/setup.sh).
+
+mod support;
+
+use std::time::Duration;
+
+use support::Scenario;
+
+const GLOBAL_KEY: &str = "dyntun-demo-global-key";
+const IKE: &str = "aes128-sha1-modp1024";
+const ESP: &str = "aes128-sha1";
+
+fn reverse_routes(s: &Scenario, table: &str) -> Vec<String> {
+    s.routes(table)
+        .into_iter()
+        .filter(|(_, protocol, preference, _)| protocol == "Static" && *preference == 1)
+        .map(|(prefix, ..)| prefix)
+        .collect()
+}
+
+#[test]
+fn policy_based_tunnels_for_two_dynamic_peers_carry_traffic_both_ways_and_go_on_delete() {
+    let mut s = Scenario::new();
+    s.start_gateway("examples/sg1-policy-shared.conf");
+    s.warm_up_lan();
+    let sg2 = s.start_peer(
+        "sg2",
+        "10.2.2.2",
+        "172.16.2.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[],
+    );
+    let sg3 = s.start_peer(
+        "sg3",
+        "10.3.3.3",
+        "172.16.3.0/24",
+        GLOBAL_KEY,
+        "aes256-sha256-modp2048",
+        "aes128gcm16",
+        &[],
+    );
+    assert!(s.initiate(sg2), "SG2 could not bring up its tunnel");
+    assert!(s.initiate(sg3), "SG3 could not bring up its tunnel");
+
+    assert_eq!(
+        s.ping("sg2", Some("172.16.2.1"), "172.16.1.10", 4, "0.2"),
+        4
+    );
+    assert_eq!(
+        s.ping("sg3", Some("172.16.3.1"), "172.16.1.10", 4, "0.2"),
+        4
+    );
+    assert_eq!(s.ping("lan", None, "172.16.2.1", 4, "0.2"), 4);
+    assert_eq!(s.ping("lan", None, "172.16.3.1", 4, "0.2"), 4);
+
+    let tunnels = s.tunnels();
+    assert_eq!(tunnels.len(), 2, "{tunnels:#?}");
+    for tunnel in &tunnels {
+        // Policy-based: every dynamic peer shares the pool's one shared unit.
+        assert_eq!(tunnel["ipsec_inside_interface"], "sp-1/2/0.1");
+        assert_eq!(tunnel["type"], "dynamic");
+        assert_eq!(tunnel["match_direction"], "input");
+        assert_eq!(tunnel["local_identity"], "172.16.1.0/24");
+        let sas = tunnel["security_associations"].as_array().unwrap();
+        assert_eq!(sas.len(), 2);
+        assert!(
+            sas.iter().all(|sa| sa["packets"].as_u64().unwrap() >= 4),
+            "{sas:#?}"
+        );
+    }
+    let sg3_tunnel = tunnels
+        .iter()
+        .find(|t| t["remote_gateway"] == "10.3.3.3")
+        .unwrap();
+    assert_eq!(
+        sg3_tunnel["security_associations"][0]["encryption"],
+        "aes-128-gcm"
+    );
+
+    let mut routes = reverse_routes(&s, "inet.0");
+    routes.sort();
+    assert_eq!(routes, ["172.16.2.0/24", "172.16.3.0/24"]);
+
+    // A delete from SG2 withdraws its rule, SAs and reverse route; SG3 keeps working.
+    let (ok, out) = s.swanctl(sg2, "--terminate --ike sg1 --timeout 10");
+    assert!(ok, "{out}");
+    s.wait_until("SG2's tunnel to go", Duration::from_secs(10), || {
+        s.tunnels().len() == 1
+    });
+    assert_eq!(reverse_routes(&s, "inet.0"), ["172.16.3.0/24"]);
+    assert_eq!(s.ping("lan", None, "172.16.3.1", 2, "0.2"), 2);
+    assert_eq!(s.ping("lan", None, "172.16.2.1", 2, "0.2"), 0);
+}
+
+#[test]
+fn link_type_tunnels_take_dedicated_units_from_the_pool() {
+    let mut s = Scenario::new();
+    s.start_gateway("examples/sg1-link-dedicated.conf");
+    s.warm_up_lan();
+    let sg2 = s.start_peer(
+        "sg2",
+        "10.2.2.2",
+        "172.16.2.0/24",
+        "dyrun-link-key",
+        IKE,
+        "3des-md5",
+        &[],
+    );
+    let sg3 = s.start_peer(
+        "sg3",
+        "10.3.3.3",
+        "172.16.3.0/24",
+        "dyrun-link-key",
+        "3des-md5-modp1024",
+        "aes256-sha1",
+        &[],
+    );
+    assert!(s.initiate(sg2));
+    assert!(s.initiate(sg3));
+    assert_eq!(s.ping("lan", None, "172.16.2.1", 3, "0.2"), 3);
+    assert_eq!(
+        s.ping("sg3", Some("172.16.3.1"), "172.16.1.10", 3, "0.2"),
+        3
+    );
+
+    let tunnels = s.tunnels();
+    let mut units: Vec<String> = tunnels
+        .iter()
+        .map(|t| t["ipsec_inside_interface"].as_str().unwrap().to_string())
+        .collect();
+    units.sort();
+    units.dedup();
+    assert_eq!(
+        units.len(),
+        2,
+        "each link-type tunnel has its own unit: {units:?}"
+    );
+    let pool = s.show("interfaces sp-1/2/0");
+    let held: Vec<_> = pool["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| !u["tunnels"].as_array().unwrap().is_empty())
+        .map(|u| u["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut held_sorted = held.clone();
+    held_sorted.sort();
+    assert_eq!(held_sorted, units);
+    // The reverse routes point at each tunnel's own unit.
+    for (prefix, _, _, next_hop) in s.routes("inet.0").into_iter().filter(|r| r.2 == 1) {
+        let tunnel = tunnels
+            .iter()
+            .find(|t| t["remote_identity"] == prefix.as_str())
+            .unwrap();
+        assert!(
+            next_hop.contains(tunnel["ipsec_inside_interface"].as_str().unwrap()),
+            "{next_hop}"
+        );
+    }
+}
+
+#[test]
+fn vrf_service_set_puts_reverse_routes_in_the_vrf_table() {
+    let mut s = Scenario::new();
+    s.start_gateway("examples/sg1-vrf.set");
+    s.warm_up_lan();
+    let sg2 = s.start_peer(
+        "sg2",
+        "10.2.2.2",
+        "172.16.2.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[],
+    );
+    assert!(s.initiate(sg2));
+    assert_eq!(reverse_routes(&s, "vrf-lan.inet.0"), ["172.16.2.0/24"]);
+    assert!(reverse_routes(&s, "inet.0").is_empty());
+    assert_eq!(s.ping("lan", None, "172.16.2.1", 3, "0.2"), 3);
+    assert_eq!(
+        s.ping("sg2", Some("172.16.2.1"), "172.16.1.10", 3, "0.2"),
+        3
+    );
+}
+
+#[test]
+fn a_peer_with_its_own_key_and_a_peer_with_the_global_key_both_authenticate() {
+    let mut s = Scenario::new();
+    s.start_gateway("examples/sg1-per-peer-key.conf");
+    // SG2 holding only the global key is refused: its address has a key of its own.
+    let wrong = s.start_peer(
+        "sg2",
+        "10.2.2.2",
+        "172.16.2.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[],
+    );
+    assert!(
+        !s.initiate(wrong),
+        "SG2 must not get in with the global key"
+    );
+    assert!(s.tunnels().is_empty());
+    s.stop_peer(wrong);
+    let sg2 = s.start_peer(
+        "sg2",
+        "10.2.2.2",
+        "172.16.2.0/24",
+        "dyntun-sg2-own-key",
+        IKE,
+        ESP,
+        &[],
+    );
+    let sg3 = s.start_peer(
+        "sg3",
+        "10.3.3.3",
+        "172.16.3.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[],
+    );
+    assert!(s.initiate(sg2), "SG2 with its own key");
+    assert!(s.initiate(sg3), "SG3 with the global key");
+    assert_eq!(s.tunnels().len(), 2);
+}
+
+#[test]
+fn a_proxy_pair_outside_allowed_proxy_pair_is_refused_and_nothing_is_installed() {
+    let mut s = Scenario::new();
+    s.start_gateway("examples/sg1-policy-shared.conf");
+    let sg2 = s.start_peer(
+        "sg2",
+        "10.2.2.2",
+        "172.16.9.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[],
+    );
+    // swanctl's exit code does not reflect a refused Quick Mode in IKEv1; its SA list does.
+    s.initiate(sg2);
+    s.wait_until(
+        "the refusal naming the peer and its pair",
+        Duration::from_secs(15),
+        || {
+            s.gateway_log().lines().any(|l| {
+                l.contains("peer=10.2.2.2")
+                    && l.contains("remote 172.16.9.0/255.255.255.0")
+                    && l.contains("not in allowed-proxy-pair")
+            })
+        },
+    );
+    let (_, sas) = s.swanctl(sg2, "--list-sas");
+    assert!(
+        !sas.contains("INSTALLED"),
+        "no child SA may be installed:\n{sas}"
+    );
+    assert!(s.tunnels().is_empty());
+    assert!(reverse_routes(&s, "inet.0").is_empty());
+}
+
+#[test]
+fn a_peer_that_comes_back_from_a_new_address_replaces_its_old_tunnel() {
+    let mut s = Scenario::new();
+    s.start_gateway("examples/sg1-policy-shared.conf");
+    s.warm_up_lan();
+    // A dynamic peer keeps its identity when its address changes; INITIAL-CONTACT is per identity.
+    let identity = [("CHARON_LOCAL_ID", "sg2.example.net")];
+    let first = s.start_peer(
+        "sg2",
+        "10.2.2.2",
+        "172.16.2.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &identity,
+    );
+    assert!(s.initiate(first));
+    assert_eq!(s.ping("lan", None, "172.16.2.1", 2, "0.2"), 2);
+    // The peer "reboots" behind a new ISP address, forgetting its SAs (no delete sent).
+    let pid = std::fs::read_to_string(s.work.join("sg2-0/charon.pid")).unwrap();
+    unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGKILL) };
+    let ns = s.ns("sg2");
+    for cmd in [
+        // Deleting a primary address takes its secondaries along: old one first.
+        vec!["-n", &ns, "addr", "del", "10.2.2.2/24", "dev", "wan0"],
+        vec!["-n", &ns, "addr", "add", "10.2.2.20/24", "dev", "wan0"],
+        vec![
+            "-n",
+            &ns,
+            "route",
+            "replace",
+            "default",
+            "via",
+            "10.2.2.254",
+        ],
+    ] {
+        assert!(std::process::Command::new("ip")
+            .args(&cmd)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let second = s.start_peer(
+        "sg2",
+        "10.2.2.20",
+        "172.16.2.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &identity,
+    );
+    assert!(s.initiate(second));
+    s.wait_until(
+        "only the new tunnel to remain",
+        Duration::from_secs(10),
+        || {
+            let tunnels = s.tunnels();
+            tunnels.len() == 1 && tunnels[0]["remote_gateway"] == "10.2.2.20"
+        },
+    );
+    assert_eq!(reverse_routes(&s, "inet.0"), ["172.16.2.0/24"]);
+    assert_eq!(s.ping("lan", None, "172.16.2.1", 3, "0.2"), 3);
+}
+
+#[test]
+fn dpd_is_answered_and_a_rekey_under_traffic_loses_nothing() {
+    let mut s = Scenario::new();
+    s.start_gateway("examples/sg1-policy-shared.conf");
+    s.warm_up_lan();
+    let sg2 = s.start_peer(
+        "sg2",
+        "10.2.2.2",
+        "172.16.2.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[
+            ("CHARON_DPD_DELAY", "2s"),
+            (
+                "CHARON_CHILD_EXTRA",
+                "rekey_time = 6s\n                life_time = 30s\n                rand_time = 0s",
+            ),
+        ],
+    );
+    assert!(s.initiate(sg2));
+    let first_spis: Vec<u64> = s.tunnels()[0]["security_associations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sa| sa["spi"].as_u64().unwrap())
+        .collect();
+    // 60 pings over 12 s span at least one rekey; none may be lost.
+    let received = s.ping("lan", None, "172.16.2.1", 60, "0.2");
+    assert_eq!(received, 60, "pings lost across the rekey");
+    assert!(s.gateway_log().contains("rekey=true"), "no rekey happened");
+    let spis_now: Vec<u64> = s.tunnels()[0]["security_associations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sa| sa["spi"].as_u64().unwrap())
+        .collect();
+    assert_ne!(first_spis, spis_now, "the rekeyed SAs are in place");
+    // strongSwan only probes a peer it has not heard from for dpd_delay.
+    std::thread::sleep(Duration::from_secs(7));
+    let log = s.peer_log(sg2);
+    assert!(
+        log.contains("sending DPD request"),
+        "no DPD was sent:\n{log}"
+    );
+    assert!(
+        log.contains("received DPD") || log.contains("R_U_THERE_ACK"),
+        "DPD not answered:\n{log}"
+    );
+    assert!(!log.contains("DPD check timed out"));
+}

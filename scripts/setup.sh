@@ -56,6 +56,6 @@ else
     say "hugepages: none available here; dyntun and its tests run with --no-huge"
 fi
 
-say "building (release)"
-cargo build --release --workspace --all-targets >/dev/null
+say "building dyntun (release)"
+cargo build --release -p dyntun >/dev/null
 say "done: target/release/dyntun is built"

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # One test binary at a time runs its tests one after another: scenario tests create namespaces
 # and start daemons, and a 2-core machine gains nothing from running them side by side.
-cargo test --workspace --all-targets --release -- --test-threads=1
+cargo test --workspace --all-targets -- --test-threads=1

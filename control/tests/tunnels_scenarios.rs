@@ -662,3 +662,52 @@ fn an_ah_esp_bundle_installs_both_sas_on_the_owner() {
     gw.pump();
     gw.assert_no_tunnel_state();
 }
+
+#[test]
+fn the_ike_side_reserves_spis_through_a_broker_keyed_by_local_gateway() {
+    fn must_be_send<T: Send + 'static>(_: &T) {}
+    let mut gw = Gateway::new(two_pics());
+    let broker = gw.manager.spi_broker();
+    must_be_send(&broker);
+    let endpoint = dataplane::sa::PeerEndpoint {
+        local: "10.1.1.1:4500".parse().unwrap(),
+        remote: "10.7.7.7:4500".parse().unwrap(),
+    };
+    let spi = broker
+        .allocate(&endpoint)
+        .expect("a service set terminates at 10.1.1.1");
+    let elsewhere = dataplane::sa::PeerEndpoint {
+        local: "10.99.1.1:4500".parse().unwrap(),
+        ..endpoint
+    };
+    assert_eq!(broker.allocate(&elsewhere), None);
+    let up = control::tunnels::ChildSaUp {
+        access_profile: PROFILE.into(),
+        peer: endpoint,
+        proxy: dataplane::sa::ProxyPair {
+            local: p(LAN),
+            remote: p("172.16.7.0/24"),
+            protocol: 0,
+            local_port: 0,
+            remote_port: 0,
+        },
+        inbound: vec![sa(spi, Direction::Inbound)],
+        outbound: vec![sa(0x777, Direction::Outbound)],
+    };
+    let tunnel = gw.manager.child_sa_up(up).unwrap();
+    gw.pump();
+    let owner = gw.manager.view().tunnels[0].worker;
+    assert_eq!(dataplane::tables::spi_owner(spi), owner);
+    assert!(
+        matches!(gw.worker(owner.0).inbound(spi), InboundLookup::Owned(e) if e.tunnel == tunnel)
+    );
+    assert!(
+        !broker.release(spi),
+        "a used SPI is the tunnel's, not a reservation"
+    );
+    let unused = broker.allocate(&endpoint).unwrap();
+    assert!(broker.release(unused));
+    gw.manager.tear_down(tunnel);
+    gw.pump();
+    gw.assert_no_tunnel_state();
+}

@@ -554,7 +554,9 @@ impl ControlLoop {
                     Err(refusal) => {
                         self.refused_tunnels += 1;
                         tracing::warn!(peer = %peer.remote, local = %proxy.local, remote = %proxy.remote,
-                            reason = %refusal, "quick mode: tunnel refused, nothing installed");
+                            reason = %refusal, "quick mode: tunnel refused, nothing installed; deleting the child SA at the peer");
+                        // The peer already has its SAs (QM3 was sent); a DELETE withdraws them.
+                        self.responders[index].responder.delete_child(child);
                     }
                 }
             }
@@ -639,17 +641,53 @@ impl ControlLoop {
         }
     }
 
-    /// Deletes are not sent yet (the responder has no local-delete call); everything the
-    /// manager installed is withdrawn so the workers stop cleanly.
-    pub fn shut_down(&mut self) {
-        let mut manager = self.manager.lock().expect("manager lock");
-        for installed in self.children.values() {
-            for spi in &installed.inbound_spis {
-                manager.child_sa_down(*spi);
+    /// Deletes the IKE and IPsec SAs of `peer` (every peer with `None`), telling each peer;
+    /// the resulting child-down events withdraw rules, routes and units. Returns how many
+    /// IKE SAs there were.
+    pub fn clear_peers(&mut self, peer: Option<IpAddr>) -> usize {
+        let mut cleared = 0;
+        for slot in &mut self.responders {
+            let mut peers: Vec<IpAddr> = slot
+                .responder
+                .ike_sas()
+                .map(|sa| sa.peer.remote.ip())
+                .collect();
+            peers.sort();
+            peers.dedup();
+            for address in peers.into_iter().filter(|a| peer.is_none_or(|p| p == *a)) {
+                cleared += slot
+                    .responder
+                    .ike_sas()
+                    .filter(|sa| sa.peer.remote.ip() == address)
+                    .count();
+                slot.responder.delete_peer(address);
             }
         }
-        manager.flush();
+        self.run_responders();
+        if let Ok(mut manager) = self.manager.lock() {
+            manager.flush();
+        }
+        cleared
+    }
+
+    /// Sends deletes to every peer and withdraws what the manager installed, while the workers
+    /// still run to carry the deletes out.
+    pub fn shut_down(&mut self) {
+        let cleared = self.clear_peers(None);
+        {
+            let mut manager = self.manager.lock().expect("manager lock");
+            for installed in self.children.values() {
+                for spi in &installed.inbound_spis {
+                    manager.child_sa_down(*spi);
+                }
+            }
+            manager.flush();
+        }
         self.children.clear();
+        if cleared > 0 {
+            // Worker 0 transmits the control thread's frames: give it a moment for the deletes.
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn log_final_counters(&self) {

@@ -490,14 +490,23 @@ fn metrics(state: &ControlLoop) -> String {
 }
 
 fn clear_ike(state: &mut ControlLoop, address: Option<&str>) -> Answer {
-    let address: Option<IpAddr> = address.and_then(|a| a.parse().ok());
-    let _ = state;
-    let text = match address {
-        Some(a) => format!("error: clearing IKE SAs of {a} is not implemented yet\n"),
-        None => "error: clearing IKE SAs is not implemented yet\n".to_string(),
+    let peer = match address.map(str::parse::<IpAddr>) {
+        None => None,
+        Some(Ok(peer)) => Some(peer),
+        Some(Err(_)) => {
+            let text = format!(
+                "error: {} is not an IP address\n",
+                address.unwrap_or_default()
+            );
+            return Answer {
+                json: json!({ "error": text.trim() }),
+                text,
+            };
+        }
     };
+    let cleared = state.clear_peers(peer);
     Answer {
-        json: json!({ "error": text.trim() }),
-        text,
+        text: format!("Cleared {cleared} IKE security associations (deletes sent to the peers)\n"),
+        json: json!({ "cleared_ike_security_associations": cleared }),
     }
 }

@@ -93,6 +93,18 @@ fn policy_based_tunnels_for_two_dynamic_peers_carry_traffic_both_ways_and_go_on_
     assert_eq!(reverse_routes(&s, "inet.0"), ["172.16.3.0/24"]);
     assert_eq!(s.ping("lan", None, "172.16.3.1", 2, "0.2"), 2);
     assert_eq!(s.ping("lan", None, "172.16.2.1", 2, "0.2"), 0);
+
+    // The operator clears SG3: deletes go to the peer and everything is withdrawn here.
+    let cleared = s.show_text_verb(
+        "clear",
+        "services ipsec-vpn ike security-associations 10.3.3.3",
+    );
+    assert!(cleared.contains("Cleared 1 IKE"), "{cleared}");
+    assert!(s.tunnels().is_empty());
+    assert!(reverse_routes(&s, "inet.0").is_empty());
+    s.wait_until("SG3 to hear the delete", Duration::from_secs(10), || {
+        s.peer_log(sg3).contains("received DELETE for ESP CHILD_SA")
+    });
 }
 
 #[test]

@@ -59,6 +59,8 @@ impl Prefix {
         self.addr
     }
 
+    /// The mask length (a prefix length, not a collection size: there is no `is_empty`).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u8 {
         self.len
     }

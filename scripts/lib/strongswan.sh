@@ -22,6 +22,8 @@ charon {
             default = 1
             ike = 2
             time_format = %b %e %T
+            # Tests read the log while charon runs.
+            flush_line = yes
         }
     }
     plugins { vici { socket = unix://$dir/charon.vici } }

@@ -12,7 +12,7 @@ use control::ike::{self, IkeEvent, Responder};
 use control::tunnels::{self, TunnelManager};
 use dataplane::pipeline::{GatewaySas, NeighborTable, PipelineCounters, Ports, ResolveRequests};
 use dataplane::sa::{
-    Cipher, Encapsulation, Integrity, IpsecProtocol, Lifetime, PeerEndpoint, ProxyPair, SaSpec,
+    Cipher, Encapsulation, Integrity, IpsecProtocol, Lifetime, PeerEndpoint, SaSpec,
 };
 use dataplane::tables::{
     EventReceiver, NextHop, PortId, Route, RouteOrigin, TunnelId, VrfId, WorkerCounters,
@@ -43,9 +43,6 @@ pub struct ResponderSlot {
 pub struct InstalledChild {
     pub tunnel: TunnelId,
     pub inbound_spis: Vec<u32>,
-    pub outbound_spis: Vec<u32>,
-    pub peer: PeerEndpoint,
-    pub proxy: ProxyPair,
     pub protocols: Vec<IpsecProtocol>,
     pub cipher: Cipher,
     pub integrity: Integrity,
@@ -169,12 +166,7 @@ impl ike::SpiAllocator for ManagerSpis {
 }
 
 /// What `show` keeps of a negotiated child SA: the ESP spec's algorithms (AH's for AH alone).
-fn summarise(
-    inbound: &[SaSpec],
-    outbound: &[SaSpec],
-    peer: PeerEndpoint,
-    proxy: ProxyPair,
-) -> Option<InstalledChild> {
+fn summarise(inbound: &[SaSpec]) -> Option<InstalledChild> {
     let main = inbound
         .iter()
         .find(|s| s.protocol == IpsecProtocol::Esp)
@@ -182,9 +174,6 @@ fn summarise(
     Some(InstalledChild {
         tunnel: TunnelId(0),
         inbound_spis: inbound.iter().map(|s| s.spi).collect(),
-        outbound_spis: outbound.iter().map(|s| s.spi).collect(),
-        peer,
-        proxy,
         protocols: inbound.iter().map(|s| s.protocol).collect(),
         cipher: main.cipher,
         integrity: inbound
@@ -532,7 +521,7 @@ impl ControlLoop {
                     proxy,
                     now: coarse_now(),
                 });
-                let summary = summarise(&inbound, &outbound, peer, proxy);
+                let summary = summarise(&inbound);
                 let up = tunnels::ChildSaUp {
                     access_profile: profile.clone(),
                     peer,

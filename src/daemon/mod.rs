@@ -86,7 +86,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             ..PortConfig::default()
         };
         let mut queues = port
-            .configure(&config, pool.clone())
+            .configure(&config, pool)
             .map_err(|e| format!("interface {}: {e}", planned.interface))?;
         port.start()
             .map_err(|e| format!("interface {}: {e}", planned.interface))?;

@@ -5,7 +5,6 @@
 //! Everything that can be wrong with the configuration was refused by `dyntun check`; what is
 //! refused here is what the running gateway does not support yet, each with one clear line.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use control::config::{self, Config, Device, NextHop as ConfigNextHop, ServiceSetKind};
@@ -72,12 +71,9 @@ pub struct Plan {
     pub eal_args: Vec<String>,
     pub ports: Vec<PlannedPort>,
     pub pics: Vec<PlannedPic>,
-    pub control_core: u32,
     pub topology: TunnelTopology,
     pub responders: Vec<PlannedResponder>,
     pub routes: Vec<PlannedRoute>,
-    /// Service set name → routing instance of its inside interface.
-    pub inside_vrf: BTreeMap<String, Option<String>>,
     pub idle_backoff_us: u32,
 }
 
@@ -87,26 +83,14 @@ pub fn plan(config: &Config, file_prefix: &str, extra_eal: &[String]) -> Result<
     let topology = plan_topology(config, &pics)?;
     let responders = plan_responders(config)?;
     let routes = plan_routes(config, &ports)?;
-    let inside_vrf = config
-        .service_sets()
-        .filter_map(|view| match &view.set.kind {
-            ServiceSetKind::NextHop { inside, .. } => Some((
-                view.set.name.clone(),
-                config.routing_instance_of(inside).map(str::to_string),
-            )),
-            ServiceSetKind::Interface { .. } => None,
-        })
-        .collect();
     let eal_args = eal_arguments(config, &pics, control_core, file_prefix, extra_eal);
     Ok(Plan {
         eal_args,
         ports,
         pics,
-        control_core,
         topology,
         responders,
         routes,
-        inside_vrf,
         idle_backoff_us: config.dataplane.idle_backoff_us.unwrap_or(100),
     })
 }

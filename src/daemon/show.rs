@@ -53,14 +53,11 @@ struct Answer {
 fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
     let mut text = String::new();
     let mut rows = Vec::new();
-    let _ = writeln!(
-        text,
-        "{:<16}{:<10}{:<18}{:<18}{}",
-        "Remote Address", "State", "Initiator cookie", "Responder cookie", "Exchange type"
-    );
+    text.push_str("Remote Address  State     Initiator cookie  Responder cookie  Exchange type\n");
     for slot in &state.responders {
         for sa in slot.responder.ike_sas() {
-            let (initiator, responder) = (sa.id.0 >> 0, 0u64);
+            let initiator: String = sa.cookie_i.iter().map(|b| format!("{b:02x}")).collect();
+            let responder: String = sa.cookie_r.iter().map(|b| format!("{b:02x}")).collect();
             let state_name = format!("{:?}", sa.state);
             let junos_state = if state_name == "Established" {
                 "Matured"
@@ -69,12 +66,11 @@ fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
             };
             let _ = writeln!(
                 text,
-                "{:<16}{:<10}{:<18}{:<18}{}",
+                "{:<16}{:<10}{:<18}{:<18}Main",
                 sa.peer.remote.ip(),
                 junos_state,
-                format!("{initiator:016x}"),
-                format!("{responder:016x}"),
-                "Main"
+                initiator,
+                responder,
             );
             if detail {
                 let _ = writeln!(
@@ -99,6 +95,8 @@ fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
                 "local_port": sa.peer.local.port(),
                 "state": junos_state,
                 "exchange_type": "Main",
+                "initiator_cookie": initiator,
+                "responder_cookie": responder,
                 "encryption": format!("{:?}", sa.cipher),
                 "hash": format!("{:?}", sa.hash),
                 "dh_group": format!("{:?}", sa.group),
@@ -343,12 +341,11 @@ fn routes(state: &ControlLoop, only: Option<&str>) -> Answer {
             let mark = if route.active { "*" } else { " " };
             let _ = writeln!(
                 text,
-                "{:<19}{}[{}/{}] {}",
+                "{:<19}{}[{}/{}]",
                 route.prefix.to_string(),
                 mark,
                 route.protocol,
                 route.preference,
-                "00:00:00"
             );
             let _ = writeln!(text, "                    > {}", route.next_hop);
             routes.push(json!({

@@ -139,8 +139,13 @@ impl Scenario {
     }
 
     pub fn show_text(&self, words: &str) -> String {
+        self.show_text_verb("show", words)
+    }
+
+    /// `dyntun show|clear WORDS` as text.
+    pub fn show_text_verb(&self, verb: &str, words: &str) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_dyntun"))
-            .arg("show")
+            .arg(verb)
             .arg("--socket")
             .arg(&self.socket)
             .args(words.split_whitespace())

@@ -26,6 +26,9 @@ pub struct Transmit {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct IkeSaView {
     pub id: IkeSaId,
+    /// ISAKMP cookies, as `show … ike security-associations` prints them.
+    pub cookie_i: super::header::Cookie,
+    pub cookie_r: super::header::Cookie,
     pub peer: PeerEndpoint,
     pub identity: Option<String>,
     pub state: MainModeState,
@@ -200,6 +203,8 @@ impl Responder {
     pub fn ike_sas(&self) -> impl Iterator<Item = IkeSaView> + '_ {
         self.sas.values().map(|sa| IkeSaView {
             id: sa.id,
+            cookie_i: sa.cookie_i,
+            cookie_r: sa.cookie_r,
             peer: sa.endpoint,
             identity: sa.peer_identity.as_ref().map(|i| i.to_string()),
             state: sa.state,

@@ -268,7 +268,7 @@ impl PicWorker {
             OutboundVerdict::Forward(next_hop) => {
                 decrement_ttl(buf, l2_len);
                 bump(&self.counters.forwarded_clear);
-                self.to_next_hop(buf, next_hop, IpAddr::V4(dst), true)
+                self.frame_for_next_hop(buf, next_hop, IpAddr::V4(dst), true)
             }
             OutboundVerdict::HandOff { owner, .. } => Disposition::HandOff(owner),
             OutboundVerdict::Encrypt { sas, .. } => {
@@ -319,10 +319,10 @@ impl PicWorker {
             Some(next_hop) => *next_hop,
             None => return self.drop(&|c| &c.drop_no_route),
         };
-        self.to_next_hop(buf, next_hop, dst, has_l2)
+        self.frame_for_next_hop(buf, next_hop, dst, has_l2)
     }
 
-    fn to_next_hop<B: PacketBuf>(
+    fn frame_for_next_hop<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         next_hop: NextHop,

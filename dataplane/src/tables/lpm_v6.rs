@@ -4,7 +4,6 @@
 
 use super::fast_hash::FastHashMap;
 
-#[derive(Default)]
 pub struct Lpm6 {
     entries: FastHashMap<(u8, u128), u32>,
     /// Prefix lengths with at least one entry, longest first.
@@ -17,6 +16,12 @@ pub fn mask_v6(len: u8) -> u128 {
         0
     } else {
         u128::MAX << (128 - u32::from(len.min(128)))
+    }
+}
+
+impl Default for Lpm6 {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

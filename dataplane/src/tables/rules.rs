@@ -73,8 +73,34 @@ pub struct RuleMatch {
 
 const UNBOUND: u16 = u16::MAX;
 
-/// (unit, is IPv6, destination length, destination network).
-type DynamicKey = (u32, bool, u8, u128);
+/// Where a dynamic rule is filed: IPv4 rules in one map per destination length keyed by
+/// `unit << 32 | network` (an 8-byte key: one multiply to hash, a small entry to fetch),
+/// IPv6 rules by (unit, length, network).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DynamicKey {
+    V4 { len: u8, key: u64 },
+    V6 { unit: u32, len: u8, network: u128 },
+}
+
+impl DynamicKey {
+    fn family(self) -> usize {
+        match self {
+            DynamicKey::V4 { .. } => 0,
+            DynamicKey::V6 { .. } => 1,
+        }
+    }
+
+    fn len(self) -> u8 {
+        match self {
+            DynamicKey::V4 { len, .. } | DynamicKey::V6 { len, .. } => len,
+        }
+    }
+}
+
+#[inline]
+fn v4_key(unit: UnitId, network: u32) -> u64 {
+    (u64::from(unit.0) << 32) | u64::from(network)
+}
 
 /// Rules sharing one key; the first is stored inline so the usual single rule costs no
 /// second memory access.
@@ -89,12 +115,12 @@ impl DynamicBucket {
     }
 }
 
-#[derive(Default)]
 pub struct RuleTable {
     /// Indexed by unit id (control hands out dense ids): one small array read per packet.
     unit_service_set: Vec<u16>,
     static_rules: Vec<Vec<StaticRule>>,
-    dynamic: FastHashMap<DynamicKey, DynamicBucket>,
+    dynamic_v4: Vec<FastHashMap<u64, DynamicBucket>>,
+    dynamic_v6: FastHashMap<(u32, u8, u128), DynamicBucket>,
     dynamic_index: FastHashMap<DynamicRuleId, DynamicKey>,
     /// Destination lengths in use, longest first, per family (index 0 IPv4, 1 IPv6).
     lengths: [Vec<u8>; 2],
@@ -121,19 +147,40 @@ fn mask_for(is_v6: bool, len: u8) -> u128 {
 }
 
 fn key_of(unit: UnitId, destination: &Prefix) -> DynamicKey {
-    let (is_v6, bits) = family_bits(destination.addr());
-    (unit.0, is_v6, destination.len(), bits)
+    let len = destination.len();
+    match destination.addr() {
+        IpAddr::V4(a) => DynamicKey::V4 {
+            len,
+            key: v4_key(unit, u32::from(a)),
+        },
+        IpAddr::V6(a) => DynamicKey::V6 {
+            unit: unit.0,
+            len,
+            network: u128::from(a),
+        },
+    }
 }
 
 fn any_contains(prefixes: &[Prefix], addr: IpAddr) -> bool {
     prefixes.is_empty() || prefixes.iter().any(|p| p.contains(addr))
 }
 
+impl Default for RuleTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RuleTable {
     pub fn new() -> Self {
         RuleTable {
+            unit_service_set: Vec::new(),
+            static_rules: Vec::new(),
+            dynamic_v4: (0..=32).map(|_| FastHashMap::default()).collect(),
+            dynamic_v6: FastHashMap::default(),
+            dynamic_index: FastHashMap::default(),
+            lengths: [Vec::new(), Vec::new()],
             per_length: [vec![0; 129], vec![0; 129]],
-            ..Default::default()
         }
     }
 
@@ -164,34 +211,32 @@ impl RuleTable {
     pub fn add_dynamic(&mut self, rule: DynamicRule) {
         self.remove_dynamic(rule.id);
         let key = key_of(rule.inside_unit, &rule.destination);
-        let family = usize::from(key.1);
-        let len = usize::from(key.2);
-        match self.dynamic.get_mut(&key) {
+        let family = key.family();
+        let len = usize::from(key.len());
+        match self.bucket_mut(key) {
             Some(bucket) => bucket.others.push(rule),
-            None => {
-                self.dynamic.insert(
-                    key,
-                    DynamicBucket {
-                        first: rule,
-                        others: Vec::new(),
-                    },
-                );
-            }
+            None => self.insert_bucket(
+                key,
+                DynamicBucket {
+                    first: rule,
+                    others: Vec::new(),
+                },
+            ),
         }
         self.dynamic_index.insert(rule.id, key);
         self.per_length[family][len] += 1;
         if self.per_length[family][len] == 1 {
-            self.lengths[family].push(key.2);
+            self.lengths[family].push(key.len());
             self.lengths[family].sort_unstable_by(|a, b| b.cmp(a));
         }
     }
 
     pub fn remove_dynamic(&mut self, id: DynamicRuleId) -> Option<DynamicRule> {
         let key = self.dynamic_index.remove(&id)?;
-        let bucket = self.dynamic.get_mut(&key)?;
+        let bucket = self.bucket_mut(key)?;
         let removed = if bucket.first.id == id {
             if bucket.others.is_empty() {
-                self.dynamic.remove(&key).map(|b| b.first)?
+                self.remove_bucket(key).map(|b| b.first)?
             } else {
                 let promoted = bucket.others.remove(0);
                 std::mem::replace(&mut bucket.first, promoted)
@@ -200,11 +245,11 @@ impl RuleTable {
             let position = bucket.others.iter().position(|r| r.id == id)?;
             bucket.others.remove(position)
         };
-        let family = usize::from(key.1);
-        let len = usize::from(key.2);
+        let family = key.family();
+        let len = usize::from(key.len());
         self.per_length[family][len] -= 1;
         if self.per_length[family][len] == 0 {
-            self.lengths[family].retain(|&l| l != key.2);
+            self.lengths[family].retain(|&l| l != key.len());
         }
         Some(removed)
     }
@@ -256,17 +301,45 @@ impl RuleTable {
     ) -> Option<RuleMatch> {
         let (is_v6, bits) = family_bits(destination);
         for &len in &self.lengths[usize::from(is_v6)] {
-            let key = (unit.0, is_v6, len, bits & mask_for(is_v6, len));
-            if let Some(bucket) = self.dynamic.get(&key) {
-                if let Some(rule) = bucket.iter().find(|r| r.source.contains(source)) {
-                    return Some(RuleMatch {
-                        action: TermAction::Protect(rule.target),
-                        by: MatchedBy::Dynamic(rule.id),
-                    });
-                }
+            let network = bits & mask_for(is_v6, len);
+            let bucket = if is_v6 {
+                self.dynamic_v6.get(&(unit.0, len, network))
+            } else {
+                self.dynamic_v4[usize::from(len)].get(&v4_key(unit, network as u32))
+            };
+            if let Some(rule) = bucket.and_then(|b| b.iter().find(|r| r.source.contains(source))) {
+                return Some(RuleMatch {
+                    action: TermAction::Protect(rule.target),
+                    by: MatchedBy::Dynamic(rule.id),
+                });
             }
         }
         None
+    }
+
+    fn bucket_mut(&mut self, key: DynamicKey) -> Option<&mut DynamicBucket> {
+        match key {
+            DynamicKey::V4 { len, key } => self.dynamic_v4[usize::from(len)].get_mut(&key),
+            DynamicKey::V6 { unit, len, network } => self.dynamic_v6.get_mut(&(unit, len, network)),
+        }
+    }
+
+    fn insert_bucket(&mut self, key: DynamicKey, bucket: DynamicBucket) {
+        match key {
+            DynamicKey::V4 { len, key } => {
+                self.dynamic_v4[usize::from(len)].insert(key, bucket);
+            }
+            DynamicKey::V6 { unit, len, network } => {
+                self.dynamic_v6.insert((unit, len, network), bucket);
+            }
+        }
+    }
+
+    fn remove_bucket(&mut self, key: DynamicKey) -> Option<DynamicBucket> {
+        match key {
+            DynamicKey::V4 { len, key } => self.dynamic_v4[usize::from(len)].remove(&key),
+            DynamicKey::V6 { unit, len, network } => self.dynamic_v6.remove(&(unit, len, network)),
+        }
     }
 }
 

@@ -36,6 +36,8 @@ pub struct RunOptions {
 pub struct RunningPort {
     pub port: Port,
     pub id: PortId,
+    /// The configured interface it backs (`ge-0/0/0`).
+    pub interface: String,
     pub control_tx: dpdk::Producer<dpdk::Mbuf>,
 }
 
@@ -119,6 +121,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         running_ports.push(RunningPort {
             port,
             id,
+            interface: planned.interface.clone(),
             control_tx,
         });
     }

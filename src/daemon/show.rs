@@ -338,6 +338,7 @@ fn routes(state: &ControlLoop, only: Option<&str>) -> Answer {
         );
         let mut routes = Vec::new();
         for route in &table.routes {
+            let next_hop = junos_next_hop(state, &route.next_hop);
             let mark = if route.active { "*" } else { " " };
             let _ = writeln!(
                 text,
@@ -347,12 +348,12 @@ fn routes(state: &ControlLoop, only: Option<&str>) -> Answer {
                 route.protocol,
                 route.preference,
             );
-            let _ = writeln!(text, "                    > {}", route.next_hop);
+            let _ = writeln!(text, "                    > {next_hop}");
             routes.push(json!({
                 "prefix": route.prefix.to_string(),
                 "protocol": route.protocol,
                 "preference": route.preference,
-                "next_hop": route.next_hop,
+                "next_hop": next_hop,
                 "active": route.active,
             }));
         }
@@ -362,6 +363,24 @@ fn routes(state: &ControlLoop, only: Option<&str>) -> Answer {
         text,
         json: json!({ "route_tables": tables }),
     }
+}
+
+/// The manager names ports by number; Junos names the interface unit (`ge-0/0/0.0`), and a
+/// directly connected route has no gateway.
+fn junos_next_hop(state: &ControlLoop, text: &str) -> String {
+    let mut out = text.to_string();
+    for port in &state.ports {
+        let by_number = format!("via port {}", port.id.0);
+        if out.ends_with(&by_number) {
+            out = format!(
+                "{}via {}.0",
+                &out[..out.len() - by_number.len()],
+                port.interface
+            );
+        }
+    }
+    out.replace("to 0.0.0.0 via", "via")
+        .replace("to :: via", "via")
 }
 
 fn interfaces(state: &ControlLoop, name: &str) -> Answer {

@@ -391,3 +391,72 @@ fn dpd_is_answered_and_a_rekey_under_traffic_loses_nothing() {
     );
     assert!(!log.contains("DPD check timed out"));
 }
+
+#[test]
+fn manual_sas_exchange_raw_esp_with_scapy_and_a_static_rule_shadows_the_dynamic_one() {
+    let mut s = Scenario::new();
+    s.start_gateway("examples/sg1-manual.conf");
+    s.warm_up_lan();
+    // SG3 is a dynamic peer for 172.16.3.0/24; SG2 is scapy with hand-keyed SAs.
+    let sg3 = s.start_peer(
+        "sg3",
+        "10.3.3.3",
+        "172.16.3.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[],
+    );
+    assert!(s.initiate(sg3));
+    // 172.16.3.200 stands behind SG3 too, so its traffic would match SG3's dynamic rule.
+    let ns3 = s.ns("sg3");
+    assert!(std::process::Command::new("ip")
+        .args(["-n", &ns3, "addr", "add", "172.16.3.200/32", "dev", "lo"])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(
+        s.ping("lan", None, "172.16.3.1", 3, "0.2"),
+        3,
+        "dynamic rule for 172.16.3.1"
+    );
+
+    let script = support::repo().join("tests/support/esp_peer.py");
+    let peer = std::process::Command::new("ip")
+        .args(["netns", "exec", &s.ns("sg2"), "/usr/bin/python3"])
+        .arg(&script)
+        .arg("172.16.3.200")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While scapy listens, LAN traffic to 172.16.3.200 must take the static (shadow) term.
+    std::thread::sleep(Duration::from_millis(800));
+    let to_shadow = s.ping("lan", None, "172.16.3.200", 3, "0.2");
+    assert_eq!(
+        to_shadow, 0,
+        "172.16.3.200 went to SG3 instead of the static tunnel"
+    );
+    let out = peer.wait_with_output().unwrap();
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "scapy peer:\n{report}\n{}",
+        s.gateway_log()
+    );
+
+    let sas = s.show("services ipsec-vpn ipsec security-associations");
+    let manual = sas["static_tunnels"].as_array().unwrap();
+    assert_eq!(manual.len(), 2, "{sas:#?}");
+    assert_eq!(manual[0]["security_associations"][0]["spi"], 16000);
+    let stats = s.show("services ipsec-vpn ipsec statistics");
+    let inbound = stats["security_associations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|sa| sa["spi"] == 16000 && sa["direction"] == "inbound")
+        .cloned()
+        .unwrap();
+    assert!(inbound["packets"].as_u64().unwrap() >= 3, "{stats:#?}");
+}

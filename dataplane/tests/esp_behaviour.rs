@@ -438,14 +438,17 @@ fn counters_are_readable_from_another_thread_while_the_worker_runs() {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let mut last = 0;
-            let mut reads = 0u64;
-            while !done.load(Ordering::Acquire) {
-                let now = counters.snapshot().packets;
-                assert!(now >= last, "counters went backwards");
-                last = now;
-                reads += 1;
+            loop {
+                // Once `done` is seen, the worker's last counter stores are visible too.
+                let finished = done.load(Ordering::Acquire);
+                let now = counters.snapshot();
+                assert!(now.packets >= last, "counters went backwards");
+                last = now.packets;
+                if finished {
+                    return now;
+                }
+                std::thread::yield_now();
             }
-            (last, reads)
         })
     };
     let mut rng = TestRng::new(12);
@@ -460,8 +463,10 @@ fn counters_are_readable_from_another_thread_while_the_worker_runs() {
         out.encapsulate_burst(&mut bufs, &mut verdicts, 0);
     }
     done.store(true, Ordering::Release);
-    let (_, reads) = reader.join().unwrap();
-    assert!(reads > 0);
-    let c = out.counters().snapshot();
-    assert_eq!((c.packets, c.bytes), (16_000, 16_000 * 200));
+    let seen_by_reader = reader.join().unwrap();
+    assert_eq!(
+        (seen_by_reader.packets, seen_by_reader.bytes),
+        (16_000, 16_000 * 200)
+    );
+    assert_eq!(out.counters().snapshot(), seen_by_reader);
 }

@@ -8,7 +8,7 @@ use control::tunnels::SaBuilder;
 use dataplane::crypto::Backend;
 use dataplane::esp::{InboundSa, OutboundSa, SaCounters};
 use dataplane::pipeline::{GatewaySas, TunnelInbound, TunnelOutbound};
-use dataplane::sa::{ProxyPair, SaSpec};
+use dataplane::sa::{Direction, ProxyPair, SaSpec};
 use dataplane::tables::VrfId;
 
 /// What the SAs of the tunnel being installed need besides their spec; the control loop sets
@@ -23,7 +23,8 @@ pub struct TunnelContext {
 }
 
 /// Every installed SA's counters by SPI, for `show … statistics` (read without stopping workers).
-pub type SaCounterRegistry = Arc<Mutex<HashMap<u32, Arc<SaCounters>>>>;
+/// Keyed by direction too: manual SAs often use one SPI both ways.
+pub type SaCounterRegistry = Arc<Mutex<HashMap<(Direction, u32), Arc<SaCounters>>>>;
 
 pub struct GatewayBuilder {
     pub context: Arc<Mutex<Option<TunnelContext>>>,
@@ -31,9 +32,9 @@ pub struct GatewayBuilder {
 }
 
 impl GatewayBuilder {
-    fn register(&self, spi: u32, counters: Arc<SaCounters>) {
+    fn register(&self, direction: Direction, spi: u32, counters: Arc<SaCounters>) {
         if let Ok(mut registry) = self.counters.lock() {
-            registry.insert(spi, counters);
+            registry.insert((direction, spi), counters);
         }
     }
 
@@ -49,7 +50,7 @@ impl SaBuilder<GatewaySas> for GatewayBuilder {
     fn inbound(&self, spec: &SaSpec) -> Result<TunnelInbound, String> {
         let context = self.context()?;
         let sa = InboundSa::new(spec, context.now, Backend::Fastest).map_err(|e| e.to_string())?;
-        self.register(spec.spi, sa.counters());
+        self.register(Direction::Inbound, spec.spi, sa.counters());
         Ok(TunnelInbound {
             sa,
             inside_vrf: context.inside_vrf,
@@ -60,7 +61,7 @@ impl SaBuilder<GatewaySas> for GatewayBuilder {
     fn outbound(&self, spec: &SaSpec) -> Result<TunnelOutbound, String> {
         let context = self.context()?;
         let sa = OutboundSa::new(spec, context.now, Backend::Fastest).map_err(|e| e.to_string())?;
-        self.register(spec.spi, sa.counters());
+        self.register(Direction::Outbound, spec.spi, sa.counters());
         Ok(TunnelOutbound {
             sa,
             outer_vrf: context.outer_vrf,

@@ -77,6 +77,7 @@ pub struct ControlLoop {
     /// Where each peer's IKE arrived from: replies leave the same port to the same MAC.
     ike_paths: HashMap<IpAddr, (PortId, [u8; 6])>,
     pub(super) children: HashMap<(usize, ike::ChildId), InstalledChild>,
+    pub(super) static_tunnels: Vec<StaticTunnel>,
     arp_sent: HashMap<(PortId, Ipv4Addr), Instant>,
     static_next_hops: Vec<(PortId, Ipv4Addr)>,
     pub(super) started: Instant,
@@ -129,6 +130,131 @@ pub fn install_configured_routes(
             .map_err(|e| format!("route {}: {e}", planned.prefix))?;
     }
     Ok(())
+}
+
+/// A configured (manual) tunnel, for `show`.
+pub struct StaticTunnel {
+    pub service_set: String,
+    pub rule: String,
+    pub term: String,
+    pub tunnel: TunnelId,
+    pub local_gateway: IpAddr,
+    pub remote_gateway: IpAddr,
+    pub sources: Vec<dataplane::prefix::Prefix>,
+    pub destinations: Vec<dataplane::prefix::Prefix>,
+    pub summary: InstalledChild,
+    pub outbound_spis: Vec<u32>,
+}
+
+/// Installs the static rules of every service set, in configured order, with the manual SA
+/// pairs their terms protect traffic with. Static rules are always matched before dynamic ones.
+pub fn install_static_rules(
+    manager: &mut Manager,
+    plan: &Plan,
+    context: &Arc<Mutex<Option<TunnelContext>>>,
+) -> Result<Vec<StaticTunnel>, String> {
+    use dataplane::tables::{StaticRule, StaticTerm, TermAction};
+    let mut rules_by_set: Vec<(String, Vec<StaticRule>)> = Vec::new();
+    let mut tunnels = Vec::new();
+    for term in &plan.static_terms {
+        let Some((inbound, outbound)) = &term.manual else {
+            continue;
+        };
+        let set = plan
+            .topology
+            .service_sets
+            .iter()
+            .find(|s| s.name == term.service_set);
+        let inside_vrf = manager
+            .vrf_id(set.and_then(|s| s.vrf.as_deref()))
+            .unwrap_or(VrfId(0));
+        let outer_vrf = manager.vrf_id(None).unwrap_or(VrfId(0));
+        let any = |family_of: Option<&dataplane::prefix::Prefix>| match family_of {
+            Some(p) if !p.is_ipv4() => dataplane::prefix::Prefix::any_v6(),
+            _ => dataplane::prefix::Prefix::any_v4(),
+        };
+        // Decrypted packets must come from the term's destinations and go to its sources.
+        let proxy = dataplane::sa::ProxyPair {
+            local: term
+                .sources
+                .first()
+                .copied()
+                .unwrap_or_else(|| any(term.destinations.first())),
+            remote: term
+                .destinations
+                .first()
+                .copied()
+                .unwrap_or_else(|| any(term.sources.first())),
+            protocol: 0,
+            local_port: 0,
+            remote_port: 0,
+        };
+        *context.lock().map_err(|_| "tunnel context lock poisoned")? = Some(TunnelContext {
+            inside_vrf,
+            outer_vrf,
+            proxy,
+            now: coarse_now(),
+        });
+        let result = manager.install_static_tunnel(&term.service_set, inbound, outbound);
+        *context.lock().map_err(|_| "tunnel context lock poisoned")? = None;
+        let target = result.map_err(|e| {
+            format!(
+                "service set {}: rule {} term {}: {e}",
+                term.service_set, term.rule, term.term
+            )
+        })?;
+        let inside_unit = match &term.inside_unit {
+            Some(unit) => Some(manager.unit_id(unit).ok_or_else(|| {
+                format!(
+                    "rule {} term {}: {unit} is not a unit of a service set",
+                    term.rule, term.term
+                )
+            })?),
+            None => None,
+        };
+        let static_term = StaticTerm {
+            name: term.term.clone(),
+            inside_unit,
+            sources: term.sources.clone(),
+            destinations: term.destinations.clone(),
+            action: TermAction::Protect(target),
+        };
+        let rules = match rules_by_set
+            .iter_mut()
+            .find(|(s, _)| *s == term.service_set)
+        {
+            Some((_, rules)) => rules,
+            None => {
+                rules_by_set.push((term.service_set.clone(), Vec::new()));
+                &mut rules_by_set.last_mut().expect("just pushed").1
+            }
+        };
+        match rules.iter_mut().find(|r| r.name == term.rule) {
+            Some(rule) => rule.terms.push(static_term),
+            None => rules.push(StaticRule {
+                name: term.rule.clone(),
+                terms: vec![static_term],
+            }),
+        }
+        if let (Some(summary), Some(remote)) = (summarise(inbound), term.remote_gateway) {
+            tunnels.push(StaticTunnel {
+                service_set: term.service_set.clone(),
+                rule: term.rule.clone(),
+                term: term.term.clone(),
+                tunnel: target.tunnel,
+                local_gateway: inbound.first().map(|s| s.local).unwrap_or(remote),
+                remote_gateway: remote,
+                sources: term.sources.clone(),
+                destinations: term.destinations.clone(),
+                summary,
+                outbound_spis: outbound.iter().map(|s| s.spi).collect(),
+            });
+        }
+    }
+    for (set, rules) in rules_by_set {
+        manager.set_static_rules(&set, rules);
+    }
+    Ok(tunnels)
 }
 
 fn unspecified(like: IpAddr) -> IpAddr {
@@ -200,6 +326,7 @@ impl ControlLoop {
         manager: Manager,
         tunnel_context: Arc<Mutex<Option<TunnelContext>>>,
         sa_counters: SaCounterRegistry,
+        static_tunnels: Vec<StaticTunnel>,
         ports: Vec<RunningPort>,
         port_table: Ports,
         neighbors: Arc<NeighborTable>,
@@ -276,6 +403,7 @@ impl ControlLoop {
             socket: Some(socket),
             ike_paths: HashMap::new(),
             children: HashMap::new(),
+            static_tunnels,
             arp_sent: HashMap::new(),
             static_next_hops,
             started: Instant::now(),

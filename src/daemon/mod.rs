@@ -138,6 +138,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     .map_err(|e| format!("tunnel topology: {e}"))?;
     let port_ids: Vec<PortId> = running_ports.iter().map(|p| p.id).collect();
     control_loop::install_configured_routes(&mut manager, &plan, &port_ids)?;
+    let static_tunnels = control_loop::install_static_rules(&mut manager, &plan, &tunnel_context)?;
     let ports = Ports::new(setups.into_iter().map(
         |(planned_vrf, mut setup): (Option<String>, PortSetup)| {
             setup.vrf = manager.vrf_id(planned_vrf.as_deref()).unwrap_or(VrfId(0));
@@ -216,6 +217,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         manager,
         tunnel_context,
         sa_counters,
+        static_tunnels,
         running_ports,
         ports,
         neighbors,

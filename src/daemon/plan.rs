@@ -67,8 +67,24 @@ pub enum PlannedRouteKind {
     Unit(String),
 }
 
+/// A configured term of a service set's static rules, in match order.
+pub struct PlannedTerm {
+    pub service_set: String,
+    pub rule: String,
+    pub term: String,
+    pub inside_unit: Option<String>,
+    pub sources: Vec<Prefix>,
+    pub destinations: Vec<Prefix>,
+    pub remote_gateway: Option<IpAddr>,
+    /// The manual SAs the term protects its traffic with (`then manual`). Terms with `then
+    /// dynamic` and a remote gateway only name a per-address key: dyntun never initiates, so
+    /// they install nothing in the dataplane.
+    pub manual: Option<(Vec<dataplane::sa::SaSpec>, Vec<dataplane::sa::SaSpec>)>,
+}
+
 pub struct Plan {
     pub eal_args: Vec<String>,
+    pub static_terms: Vec<PlannedTerm>,
     pub ports: Vec<PlannedPort>,
     pub pics: Vec<PlannedPic>,
     pub topology: TunnelTopology,
@@ -84,8 +100,10 @@ pub fn plan(config: &Config, file_prefix: &str, extra_eal: &[String]) -> Result<
     let responders = plan_responders(config)?;
     let routes = plan_routes(config, &ports)?;
     let eal_args = eal_arguments(config, &pics, control_core, file_prefix, extra_eal);
+    let static_terms = plan_static_terms(config)?;
     Ok(Plan {
         eal_args,
+        static_terms,
         ports,
         pics,
         topology,
@@ -404,6 +422,51 @@ fn ipsec_proposals_of(config: &Config, names: &[String]) -> Vec<IpsecProposal> {
             lifetime_kilobytes: p.lifetime.hard_kilobytes,
         })
         .collect()
+}
+
+fn plan_static_terms(config: &Config) -> Result<Vec<PlannedTerm>, String> {
+    let mut terms = Vec::new();
+    for view in config.service_sets() {
+        let set = view.set;
+        for rule_name in &set.rules {
+            let Some(rule) = config.rules.get(rule_name) else {
+                continue;
+            };
+            for term in &rule.terms {
+                let manual = match &term.action {
+                    config::TermAction::Manual(blocks) => {
+                        let (Some(local), Some(remote)) = (set.local_gateway, term.remote_gateway)
+                        else {
+                            return Err(format!(
+                                "service set {}: rule {} term {}: manual SAs need local-gateway and remote-gateway",
+                                set.name, rule.name, term.name
+                            ));
+                        };
+                        let specs: Vec<_> = blocks
+                            .iter()
+                            .flat_map(|b| b.sa_specs(local, remote, set))
+                            .collect();
+                        let (inbound, outbound): (Vec<_>, Vec<_>) = specs
+                            .into_iter()
+                            .partition(|s| s.direction == dataplane::sa::Direction::Inbound);
+                        Some((inbound, outbound))
+                    }
+                    config::TermAction::Dynamic { .. } => None,
+                };
+                terms.push(PlannedTerm {
+                    service_set: set.name.clone(),
+                    rule: rule.name.clone(),
+                    term: term.name.clone(),
+                    inside_unit: term.ipsec_inside_interface.as_ref().map(|u| u.to_string()),
+                    sources: term.source.clone(),
+                    destinations: term.destination.clone(),
+                    remote_gateway: term.remote_gateway,
+                    manual,
+                });
+            }
+        }
+    }
+    Ok(terms)
 }
 
 fn plan_routes(config: &Config, ports: &[PlannedPort]) -> Result<Vec<PlannedRoute>, String> {

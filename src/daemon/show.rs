@@ -10,6 +10,7 @@ use super::control_loop::ControlLoop;
 use super::socket::Request;
 use dataplane::pipeline::PipelineSnapshot;
 use dataplane::prefix::Prefix;
+use dataplane::sa::Direction;
 
 pub fn answer(state: &mut ControlLoop, request: &Request) -> String {
     let words: Vec<&str> = request.words.iter().map(String::as_str).collect();
@@ -174,16 +175,16 @@ fn ipsec_sas(state: &ControlLoop, detail: bool, only_set: Option<&str>) -> Answe
             );
             let mut sas = Vec::new();
             let directions = [
-                ("inbound", &tunnel.inbound_spis),
-                ("outbound", &tunnel.outbound_spis),
+                ("inbound", Direction::Inbound, &tunnel.inbound_spis),
+                ("outbound", Direction::Outbound, &tunnel.outbound_spis),
             ];
-            for (direction, spis) in directions {
+            for (direction, key, spis) in directions {
                 for spi in spis.iter() {
                     let counters = state
                         .sa_counters
                         .lock()
                         .ok()
-                        .and_then(|r| r.get(spi).map(|c| c.snapshot()));
+                        .and_then(|r| r.get(&(key, *spi)).map(|c| c.snapshot()));
                     let mut sa = json!({
                         "direction": direction,
                         "spi": spi,
@@ -281,12 +282,62 @@ fn ipsec_sas(state: &ControlLoop, detail: bool, only_set: Option<&str>) -> Answe
             }));
         }
     }
-    if tunnels_json.is_empty() {
+    let mut static_json = Vec::new();
+    for tunnel in state
+        .static_tunnels
+        .iter()
+        .filter(|t| only_set.is_none_or(|s| s == t.service_set))
+    {
+        let child = &tunnel.summary;
+        let _ = writeln!(
+            text,
+            "Service set: {}, IKE Routing-instance: default\n",
+            tunnel.service_set
+        );
+        let _ = writeln!(
+            text,
+            "  Rule: {}, Term: {}, Tunnel index: {}\n  Local gateway: {}, Remote gateway: {}",
+            tunnel.rule, tunnel.term, tunnel.tunnel.0, tunnel.local_gateway, tunnel.remote_gateway
+        );
+        let mut sas = Vec::new();
+        let directions = [
+            ("inbound", &child.inbound_spis),
+            ("outbound", &tunnel.outbound_spis),
+        ];
+        for (direction, spis) in directions {
+            for spi in spis.iter() {
+                let _ = writeln!(
+                    text,
+                    "\n    Direction: {direction}, SPI: {spi}, AUX-SPI: 0\n    Mode: tunnel, Type: manual, State: Installed\n    Protocol: {}, Authentication: {}, Encryption: {}",
+                    format!("{:?}", child.protocols[0]).to_uppercase(),
+                    child.integrity.junos_name(),
+                    child.cipher.junos_name()
+                );
+                sas.push(json!({
+                    "direction": direction, "spi": spi, "type": "manual",
+                    "protocol": format!("{:?}", child.protocols[0]).to_uppercase(),
+                    "authentication": child.integrity.junos_name(),
+                    "encryption": child.cipher.junos_name(),
+                }));
+            }
+        }
+        let _ = writeln!(text);
+        static_json.push(json!({
+            "service_set": tunnel.service_set, "rule": tunnel.rule, "term": tunnel.term,
+            "tunnel_index": tunnel.tunnel.0, "type": "manual",
+            "local_gateway": tunnel.local_gateway.to_string(),
+            "remote_gateway": tunnel.remote_gateway.to_string(),
+            "source_addresses": tunnel.sources.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "destination_addresses": tunnel.destinations.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "security_associations": sas,
+        }));
+    }
+    if tunnels_json.is_empty() && static_json.is_empty() {
         text.push_str("No IPsec security associations\n");
     }
     Answer {
         text,
-        json: json!({ "tunnels": tunnels_json }),
+        json: json!({ "tunnels": tunnels_json, "static_tunnels": static_json }),
     }
 }
 
@@ -294,18 +345,23 @@ fn ipsec_statistics(state: &ControlLoop) -> Answer {
     let mut text = String::new();
     let mut rows = Vec::new();
     let registry = state.sa_counters.lock().map(|r| {
-        let mut all: Vec<_> = r.iter().map(|(spi, c)| (*spi, c.snapshot())).collect();
-        all.sort_by_key(|(spi, _)| *spi);
+        let mut all: Vec<_> = r.iter().map(|(key, c)| (*key, c.snapshot())).collect();
+        all.sort_by_key(|((direction, spi), _)| (*spi, *direction == Direction::Outbound));
         all
     });
-    for (spi, c) in registry.unwrap_or_default() {
+    for ((direction, spi), c) in registry.unwrap_or_default() {
+        let direction = if direction == Direction::Inbound {
+            "inbound"
+        } else {
+            "outbound"
+        };
         let _ = writeln!(
             text,
-            "SPI: {spi}\n  Packets: {}, Bytes: {}\n  Authentication failures: {}, Replay errors: {}, Bad padding: {}, Bad headers: {}, Other drops: {}\n",
+            "SPI: {spi}, Direction: {direction}\n  Packets: {}, Bytes: {}\n  Authentication failures: {}, Replay errors: {}, Bad padding: {}, Bad headers: {}, Other drops: {}\n",
             c.packets, c.bytes, c.auth_failures, c.replays, c.bad_padding, c.bad_header, c.other_drops
         );
         rows.push(json!({
-            "spi": spi, "packets": c.packets, "bytes": c.bytes, "auth_failures": c.auth_failures,
+            "spi": spi, "direction": direction, "packets": c.packets, "bytes": c.bytes, "auth_failures": c.auth_failures,
             "replays": c.replays, "bad_padding": c.bad_padding, "bad_header": c.bad_header,
             "other_drops": c.other_drops,
         }));

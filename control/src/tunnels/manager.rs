@@ -101,6 +101,8 @@ pub struct TunnelManager<K: SaKinds, B: SaBuilder<K>> {
     tunnels: Vec<Option<Tunnel>>,
     free_ids: Vec<u32>,
     by_selector: HashMap<(PeerKey, ProxyPair), TunnelId>,
+    /// Every tunnel of a peer, so a peer going away costs its own tunnels, not all of them.
+    by_peer: HashMap<PeerKey, Vec<TunnelId>>,
     by_spi: HashMap<u32, TunnelId>,
     next_serial: u64,
 }
@@ -157,6 +159,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             tunnels: Vec::new(),
             free_ids: Vec::new(),
             by_selector: HashMap::new(),
+            by_peer: HashMap::new(),
             by_spi: HashMap::new(),
             next_serial: 1,
             topology,
@@ -339,6 +342,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             self.by_spi.insert(*spi, tunnel);
         }
         self.by_selector.insert((peer.clone(), up.proxy), tunnel);
+        self.by_peer.entry(peer.clone()).or_default().push(tunnel);
         let serial = self.next_serial;
         self.next_serial += 1;
         self.tunnels[tunnel.0 as usize] = Some(Tunnel {
@@ -486,6 +490,12 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             self.pools.give_back(pool_id, record.unit, tunnel);
         }
         self.reservations().release_hold(&record.peer_key);
+        if let Some(tunnels) = self.by_peer.get_mut(&record.peer_key) {
+            tunnels.retain(|t| *t != tunnel);
+            if tunnels.is_empty() {
+                self.by_peer.remove(&record.peer_key);
+            }
+        }
         self.by_selector
             .remove(&(record.peer_key.clone(), record.proxy));
         self.free_ids.push(tunnel.0);
@@ -495,12 +505,11 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
     /// The peer's IKE SA was replaced (it came back, maybe from a new address) or deleted:
     /// every tunnel it had at `remote` goes.
     pub fn peer_down(&mut self, access_profile: &str, remote: std::net::IpAddr) -> Vec<TunnelId> {
-        let gone: Vec<TunnelId> = self
-            .by_selector
-            .iter()
-            .filter(|((peer, _), _)| peer.access_profile == access_profile && peer.remote == remote)
-            .map(|(_, tunnel)| *tunnel)
-            .collect();
+        let peer = PeerKey {
+            access_profile: access_profile.to_string(),
+            remote,
+        };
+        let gone = self.by_peer.get(&peer).cloned().unwrap_or_default();
         for tunnel in &gone {
             self.tear_down(*tunnel);
         }
@@ -807,6 +816,89 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             NextHop::ServicesUnit(unit) => format!("via {}", self.units.name(*unit)),
             NextHop::Discard => "Discard".to_string(),
         }
+    }
+
+    /// Installs the SA pair of a configured (manual) term of `service_set` for its static rule
+    /// to point at. The SAs go to the worker their inbound SPI names, which must be one of the
+    /// set's PIC workers (SPIs below 2^24 name worker 0). Static tunnels last as long as the
+    /// configuration, so nothing tracks them for removal.
+    pub fn install_static_tunnel(
+        &mut self,
+        service_set: &str,
+        inbound: &[SaSpec],
+        outbound: &[SaSpec],
+    ) -> Result<RuleTarget, TunnelRefusal> {
+        let Some(index) = self
+            .topology
+            .service_sets
+            .iter()
+            .position(|s| s.name == service_set)
+        else {
+            return Err(TunnelRefusal::BadSaSet("unknown service set"));
+        };
+        let owner = match inbound.first() {
+            Some(spec) => dataplane::tables::spi_owner(spec.spi),
+            None => self
+                .first_worker_of(index)
+                .ok_or(TunnelRefusal::BadSaSet("service set has no worker"))?,
+        };
+        if !self.workers_of(index).contains(&owner) {
+            return Err(TunnelRefusal::BadSaSet(
+                "manual SPI names a worker outside the service set's PIC",
+            ));
+        }
+        let mut built_inbound = Vec::with_capacity(inbound.len());
+        for spec in inbound {
+            let state = self
+                .builder
+                .inbound(spec)
+                .map_err(|reason| TunnelRefusal::SaBuild {
+                    spi: spec.spi,
+                    reason,
+                })?;
+            built_inbound.push((spec.spi, state));
+        }
+        let mut built_outbound = SaBundle::new();
+        for spec in outbound {
+            let state = self
+                .builder
+                .outbound(spec)
+                .map_err(|reason| TunnelRefusal::SaBuild {
+                    spi: spec.spi,
+                    reason,
+                })?;
+            if built_outbound.try_push(state).is_err() {
+                return Err(TunnelRefusal::BadSaSet("more than two outbound SAs"));
+            }
+        }
+        let tunnel = self.take_tunnel_id().ok_or(TunnelRefusal::TooManyTunnels)?;
+        self.send_to(
+            owner,
+            TableUpdate::AddSaPair {
+                tunnel,
+                inbound: built_inbound,
+                outbound: built_outbound,
+            },
+        );
+        Ok(RuleTarget { tunnel, owner })
+    }
+
+    fn workers_of(&self, service_set: usize) -> Vec<WorkerId> {
+        let pics: Vec<super::topology::PicId> =
+            match &self.topology.service_sets[service_set].interface {
+                super::topology::ServicesInterface::Pic(pic) => vec![*pic],
+                super::topology::ServicesInterface::Ams { members, .. } => members.clone(),
+            };
+        self.topology
+            .pics
+            .iter()
+            .filter(|p| pics.contains(&p.id))
+            .flat_map(|p| p.workers.iter().copied())
+            .collect()
+    }
+
+    fn first_worker_of(&self, service_set: usize) -> Option<WorkerId> {
+        self.workers_of(service_set).first().copied()
     }
 
     fn take_tunnel_id(&mut self) -> Option<TunnelId> {

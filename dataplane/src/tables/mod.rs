@@ -31,4 +31,4 @@ pub use rules::{
 pub use sa_table::{InboundEntry, InboundLookup, SaBundle, SaKinds, SaTable};
 pub use spi::{spi_owner, spi_slot, SpiAllocator, SpiError};
 pub use update::{TableUpdate, WorkerCounters, WorkerEvent};
-pub use worker_tables::{OutboundVerdict, UpdateError, WorkerTables};
+pub use worker_tables::{OutboundDecision, OutboundVerdict, UpdateError, WorkerTables};

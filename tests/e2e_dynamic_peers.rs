@@ -161,6 +161,39 @@ fn link_type_tunnels_take_dedicated_units_from_the_pool() {
     let mut held_sorted = held.clone();
     held_sorted.sort();
     assert_eq!(held_sorted, units);
+    // tunnel-mtu 1400: a LAN packet with DF that would not fit is answered with ICMP
+    // fragmentation-needed from the gateway, carrying the inner MTU that does fit.
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &s.ns("lan"),
+            "ping",
+            "-n",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-M",
+            "do",
+            "-s",
+            "1400",
+            "172.16.2.1",
+        ])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("From 172.16.1.1") && text.contains("Frag needed"),
+        "no fragmentation-needed answer:\n{text}"
+    );
+    assert!(
+        s.show("dataplane statistics")["workers"][0]["counters"]["icmp_too_big"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
     // The reverse routes point at each tunnel's own unit.
     for (prefix, _, _, next_hop) in s.routes("inet.0").into_iter().filter(|r| r.2 == 1) {
         let tunnel = tunnels

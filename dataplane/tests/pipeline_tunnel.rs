@@ -37,6 +37,16 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn spec(direction: Direction, spi: u32, local: &str, remote: &str) -> SaSpec {
+    spec_with_mtu(direction, spi, local, remote, None)
+}
+
+fn spec_with_mtu(
+    direction: Direction,
+    spi: u32,
+    local: &str,
+    remote: &str,
+    tunnel_mtu: Option<u16>,
+) -> SaSpec {
     SaSpec {
         spi,
         direction,
@@ -57,11 +67,16 @@ fn spec(direction: Direction, spi: u32, local: &str, remote: &str) -> SaSpec {
         extended_sequence_numbers: false,
         lifetime: Lifetime::default(),
         df_mode: DfMode::Copy,
-        tunnel_mtu: None,
+        tunnel_mtu,
     }
 }
 
-fn install(queue_tables: &mut WorkerTables<GatewaySas>, inbound_spi: u32, outbound_spi: u32) {
+fn install(
+    queue_tables: &mut WorkerTables<GatewaySas>,
+    inbound_spi: u32,
+    outbound_spi: u32,
+    tunnel_mtu: Option<u16>,
+) {
     let vrf = VrfId(0);
     let direct = |prefix: &str, port| {
         Route::new(
@@ -122,7 +137,13 @@ fn install(queue_tables: &mut WorkerTables<GatewaySas>, inbound_spi: u32, outbou
                 let mut bundle = ArrayVec::new();
                 bundle.push(TunnelOutbound {
                     sa: OutboundSa::new(
-                        &spec(Direction::Outbound, outbound_spi, "10.1.1.1", "10.2.2.2"),
+                        &spec_with_mtu(
+                            Direction::Outbound,
+                            outbound_spi,
+                            "10.1.1.1",
+                            "10.2.2.2",
+                            tunnel_mtu,
+                        ),
                         0,
                         Backend::PureRust,
                     )
@@ -190,6 +211,10 @@ struct Rig {
 }
 
 fn rig() -> Rig {
+    rig_with_mtu(None)
+}
+
+fn rig_with_mtu(tunnel_mtu: Option<u16>) -> Rig {
     let ports = Ports::new([
         PortSetup {
             port: OUTSIDE,
@@ -209,7 +234,7 @@ fn rig() -> Rig {
     let counters = Arc::new(PipelineCounters::default());
     let (events, _events_rx) = event_queue(64);
     let mut tables = WorkerTables::new(WorkerId(0));
-    install(&mut tables, 0x100, 0x200);
+    install(&mut tables, 0x100, 0x200, tunnel_mtu);
     Rig {
         worker: PicWorker::new(
             tables,
@@ -334,4 +359,55 @@ fn refusals_are_counted_drops_or_punts() {
     assert_eq!(out3, [Disposition::Drop; 3]);
     let s = rig.counters.snapshot();
     assert_eq!((s.drop_not_for_us, s.drop_bad_l2, s.drop_bad_l3), (1, 1, 1));
+}
+
+#[test]
+fn a_packet_too_big_for_the_tunnel_with_df_is_answered_with_fragmentation_needed() {
+    let mut rig = rig_with_mtu(Some(400));
+    rig.neighbors
+        .insert(INSIDE, "172.16.1.10".parse().unwrap(), LAN_HOST_MAC)
+        .unwrap();
+    let mut inner = ipv4_udp("172.16.1.10", "172.16.2.1", &[0x5a; 600]);
+    inner[6] = 0x40; // DF
+    ipv4::Ipv4Packet::new_unchecked(&mut inner[..]).fill_checksum();
+    let mut bufs = [frame(GW_MAC_IN, LAN_HOST_MAC, &inner)];
+    let mut out = [Disposition::Drop];
+    rig.worker.process_burst(INSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(
+        out[0],
+        Disposition::Transmit(INSIDE),
+        "{:?}",
+        rig.counters.snapshot()
+    );
+    let reply = bufs[0].data();
+    assert_eq!(&reply[0..6], &LAN_HOST_MAC);
+    let ip = ipv4::Ipv4Packet::new_checked(&reply[14..]).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!(ip.src(), Ipv4Addr::new(172, 16, 1, 1));
+    assert_eq!(ip.dst(), Ipv4Addr::new(172, 16, 1, 10));
+    assert_eq!(ip.protocol(), 1);
+    let icmp = &reply[14 + 20..];
+    assert_eq!(
+        (icmp[0], icmp[1]),
+        (3, 4),
+        "destination unreachable, fragmentation needed"
+    );
+    let mtu = u16::from_be_bytes([icmp[6], icmp[7]]);
+    assert!(
+        mtu > 0 && mtu < 400,
+        "next-hop MTU {mtu} leaves room for the ESP overhead"
+    );
+    // The quote is the original header (TTL already decremented by the forwarder) and the
+    // first 8 bytes after it.
+    assert_eq!(&icmp[8..8 + 8], &inner[..8]);
+    assert_eq!(icmp[8 + 8], inner[8] - 1);
+    assert_eq!(&icmp[8 + 12..8 + 28], &inner[12..28]);
+    assert_eq!(rig.counters.snapshot().icmp_too_big, 1);
+
+    // Without DF the packet would need fragmenting first: counted, not silently lost.
+    let small_enough = ipv4_udp("172.16.1.10", "172.16.2.1", &[1; 600]);
+    let mut bufs = [frame(GW_MAC_IN, LAN_HOST_MAC, &small_enough)];
+    rig.worker.process_burst(INSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(out[0], Disposition::Drop);
+    assert_eq!(rig.counters.snapshot().drop_needs_fragmentation, 1);
 }

@@ -12,7 +12,7 @@ use control::ike::{self, IkeEvent, Responder};
 use control::tunnels::{self, TunnelManager};
 use dataplane::pipeline::{GatewaySas, NeighborTable, PipelineCounters, Ports, ResolveRequests};
 use dataplane::sa::{
-    Cipher, Encapsulation, Integrity, IpsecProtocol, Lifetime, PeerEndpoint, SaSpec,
+    Cipher, DfMode, Encapsulation, Integrity, IpsecProtocol, Lifetime, PeerEndpoint, SaSpec,
 };
 use dataplane::tables::{
     EventReceiver, NextHop, PortId, Route, RouteOrigin, TunnelId, VrfId, WorkerCounters,
@@ -32,6 +32,8 @@ pub type Manager = TunnelManager<GatewaySas, GatewayBuilder>;
 /// One IKE responder per access profile, with where its tunnels' packets are routed.
 pub struct ResponderSlot {
     pub access_profile: String,
+    pub df_mode: DfMode,
+    pub tunnel_mtu: Option<u16>,
     pub local_gateway: IpAddr,
     pub gateway_vrf: VrfId,
     pub inside_vrf: VrfId,
@@ -359,6 +361,8 @@ impl ControlLoop {
             };
             responders.push(ResponderSlot {
                 access_profile: planned.access_profile.clone(),
+                df_mode: planned.df_mode,
+                tunnel_mtu: planned.tunnel_mtu,
                 local_gateway: planned.local_gateway,
                 gateway_vrf,
                 inside_vrf,
@@ -638,11 +642,16 @@ impl ControlLoop {
                 peer,
                 proxy,
                 inbound,
-                outbound,
+                mut outbound,
                 rekey_of,
                 ..
             } => {
                 let slot = &self.responders[index];
+                // IKE negotiates keys; the outer header follows the service set's options.
+                for spec in &mut outbound {
+                    spec.df_mode = slot.df_mode;
+                    spec.tunnel_mtu = slot.tunnel_mtu;
+                }
                 *self.tunnel_context.lock().expect("tunnel context lock") = Some(TunnelContext {
                     inside_vrf: slot.inside_vrf,
                     outer_vrf: slot.gateway_vrf,

@@ -44,6 +44,9 @@ pub struct PlannedResponder {
     pub local_gateway: IpAddr,
     /// Routing instance of the local gateway (outer packets are routed there).
     pub gateway_vrf: Option<String>,
+    /// The service set's outer-header settings, applied to every SA IKE negotiates.
+    pub df_mode: dataplane::sa::DfMode,
+    pub tunnel_mtu: Option<u16>,
     pub policy: ResponderPolicy,
 }
 
@@ -333,6 +336,8 @@ fn plan_responders(config: &Config) -> Result<Vec<PlannedResponder>, String> {
             access_profile: profile.name.clone(),
             local_gateway,
             gateway_vrf: view.set.local_gateway_instance.clone(),
+            df_mode: view.set.df_mode,
+            tunnel_mtu: view.set.tunnel_mtu,
             policy: ResponderPolicy {
                 local_addresses: vec![local_gateway],
                 psk: PskTable { explicit, global },

@@ -52,6 +52,8 @@ pipeline_counters! {
     drop_no_sa: "no SA for the SPI or for the rule's tunnel",
     drop_no_neighbor: "next hop not resolved yet (a resolve request was sent)",
     drop_sa_processing: "refused by the ESP/AH engine (auth, replay, padding, lifetime; per SA in show ipsec)",
+    icmp_too_big: "inner packets with DF too big for the tunnel, answered with ICMP fragmentation-needed",
+    drop_needs_fragmentation: "inner packets without DF too big for the tunnel (fragmenting before encryption is not implemented yet)",
     drop_proxy_mismatch: "decrypted packet outside the SA's proxy identities",
     drop_unsupported: "IPv6 next hops and other paths not implemented yet",
     drop_punt_full: "control thread ring full",

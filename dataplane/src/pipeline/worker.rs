@@ -14,7 +14,7 @@ use super::drops::{bump, PipelineCounters};
 use super::neighbor::NeighborTable;
 use super::ports::{PortSetup, Ports};
 use crate::buf::PacketBuf;
-use crate::esp::{InboundSa, OutboundSa, RaisedEvents, SaEventKind};
+use crate::esp::{DropReason, InboundSa, OutboundSa, RaisedEvents, SaEventKind};
 use crate::sa::{Direction, ProxyPair};
 use crate::tables::{
     EventSender, InboundLookup, NextHop, OutboundVerdict, PortId, SaKinds, VrfId, WorkerEvent,
@@ -178,7 +178,7 @@ impl PicWorker {
         if ttl <= 1 {
             return self.drop(&|c| &c.drop_ttl_expired);
         }
-        self.forward_ipv4(rx.vrf, buf, l2_len, src, dst, now)
+        self.forward_ipv4(rx, buf, l2_len, src, dst, now)
     }
 
     /// A packet for one of the gateway's own addresses: IPsec for us, or the control thread's.
@@ -253,7 +253,7 @@ impl PicWorker {
 
     fn forward_ipv4<B: PacketBuf>(
         &mut self,
-        vrf: VrfId,
+        rx: &PortSetup,
         buf: &mut B,
         l2_len: usize,
         src: Ipv4Addr,
@@ -261,6 +261,7 @@ impl PicWorker {
         now: u64,
     ) -> Disposition {
         let worker = self.worker();
+        let vrf = rx.vrf;
         let verdict = self
             .tables
             .classify_outbound(vrf, IpAddr::V4(src), IpAddr::V4(dst));
@@ -277,22 +278,31 @@ impl PicWorker {
                     return Disposition::Drop;
                 }
                 let mut outer_vrf = vrf;
-                let mut failed = false;
+                let mut failed = None;
                 let mut reports: [(u32, RaisedEvents); 2] = Default::default();
                 for (i, tunnel) in sas.iter_mut().enumerate() {
                     let (verdict, raised) = tunnel.sa.encapsulate(buf, now);
                     reports[i] = (tunnel.sa.spi(), raised);
                     outer_vrf = tunnel.outer_vrf;
-                    if verdict.is_err() {
-                        failed = true;
+                    if let Err(reason) = verdict {
+                        failed = Some(reason);
                         break;
                     }
                 }
                 for (spi, raised) in reports {
                     self.report(worker, spi, Direction::Outbound, raised);
                 }
-                if failed {
-                    return self.drop(&|c| &c.drop_sa_processing);
+                match failed {
+                    None => {}
+                    // The inner packet is intact: tell its sender the tunnel's MTU (RFC 1191).
+                    Some(DropReason::TooBig {
+                        mtu,
+                        may_fragment: false,
+                    }) => return self.answer_too_big(rx, buf, src, mtu),
+                    Some(DropReason::TooBig { .. }) => {
+                        return self.drop(&|c| &c.drop_needs_fragmentation)
+                    }
+                    Some(_) => return self.drop(&|c| &c.drop_sa_processing),
                 }
                 bump(&self.counters.encrypted);
                 let Some((_, outer_dst)) = ip_addresses(buf.data()) else {
@@ -305,6 +315,39 @@ impl PicWorker {
             // The tables counted the reason (no route, no rule, discard, no SA).
             OutboundVerdict::Drop => Disposition::Drop,
         }
+    }
+
+    /// Turns the refused inner packet in `buf` into an ICMP fragmentation-needed from the
+    /// gateway's address on the ingress port, routed back to the sender.
+    fn answer_too_big<B: PacketBuf>(
+        &mut self,
+        rx: &PortSetup,
+        buf: &mut B,
+        sender: Ipv4Addr,
+        mtu: u16,
+    ) -> Disposition {
+        let Some(our_address) = rx.first_ipv4() else {
+            return self.drop(&|c| &c.drop_sa_processing);
+        };
+        // Built aside from the whole original (its header + 8 bytes are quoted), then the
+        // buffer becomes the reply: IPv4 (20) + ICMP (8) + at most 60 + 8 quoted bytes.
+        let mut reply = [0u8; 96];
+        let Some(reply_len) =
+            crate::wire::icmp::build_v4_frag_needed(&mut reply, our_address, buf.data(), mtu)
+        else {
+            return self.drop(&|c| &c.drop_sa_processing);
+        };
+        let resized = if buf.len() >= reply_len {
+            buf.trim(buf.len() - reply_len)
+        } else {
+            buf.append(reply_len - buf.len()).is_some()
+        };
+        if !resized {
+            return self.drop(&|c| &c.drop_sa_processing);
+        }
+        buf.data_mut().copy_from_slice(&reply[..reply_len]);
+        bump(&self.counters.icmp_too_big);
+        self.route_ip(buf, rx.vrf, IpAddr::V4(sender), false)
     }
 
     /// Routes a bare IP packet (no Ethernet header) and frames it for its next hop.

@@ -493,3 +493,76 @@ fn manual_sas_exchange_raw_esp_with_scapy_and_a_static_rule_shadows_the_dynamic_
         .unwrap();
     assert!(inbound["packets"].as_u64().unwrap() >= 3, "{stats:#?}");
 }
+
+#[test]
+fn an_ipv6_lan_reaches_a_dynamic_peer_through_ipv6_proxy_pairs() {
+    let mut s = Scenario::new();
+    let (lan, sg2) = (s.ns("lan"), s.ns("sg2"));
+    for args in [
+        vec![
+            "-n",
+            lan.as_str(),
+            "-6",
+            "addr",
+            "add",
+            "fd00:1::10/64",
+            "dev",
+            "lan0",
+            "nodad",
+        ],
+        vec![
+            "-n",
+            lan.as_str(),
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "fd00:1::1",
+        ],
+        vec![
+            "-n",
+            sg2.as_str(),
+            "-6",
+            "addr",
+            "add",
+            "fd00:2::1/128",
+            "dev",
+            "lo",
+        ],
+    ] {
+        assert!(
+            std::process::Command::new("ip")
+                .args(&args)
+                .status()
+                .unwrap()
+                .success(),
+            "{args:?}"
+        );
+    }
+    s.start_gateway("examples/sg1-dual-stack.conf");
+    // The LAN host resolves the gateway by neighbor discovery and pings it.
+    assert!(
+        s.ping("lan", None, "fd00:1::1", 3, "0.2") >= 2,
+        "{}",
+        s.gateway_log()
+    );
+    let peer = s.start_peer_towards(
+        "sg2",
+        "10.2.2.2",
+        "fd00:2::/64",
+        "fd00:1::/64",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[],
+    );
+    assert!(s.initiate(peer));
+    assert_eq!(s.ping("sg2", Some("fd00:2::1"), "fd00:1::10", 4, "0.2"), 4);
+    assert_eq!(s.ping("lan", None, "fd00:2::1", 4, "0.2"), 4);
+    let tunnels = s.tunnels();
+    assert_eq!(tunnels.len(), 1);
+    assert_eq!(tunnels[0]["remote_identity"], "fd00:2::/64");
+    assert_eq!(reverse_routes(&s, "inet6.0"), ["fd00:2::/64"]);
+    assert!(reverse_routes(&s, "inet.0").is_empty());
+}

@@ -209,7 +209,7 @@ impl LinePlot {
         let n = self.categories.len().max(1);
         let x_of = |i: usize| x0 + ((i as f64 + 0.5) * plot_w as f64 / n as f64).round() as i64;
 
-        c.text(x0, 6, &self.title, black);
+        c.text(x0 + 120, 6, &self.title, black);
         let mut tick = 0.0;
         while tick <= top + step / 2.0 {
             let y = y_of(tick);
@@ -231,7 +231,7 @@ impl LinePlot {
             &self.x_label,
             black,
         );
-        c.text(8, TOP as i64 - 14, &self.y_label, black);
+        c.text(8, TOP as i64 - 22, &self.y_label, black);
 
         for (s, series) in self.series.iter().enumerate() {
             let colour = PALETTE[s % PALETTE.len()];

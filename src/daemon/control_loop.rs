@@ -3,7 +3,7 @@
 //! back into the manager, and the operational socket. It never blocks on a worker.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,14 +18,14 @@ use dataplane::tables::{
     EventReceiver, NextHop, PortId, Route, RouteOrigin, TunnelId, VrfId, WorkerCounters,
     WorkerEvent, WorkerId,
 };
-use dataplane::wire::{arp, ethernet, ip_proto, ipv4, udp};
+use dataplane::wire::{arp, ethernet, ip_proto, ipv4, ipv6, udp};
 use dpdk::{Consumer, Mbuf, Mempool};
 
 use super::builder::{GatewayBuilder, SaCounterRegistry, TunnelContext};
-use super::frames;
 use super::plan::{Plan, PlannedRouteKind};
 use super::socket::ControlSocket;
 use super::RunningPort;
+use super::{frames, frames_v6};
 
 pub type Manager = TunnelManager<GatewaySas, GatewayBuilder>;
 
@@ -80,8 +80,8 @@ pub struct ControlLoop {
     ike_paths: HashMap<IpAddr, (PortId, [u8; 6])>,
     pub(super) children: HashMap<(usize, ike::ChildId), InstalledChild>,
     pub(super) static_tunnels: Vec<StaticTunnel>,
-    arp_sent: HashMap<(PortId, Ipv4Addr), Instant>,
-    static_next_hops: Vec<(PortId, Ipv4Addr)>,
+    arp_sent: HashMap<(PortId, IpAddr), Instant>,
+    static_next_hops: Vec<(PortId, IpAddr)>,
     pub(super) started: Instant,
     pub(super) punted: u64,
     pub(super) ike_in: u64,
@@ -375,7 +375,7 @@ impl ControlLoop {
             .filter_map(|r| match r.kind {
                 PlannedRouteKind::Gateway {
                     port_index,
-                    gateway: IpAddr::V4(gateway),
+                    gateway,
                 } => ports.get(port_index).map(|p| (p.id, gateway)),
                 _ => None,
             })
@@ -464,6 +464,7 @@ impl ControlLoop {
         let peer_mac = eth.src();
         match eth.ethertype() {
             ethernet::ETHERTYPE_ARP => self.handle_arp(port, &frame[l2..]),
+            ethernet::ETHERTYPE_IPV6 => self.handle_ipv6(port, peer_mac, &frame[l2..]),
             ethernet::ETHERTYPE_IPV4 => {
                 let Ok(ip) = ipv4::Ipv4Packet::new_checked(&frame[l2..]) else {
                     return;
@@ -479,33 +480,104 @@ impl ControlLoop {
                             self.transmit(port, &reply);
                         }
                     }
-                    ip_proto::UDP => {
-                        let Ok(datagram) = udp::UdpPacket::new_checked(&frame[l2 + header_len..])
-                        else {
-                            return;
-                        };
-                        let local = SocketAddr::new(IpAddr::V4(dst), datagram.dst_port());
-                        let remote = SocketAddr::new(IpAddr::V4(src), datagram.src_port());
-                        let mut payload = datagram.payload();
-                        if local.port() == udp::NAT_T_PORT {
-                            // RFC 3948: IKE behind the zero non-ESP marker; a lone 0xff is a keepalive.
-                            if payload.len() < 5 || payload[..4] != [0, 0, 0, 0] {
-                                return;
-                            }
-                            payload = &payload[4..];
+                    ip_proto::UDP => self.handle_udp(
+                        port,
+                        peer_mac,
+                        IpAddr::V4(src),
+                        IpAddr::V4(dst),
+                        &frame[l2 + header_len..],
+                    ),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// IKE on 500, and on 4500 behind the zero non-ESP marker (RFC 3948); keepalives ignored.
+    fn handle_udp(
+        &mut self,
+        port: PortId,
+        peer_mac: [u8; 6],
+        src: IpAddr,
+        dst: IpAddr,
+        datagram: &[u8],
+    ) {
+        let Ok(datagram) = udp::UdpPacket::new_checked(datagram) else {
+            return;
+        };
+        let local = SocketAddr::new(dst, datagram.dst_port());
+        let remote = SocketAddr::new(src, datagram.src_port());
+        let mut payload = datagram.payload();
+        if local.port() == udp::NAT_T_PORT {
+            if payload.len() < 5 || payload[..4] != [0, 0, 0, 0] {
+                return;
+            }
+            payload = &payload[4..];
+        }
+        self.ike_paths.insert(remote.ip(), (port, peer_mac));
+        self.ike_in += 1;
+        let now = Instant::now();
+        if let Some(slot) = self
+            .responders
+            .iter_mut()
+            .find(|s| s.local_gateway == local.ip())
+        {
+            slot.responder.handle_datagram(now, local, remote, payload);
+        }
+    }
+
+    fn handle_ipv6(&mut self, port: PortId, peer_mac: [u8; 6], packet: &[u8]) {
+        let Ok(ip) = ipv6::Ipv6Packet::new_checked(packet) else {
+            return;
+        };
+        let (src, dst, hop_limit) = (ip.src(), ip.dst(), ip.hop_limit());
+        let Some(setup) = self.port_table.get(port) else {
+            return;
+        };
+        let our_mac = setup.mac;
+        let to_us = setup.addresses.contains(&IpAddr::V6(dst));
+        match ip.next_header() {
+            ip_proto::UDP if to_us => {
+                self.handle_udp(
+                    port,
+                    peer_mac,
+                    IpAddr::V6(src),
+                    IpAddr::V6(dst),
+                    ip.payload(),
+                );
+            }
+            ip_proto::ICMPV6 => {
+                let icmp = ip.payload();
+                if let Some(message) = frames_v6::parse_neighbor_message(icmp, hop_limit) {
+                    let ours = setup.addresses.contains(&IpAddr::V6(message.target));
+                    let learned = match message.kind {
+                        frames_v6::NEIGHBOR_SOLICITATION if ours && !src.is_unspecified() => {
+                            Some((src, message.link_layer.unwrap_or(peer_mac)))
                         }
-                        self.ike_paths.insert(remote.ip(), (port, peer_mac));
-                        self.ike_in += 1;
-                        let now = Instant::now();
-                        if let Some(slot) = self
-                            .responders
-                            .iter_mut()
-                            .find(|s| s.local_gateway == local.ip())
-                        {
-                            slot.responder.handle_datagram(now, local, remote, payload);
+                        frames_v6::NEIGHBOR_ADVERTISEMENT => {
+                            Some((message.target, message.link_layer.unwrap_or(peer_mac)))
+                        }
+                        _ => None,
+                    };
+                    if let Some((address, mac)) = learned {
+                        if let Err(e) = self.neighbors.insert(port, IpAddr::V6(address), mac) {
+                            tracing::warn!(port = port.0, neighbor = %address, error = %e, "neighbor not learned");
                         }
                     }
-                    _ => {}
+                    if message.kind == frames_v6::NEIGHBOR_SOLICITATION && ours {
+                        let reply = frames_v6::neighbor_advertisement(
+                            our_mac,
+                            message.target,
+                            peer_mac,
+                            src,
+                        );
+                        self.transmit(port, &reply);
+                    }
+                } else if to_us {
+                    if let Some(reply) = frames_v6::echo_reply(our_mac, dst, peer_mac, src, icmp) {
+                        self.transmit(port, &reply);
+                    }
                 }
             }
             _ => {}
@@ -526,7 +598,10 @@ impl ControlLoop {
         // Learn from replies and from requests aimed at us (RFC 826's merge rule, restricted
         // to what concerns the gateway).
         if (arp.operation() == arp::OP_REPLY || ours) && !sender_ip.is_unspecified() {
-            if let Err(e) = self.neighbors.insert(port, sender_ip, sender_mac) {
+            if let Err(e) = self
+                .neighbors
+                .insert(port, IpAddr::V4(sender_ip), sender_mac)
+            {
                 tracing::warn!(port = port.0, neighbor = %sender_ip, error = %e, "neighbor not learned");
             }
         }
@@ -545,7 +620,8 @@ impl ControlLoop {
         any
     }
 
-    fn send_arp_request(&mut self, port: PortId, addr: Ipv4Addr) {
+    /// ARP request or IPv6 neighbor solicitation, at most one per neighbor per half second.
+    fn send_arp_request(&mut self, port: PortId, addr: IpAddr) {
         let now = Instant::now();
         if let Some(last) = self.arp_sent.get(&(port, addr)) {
             if now.duration_since(*last) < Duration::from_millis(500) {
@@ -555,18 +631,16 @@ impl ControlLoop {
         let Some(setup) = self.port_table.get(port) else {
             return;
         };
-        let Some(src_ip) = setup
-            .addresses
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V4(v4) => Some(*v4),
-                IpAddr::V6(_) => None,
-            })
-            .next()
-        else {
-            return;
+        let request = match addr {
+            IpAddr::V4(target) => match setup.first_ipv4() {
+                Some(ours) => frames::arp_request(setup.mac, ours, target),
+                None => return,
+            },
+            IpAddr::V6(target) => match setup.first_ipv6() {
+                Some(ours) => frames_v6::neighbor_solicitation(setup.mac, ours, target),
+                None => return,
+            },
         };
-        let request = frames::arp_request(setup.mac, src_ip, addr);
         self.arp_sent.insert((port, addr), now);
         self.transmit(port, &request);
     }
@@ -599,25 +673,22 @@ impl ControlLoop {
     }
 
     fn send_ike(&mut self, transmit: &ike::Transmit) {
-        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (transmit.local, transmit.remote)
-        else {
-            tracing::warn!(peer = %transmit.remote, "IKE over IPv6 is not supported by the DPDK path yet");
-            return;
-        };
-        let Some(&(port, peer_mac)) = self.ike_paths.get(&IpAddr::V4(*remote.ip())) else {
+        let Some(&(port, peer_mac)) = self.ike_paths.get(&transmit.remote.ip()) else {
             tracing::warn!(peer = %transmit.remote, "no path back to the peer for an IKE reply");
             return;
         };
         let Some(our_mac) = self.port_mac(port) else {
             return;
         };
-        let frame = frames::udp_frame(
-            our_mac,
-            peer_mac,
-            SocketAddrV4::new(*local.ip(), local.port()),
-            remote,
-            &transmit.bytes,
-        );
+        let frame = match (transmit.local, transmit.remote) {
+            (SocketAddr::V4(local), SocketAddr::V4(remote)) => {
+                frames::udp_frame(our_mac, peer_mac, local, remote, &transmit.bytes)
+            }
+            (SocketAddr::V6(local), SocketAddr::V6(remote)) => {
+                frames_v6::udp_frame(our_mac, peer_mac, local, remote, &transmit.bytes)
+            }
+            _ => return,
+        };
         self.ike_out += 1;
         self.transmit(port, &frame);
     }

@@ -5,6 +5,7 @@
 mod builder;
 mod control_loop;
 mod frames;
+mod frames_v6;
 mod plan;
 mod show;
 mod signals;

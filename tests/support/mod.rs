@@ -166,9 +166,25 @@ impl Scenario {
         esp: &str,
         extra: &[(&str, &str)],
     ) -> usize {
+        self.start_peer_towards(role, local, local_ts, "172.16.1.0/24", psk, ike, esp, extra)
+    }
+
+    /// Like `start_peer`, with the remote traffic selector given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_peer_towards(
+        &mut self,
+        role: &str,
+        local: &str,
+        local_ts: &str,
+        remote_ts: &str,
+        psk: &str,
+        ike: &str,
+        esp: &str,
+        extra: &[(&str, &str)],
+    ) -> usize {
         let dir = self.work.join(format!("{role}-{}", self.peers.len()));
         let script = format!(
-            ". scripts/lib/strongswan.sh; charon_start {} {} {local} 10.1.1.1 {local_ts} 172.16.1.0/24 '{psk}' {ike} {esp}",
+            ". scripts/lib/strongswan.sh; charon_start {} {} {local} 10.1.1.1 {local_ts} {remote_ts} '{psk}' {ike} {esp}",
             self.ns(role),
             dir.display()
         );

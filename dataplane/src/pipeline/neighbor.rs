@@ -1,12 +1,12 @@
-//! IPv4 neighbor (ARP) cache shared by the control thread (the only writer) and every worker
-//! (readers on the per-packet path).
+//! Neighbor cache (ARP for IPv4, ND for IPv6) shared by the control thread (the only writer)
+//! and every worker (readers on the per-packet path).
 //!
 //! Fixed capacity, open addressing, one seqlock per slot: a reader never blocks and never
 //! allocates; a torn read is detected by the slot's sequence and treated as a miss, which only
 //! costs the packet a resolve request. Entries are never moved, so a reader that probes while
 //! the writer updates another slot is unaffected.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::tables::PortId;
@@ -16,16 +16,41 @@ const MAX_PROBES: usize = 16;
 struct Slot {
     /// Even: stable; odd: being written.
     sequence: AtomicU32,
-    /// `port << 32 | address`, with bit 63 set when the slot is in use.
-    key: AtomicU64,
+    /// The port, with `IN_USE` set when the slot holds an entry (and `V6` for IPv6).
+    meta: AtomicU64,
+    /// The address: IPv4 in the low 32 bits of `low`, IPv6 across both words.
+    high: AtomicU64,
+    low: AtomicU64,
     /// MAC in the low 48 bits.
     mac: AtomicU64,
 }
 
 const IN_USE: u64 = 1 << 63;
+const V6: u64 = 1 << 62;
 
-fn key_of(port: PortId, addr: Ipv4Addr) -> u64 {
-    IN_USE | (u64::from(port.0) << 32) | u64::from(u32::from(addr))
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key {
+    meta: u64,
+    high: u64,
+    low: u64,
+}
+
+fn key_of(port: PortId, addr: IpAddr) -> Key {
+    match addr {
+        IpAddr::V4(a) => Key {
+            meta: IN_USE | u64::from(port.0),
+            high: 0,
+            low: u64::from(u32::from(a)),
+        },
+        IpAddr::V6(a) => {
+            let bits = u128::from(a);
+            Key {
+                meta: IN_USE | V6 | u64::from(port.0),
+                high: (bits >> 64) as u64,
+                low: bits as u64,
+            }
+        }
+    }
 }
 
 fn mac_to_u64(mac: [u8; 6]) -> u64 {
@@ -55,7 +80,9 @@ impl NeighborTable {
         let slots = (0..size)
             .map(|_| Slot {
                 sequence: AtomicU32::new(0),
-                key: AtomicU64::new(0),
+                meta: AtomicU64::new(0),
+                high: AtomicU64::new(0),
+                low: AtomicU64::new(0),
                 mac: AtomicU64::new(0),
             })
             .collect::<Vec<_>>()
@@ -66,20 +93,29 @@ impl NeighborTable {
         }
     }
 
-    fn home(&self, key: u64) -> usize {
+    fn home(&self, key: Key) -> usize {
         // Fibonacci hashing spreads consecutive addresses over the table.
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+        let mixed = key.low ^ key.high.rotate_left(17) ^ key.meta;
+        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+
+    fn read_key(slot: &Slot) -> Key {
+        Key {
+            meta: slot.meta.load(Ordering::Acquire),
+            high: slot.high.load(Ordering::Acquire),
+            low: slot.low.load(Ordering::Acquire),
+        }
     }
 
     /// The MAC for `addr` out of `port`, if resolved. Lock-free; safe from any thread.
     #[inline]
-    pub fn lookup(&self, port: PortId, addr: Ipv4Addr) -> Option<[u8; 6]> {
+    pub fn lookup(&self, port: PortId, addr: IpAddr) -> Option<[u8; 6]> {
         let key = key_of(port, addr);
         let mut index = self.home(key);
         for _ in 0..MAX_PROBES {
             let slot = &self.slots[index];
             let before = slot.sequence.load(Ordering::Acquire);
-            let slot_key = slot.key.load(Ordering::Acquire);
+            let slot_key = Self::read_key(slot);
             let mac = slot.mac.load(Ordering::Acquire);
             let after = slot.sequence.load(Ordering::Acquire);
             if before != after || before & 1 == 1 {
@@ -88,7 +124,7 @@ impl NeighborTable {
             if slot_key == key {
                 return Some(u64_to_mac(mac));
             }
-            if slot_key == 0 {
+            if slot_key.meta == 0 {
                 return None;
             }
             index = (index + 1) & self.mask;
@@ -100,20 +136,22 @@ impl NeighborTable {
     pub fn insert(
         &self,
         port: PortId,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         mac: [u8; 6],
     ) -> Result<(), NeighborTableFull> {
         let key = key_of(port, addr);
         let mut index = self.home(key);
         for _ in 0..MAX_PROBES {
             let slot = &self.slots[index];
-            let slot_key = slot.key.load(Ordering::Relaxed);
-            if slot_key == key || slot_key == 0 {
+            let slot_key = Self::read_key(slot);
+            if slot_key == key || slot_key.meta == 0 {
                 let sequence = slot.sequence.load(Ordering::Relaxed);
                 slot.sequence
                     .store(sequence.wrapping_add(1), Ordering::Release);
                 std::sync::atomic::fence(Ordering::Release);
-                slot.key.store(key, Ordering::Release);
+                slot.high.store(key.high, Ordering::Release);
+                slot.low.store(key.low, Ordering::Release);
+                slot.meta.store(key.meta, Ordering::Release);
                 slot.mac.store(mac_to_u64(mac), Ordering::Release);
                 slot.sequence
                     .store(sequence.wrapping_add(2), Ordering::Release);
@@ -125,15 +163,22 @@ impl NeighborTable {
     }
 
     /// Every resolved entry, for `show` (control thread).
-    pub fn entries(&self) -> Vec<(PortId, Ipv4Addr, [u8; 6])> {
+    pub fn entries(&self) -> Vec<(PortId, IpAddr, [u8; 6])> {
         self.slots
             .iter()
             .filter_map(|slot| {
-                let key = slot.key.load(Ordering::Acquire);
-                (key & IN_USE != 0).then(|| {
+                let key = Self::read_key(slot);
+                (key.meta & IN_USE != 0).then(|| {
+                    let addr = if key.meta & V6 != 0 {
+                        IpAddr::V6(Ipv6Addr::from(
+                            (u128::from(key.high) << 64) | u128::from(key.low),
+                        ))
+                    } else {
+                        IpAddr::V4(Ipv4Addr::from(key.low as u32))
+                    };
                     (
-                        PortId((key >> 32 & 0xffff) as u16),
-                        Ipv4Addr::from(key as u32),
+                        PortId((key.meta & 0xffff) as u16),
+                        addr,
                         u64_to_mac(slot.mac.load(Ordering::Acquire)),
                     )
                 })
@@ -149,7 +194,7 @@ mod tests {
     #[test]
     fn finds_what_was_inserted_per_port_and_updates_in_place() {
         let table = NeighborTable::new(16);
-        let a = Ipv4Addr::new(10, 1, 1, 254);
+        let a = IpAddr::V4(Ipv4Addr::new(10, 1, 1, 254));
         assert_eq!(table.lookup(PortId(0), a), None);
         table.insert(PortId(0), a, [2, 0, 0, 0, 0, 1]).unwrap();
         assert_eq!(table.lookup(PortId(0), a), Some([2, 0, 0, 0, 0, 1]));
@@ -157,6 +202,19 @@ mod tests {
         table.insert(PortId(0), a, [2, 0, 0, 0, 0, 9]).unwrap();
         assert_eq!(table.lookup(PortId(0), a), Some([2, 0, 0, 0, 0, 9]));
         assert_eq!(table.entries().len(), 1);
+        let v6: IpAddr = "fd00:1::10".parse().unwrap();
+        assert_eq!(table.lookup(PortId(0), v6), None);
+        table.insert(PortId(0), v6, [2, 0, 0, 0, 0, 6]).unwrap();
+        assert_eq!(table.lookup(PortId(0), v6), Some([2, 0, 0, 0, 0, 6]));
+        let mapped: IpAddr = "::a01:1fe".parse().unwrap();
+        assert_eq!(
+            table.lookup(PortId(0), mapped),
+            None,
+            "an IPv6 address is never an IPv4 one"
+        );
+        assert!(table
+            .entries()
+            .contains(&(PortId(0), v6, [2, 0, 0, 0, 0, 6])));
     }
 
     #[test]
@@ -165,7 +223,7 @@ mod tests {
         let mut refused = 0;
         for i in 0..64u32 {
             if table
-                .insert(PortId(0), Ipv4Addr::from(i + 1), [0; 6])
+                .insert(PortId(0), IpAddr::V4(Ipv4Addr::from(i + 1)), [0; 6])
                 .is_err()
             {
                 refused += 1;
@@ -173,7 +231,7 @@ mod tests {
         }
         assert_eq!(refused, 64 - 16);
         for i in 0..64u32 {
-            let _ = table.lookup(PortId(0), Ipv4Addr::from(i + 1));
+            let _ = table.lookup(PortId(0), IpAddr::V4(Ipv4Addr::from(i + 1)));
         }
     }
 
@@ -184,7 +242,9 @@ mod tests {
             let table = table.clone();
             std::thread::spawn(move || {
                 for _ in 0..200_000 {
-                    if let Some(mac) = table.lookup(PortId(3), Ipv4Addr::new(1, 2, 3, 4)) {
+                    if let Some(mac) =
+                        table.lookup(PortId(3), IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4)))
+                    {
                         // Every written MAC has all six bytes equal: a torn read would not.
                         assert!(mac.iter().all(|b| *b == mac[0]), "{mac:?}");
                     }
@@ -194,7 +254,7 @@ mod tests {
         for i in 0..200_000u32 {
             let b = (i % 251) as u8;
             table
-                .insert(PortId(3), Ipv4Addr::new(1, 2, 3, 4), [b; 6])
+                .insert(PortId(3), IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4)), [b; 6])
                 .unwrap();
         }
         reader.join().unwrap();

@@ -20,6 +20,13 @@ pub struct PortSetup {
 }
 
 impl PortSetup {
+    pub fn first_ipv6(&self) -> Option<std::net::Ipv6Addr> {
+        self.addresses.iter().find_map(|a| match a {
+            IpAddr::V6(v6) => Some(*v6),
+            IpAddr::V4(_) => None,
+        })
+    }
+
     pub fn first_ipv4(&self) -> Option<Ipv4Addr> {
         self.addresses.iter().find_map(|a| match a {
             IpAddr::V4(v4) => Some(*v4),

@@ -5,7 +5,7 @@
 //! Ethernet frame to transmit, an untouched frame to punt to the control thread or hand to the
 //! SA's owner, or nothing (a counted drop). It never locks or allocates.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
@@ -20,7 +20,7 @@ use crate::tables::{
     EventSender, InboundLookup, NextHop, OutboundVerdict, PortId, SaKinds, VrfId, WorkerEvent,
     WorkerId, WorkerTables,
 };
-use crate::wire::{ethernet, ip_proto, ipv4, udp};
+use crate::wire::{ethernet, ip_proto, ipv4, ipv6, udp};
 
 /// The SA state a gateway worker keeps: the ESP/AH engine plus what the pipeline needs around it.
 pub struct GatewaySas;
@@ -57,7 +57,7 @@ pub enum Disposition {
 }
 
 /// Next hops that still need a MAC: the control thread sends ARP requests for them.
-pub type ResolveRequests = ArrayQueue<(PortId, Ipv4Addr)>;
+pub type ResolveRequests = ArrayQueue<(PortId, IpAddr)>;
 
 pub struct PicWorker {
     pub tables: WorkerTables<GatewaySas>,
@@ -152,6 +152,7 @@ impl PicWorker {
         match ethertype {
             ethernet::ETHERTYPE_ARP => Disposition::Punt,
             ethernet::ETHERTYPE_IPV4 => self.ipv4_frame(rx, buf, l2_len, now),
+            ethernet::ETHERTYPE_IPV6 => self.ipv6_frame(rx, buf, l2_len, now),
             _ => self.drop(&|c| &c.drop_unsupported),
         }
     }
@@ -173,16 +174,46 @@ impl PicWorker {
             (ip.src(), ip.dst(), ip.protocol(), ip.header_len(), ip.ttl())
         };
         if self.ports.is_local(IpAddr::V4(dst)) {
-            return self.local_ipv4(buf, l2_len + header_len, protocol, now);
+            return self.local_ip(buf, l2_len + header_len, protocol, now);
         }
         if ttl <= 1 {
             return self.drop(&|c| &c.drop_ttl_expired);
         }
-        self.forward_ipv4(rx, buf, l2_len, src, dst, now)
+        self.forward_ip(rx, buf, l2_len, IpAddr::V4(src), IpAddr::V4(dst), now)
+    }
+
+    fn ipv6_frame<B: PacketBuf>(
+        &mut self,
+        rx: &PortSetup,
+        buf: &mut B,
+        l2_len: usize,
+        now: u64,
+    ) -> Disposition {
+        let (src, dst, next_header, hop_limit) = {
+            let Ok(ip) = ipv6::Ipv6Packet::new_checked(&buf.data()[l2_len..]) else {
+                return self.drop(&|c| &c.drop_bad_l3);
+            };
+            (ip.src(), ip.dst(), ip.next_header(), ip.hop_limit())
+        };
+        // Neighbor discovery and everything else multicast is the control thread's business.
+        if dst.is_multicast() {
+            return if next_header == ip_proto::ICMPV6 {
+                Disposition::Punt
+            } else {
+                self.drop(&|c| &c.drop_local_other)
+            };
+        }
+        if self.ports.is_local(IpAddr::V6(dst)) {
+            return self.local_ip(buf, l2_len + ipv6::HEADER_LEN, next_header, now);
+        }
+        if hop_limit <= 1 {
+            return self.drop(&|c| &c.drop_ttl_expired);
+        }
+        self.forward_ip(rx, buf, l2_len, IpAddr::V6(src), IpAddr::V6(dst), now)
     }
 
     /// A packet for one of the gateway's own addresses: IPsec for us, or the control thread's.
-    fn local_ipv4<B: PacketBuf>(
+    fn local_ip<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l4_offset: usize,
@@ -210,7 +241,7 @@ impl PicWorker {
                     _ => return self.drop(&|c| &c.drop_local_other),
                 }
             }
-            ip_proto::ICMP => return Disposition::Punt,
+            ip_proto::ICMP | ip_proto::ICMPV6 => return Disposition::Punt,
             _ => return self.drop(&|c| &c.drop_local_other),
         };
         let Some(spi_bytes) = buf.data().get(spi_offset..spi_offset + 4) else {
@@ -251,25 +282,23 @@ impl PicWorker {
         self.route_ip(buf, inside_vrf, dst, false)
     }
 
-    fn forward_ipv4<B: PacketBuf>(
+    fn forward_ip<B: PacketBuf>(
         &mut self,
         rx: &PortSetup,
         buf: &mut B,
         l2_len: usize,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         now: u64,
     ) -> Disposition {
         let worker = self.worker();
         let vrf = rx.vrf;
-        let verdict = self
-            .tables
-            .classify_outbound(vrf, IpAddr::V4(src), IpAddr::V4(dst));
+        let verdict = self.tables.classify_outbound(vrf, src, dst);
         match verdict {
             OutboundVerdict::Forward(next_hop) => {
                 decrement_ttl(buf, l2_len);
                 bump(&self.counters.forwarded_clear);
-                self.frame_for_next_hop(buf, next_hop, IpAddr::V4(dst), true)
+                self.frame_for_next_hop(buf, next_hop, dst, true)
             }
             OutboundVerdict::HandOff { owner, .. } => Disposition::HandOff(owner),
             OutboundVerdict::Encrypt { sas, .. } => {
@@ -323,18 +352,26 @@ impl PicWorker {
         &mut self,
         rx: &PortSetup,
         buf: &mut B,
-        sender: Ipv4Addr,
+        sender: IpAddr,
         mtu: u16,
     ) -> Disposition {
-        let Some(our_address) = rx.first_ipv4() else {
-            return self.drop(&|c| &c.drop_sa_processing);
+        // Built aside from the whole original, then the buffer becomes the reply: IPv4 quotes
+        // the header and 8 bytes; IPv6 as much as fits the minimum MTU (RFC 4443), here 1232.
+        let mut reply = [0u8; 1280];
+        let built = match sender {
+            IpAddr::V4(_) => rx.first_ipv4().and_then(|ours| {
+                crate::wire::icmp::build_v4_frag_needed(&mut reply, ours, buf.data(), mtu)
+            }),
+            IpAddr::V6(_) => rx.first_ipv6().and_then(|ours| {
+                crate::wire::icmp::build_v6_packet_too_big(
+                    &mut reply,
+                    ours,
+                    buf.data(),
+                    u32::from(mtu),
+                )
+            }),
         };
-        // Built aside from the whole original (its header + 8 bytes are quoted), then the
-        // buffer becomes the reply: IPv4 (20) + ICMP (8) + at most 60 + 8 quoted bytes.
-        let mut reply = [0u8; 96];
-        let Some(reply_len) =
-            crate::wire::icmp::build_v4_frag_needed(&mut reply, our_address, buf.data(), mtu)
-        else {
+        let Some(reply_len) = built else {
             return self.drop(&|c| &c.drop_sa_processing);
         };
         let resized = if buf.len() >= reply_len {
@@ -347,7 +384,7 @@ impl PicWorker {
         }
         buf.data_mut().copy_from_slice(&reply[..reply_len]);
         bump(&self.counters.icmp_too_big);
-        self.route_ip(buf, rx.vrf, IpAddr::V4(sender), false)
+        self.route_ip(buf, rx.vrf, sender, false)
     }
 
     /// Routes a bare IP packet (no Ethernet header) and frames it for its next hop.
@@ -380,9 +417,6 @@ impl PicWorker {
                 } else {
                     gateway
                 };
-                let IpAddr::V4(neighbor) = neighbor else {
-                    return self.drop(&|c| &c.drop_unsupported);
-                };
                 let Some(src_mac) = self.ports.get(port).map(|p| p.mac) else {
                     return self.drop(&|c| &c.drop_no_route);
                 };
@@ -391,7 +425,11 @@ impl PicWorker {
                     let _ = self.resolve.push((port, neighbor));
                     return self.drop(&|c| &c.drop_no_neighbor);
                 };
-                if !write_ethernet(buf, has_l2, dst_mac, src_mac, ethernet::ETHERTYPE_IPV4) {
+                let ethertype = match neighbor {
+                    IpAddr::V4(_) => ethernet::ETHERTYPE_IPV4,
+                    IpAddr::V6(_) => ethernet::ETHERTYPE_IPV6,
+                };
+                if !write_ethernet(buf, has_l2, dst_mac, src_mac, ethertype) {
                     return self.drop(&|c| &c.drop_bad_l2);
                 }
                 bump(&self.counters.tx_packets);
@@ -400,7 +438,11 @@ impl PicWorker {
             NextHop::Local => {
                 // For the gateway itself (e.g. a ping to the inside address through a tunnel):
                 // the control thread takes frames, so give it one.
-                if !write_ethernet(buf, has_l2, [0; 6], [0; 6], ethernet::ETHERTYPE_IPV4) {
+                let ethertype = match dst {
+                    IpAddr::V4(_) => ethernet::ETHERTYPE_IPV4,
+                    IpAddr::V6(_) => ethernet::ETHERTYPE_IPV6,
+                };
+                if !write_ethernet(buf, has_l2, [0; 6], [0; 6], ethertype) {
                     return self.drop(&|c| &c.drop_bad_l2);
                 }
                 Disposition::Punt
@@ -462,8 +504,15 @@ fn ip_addresses(data: &[u8]) -> Option<(IpAddr, IpAddr)> {
 
 fn decrement_ttl<B: PacketBuf>(buf: &mut B, l2_len: usize) {
     if let Some(bytes) = buf.data_mut().get_mut(l2_len..) {
-        let mut ip = ipv4::Ipv4Packet::new_unchecked(bytes);
-        let _ = ip.decrement_ttl();
+        match bytes.first().map(|b| b >> 4) {
+            Some(4) => {
+                let _ = ipv4::Ipv4Packet::new_unchecked(bytes).decrement_ttl();
+            }
+            Some(6) => {
+                let _ = ipv6::Ipv6Packet::new_unchecked(bytes).decrement_hop_limit();
+            }
+            _ => {}
+        }
     }
 }
 

@@ -22,10 +22,16 @@ use dataplane::wire::{arp, ethernet, ip_proto, ipv4, ipv6, udp};
 use dpdk::{Consumer, Mbuf, Mempool};
 
 use super::builder::{GatewayBuilder, SaCounterRegistry, TunnelContext};
+use super::neighbor_aging::NeighborAging;
 use super::plan::{Plan, PlannedRouteKind};
 use super::socket::ControlSocket;
 use super::RunningPort;
 use super::{frames, frames_v6};
+
+/// Neighbors unconfirmed this long are probed (Linux's default base reachable time is 30 s;
+/// a gateway can afford to be lazier), and forgotten when the probes stay unanswered.
+const NEIGHBOR_REACHABLE: Duration = Duration::from_secs(60);
+const NEIGHBOR_PROBE_GRACE: Duration = Duration::from_secs(10);
 
 pub type Manager = TunnelManager<GatewaySas, GatewayBuilder>;
 
@@ -82,6 +88,7 @@ pub struct ControlLoop {
     pub(super) static_tunnels: Vec<StaticTunnel>,
     arp_sent: HashMap<(PortId, IpAddr), Instant>,
     static_next_hops: Vec<(PortId, IpAddr)>,
+    aging: NeighborAging,
     pub(super) started: Instant,
     pub(super) punted: u64,
     pub(super) ike_in: u64,
@@ -410,6 +417,7 @@ impl ControlLoop {
             static_tunnels,
             arp_sent: HashMap::new(),
             static_next_hops,
+            aging: NeighborAging::new(NEIGHBOR_REACHABLE, NEIGHBOR_PROBE_GRACE),
             started: Instant::now(),
             punted: 0,
             ike_in: 0,
@@ -431,9 +439,10 @@ impl ControlLoop {
                 manager.flush();
             }
             self.serve_socket();
-            if last_refresh.elapsed() > Duration::from_secs(20) {
+            if last_refresh.elapsed() > Duration::from_secs(5) {
                 last_refresh = Instant::now();
                 self.resolve_static_next_hops();
+                self.age_neighbors();
             }
             if !busy {
                 std::thread::sleep(Duration::from_millis(1));
@@ -561,6 +570,8 @@ impl ControlLoop {
                         _ => None,
                     };
                     if let Some((address, mac)) = learned {
+                        self.aging
+                            .confirmed(port, IpAddr::V6(address), Instant::now());
                         if let Err(e) = self.neighbors.insert(port, IpAddr::V6(address), mac) {
                             tracing::warn!(port = port.0, neighbor = %address, error = %e, "neighbor not learned");
                         }
@@ -598,6 +609,8 @@ impl ControlLoop {
         // Learn from replies and from requests aimed at us (RFC 826's merge rule, restricted
         // to what concerns the gateway).
         if (arp.operation() == arp::OP_REPLY || ours) && !sender_ip.is_unspecified() {
+            self.aging
+                .confirmed(port, IpAddr::V4(sender_ip), Instant::now());
             if let Err(e) = self
                 .neighbors
                 .insert(port, IpAddr::V4(sender_ip), sender_mac)
@@ -643,6 +656,17 @@ impl ControlLoop {
         };
         self.arp_sent.insert((port, addr), now);
         self.transmit(port, &request);
+    }
+
+    fn age_neighbors(&mut self) {
+        let work = self.aging.due(Instant::now());
+        for (port, address) in work.probe {
+            self.send_arp_request(port, address);
+        }
+        for (port, address) in work.forget {
+            self.neighbors.remove(port, address);
+            tracing::info!(port = port.0, neighbor = %address, "neighbor did not answer: forgotten");
+        }
     }
 
     /// Static next hops are resolved before traffic needs them, and refreshed now and then.
@@ -814,6 +838,10 @@ impl ControlLoop {
             socket.serve_pending(|request| super::show::answer(self, request));
             self.socket = Some(socket);
         }
+    }
+
+    pub(super) fn aging_tracked(&self) -> usize {
+        self.aging.tracked()
     }
 
     pub(super) fn port_mac(&self, port: PortId) -> Option<[u8; 6]> {

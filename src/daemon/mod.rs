@@ -6,6 +6,7 @@ mod builder;
 mod control_loop;
 mod frames;
 mod frames_v6;
+mod neighbor_aging;
 mod plan;
 mod show;
 mod signals;

@@ -520,8 +520,12 @@ fn dataplane_statistics(state: &ControlLoop) -> Answer {
     }
     let _ = writeln!(
         text,
-        "Control: punted {}, IKE in {}, IKE out {}, tunnels refused {}",
-        state.punted, state.ike_in, state.ike_out, state.refused_tunnels
+        "Control: punted {}, IKE in {}, IKE out {}, tunnels refused {}, neighbors {}",
+        state.punted,
+        state.ike_in,
+        state.ike_out,
+        state.refused_tunnels,
+        state.neighbors.entries().len()
     );
     let ike_drops: Vec<Value> = state
         .responders
@@ -537,6 +541,12 @@ fn dataplane_statistics(state: &ControlLoop) -> Answer {
             "control": {
                 "punted": state.punted, "ike_in": state.ike_in, "ike_out": state.ike_out,
                 "tunnels_refused": state.refused_tunnels, "ike_drops": ike_drops,
+                "neighbors": state.neighbors.entries().iter().map(|(port, address, mac)| json!({
+                    "port": port.0,
+                    "address": address.to_string(),
+                    "mac": mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+                })).collect::<Vec<_>>(),
+                "neighbors_tracked_for_aging": state.aging_tracked(),
             },
         }),
     }

@@ -27,6 +27,8 @@ struct Slot {
 
 const IN_USE: u64 = 1 << 63;
 const V6: u64 = 1 << 62;
+/// A removed entry: probing continues past it, inserting may reuse it.
+const TOMBSTONE: u64 = 1 << 61;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Key {
@@ -141,25 +143,63 @@ impl NeighborTable {
     ) -> Result<(), NeighborTableFull> {
         let key = key_of(port, addr);
         let mut index = self.home(key);
+        let mut free = None;
         for _ in 0..MAX_PROBES {
-            let slot = &self.slots[index];
-            let slot_key = Self::read_key(slot);
-            if slot_key == key || slot_key.meta == 0 {
-                let sequence = slot.sequence.load(Ordering::Relaxed);
-                slot.sequence
-                    .store(sequence.wrapping_add(1), Ordering::Release);
-                std::sync::atomic::fence(Ordering::Release);
-                slot.high.store(key.high, Ordering::Release);
-                slot.low.store(key.low, Ordering::Release);
-                slot.meta.store(key.meta, Ordering::Release);
-                slot.mac.store(mac_to_u64(mac), Ordering::Release);
-                slot.sequence
-                    .store(sequence.wrapping_add(2), Ordering::Release);
-                return Ok(());
+            let slot_key = Self::read_key(&self.slots[index]);
+            if slot_key == key {
+                free = Some(index);
+                break;
+            }
+            if slot_key.meta & IN_USE == 0 && free.is_none() {
+                free = Some(index);
+            }
+            if slot_key.meta == 0 {
+                break;
             }
             index = (index + 1) & self.mask;
         }
-        Err(NeighborTableFull)
+        let Some(index) = free else {
+            return Err(NeighborTableFull);
+        };
+        self.write(index, key, mac_to_u64(mac));
+        Ok(())
+    }
+
+    /// Forgets an entry (it aged out); packets for it are dropped and resolved again.
+    pub fn remove(&self, port: PortId, addr: IpAddr) -> bool {
+        let key = key_of(port, addr);
+        let mut index = self.home(key);
+        for _ in 0..MAX_PROBES {
+            let slot_key = Self::read_key(&self.slots[index]);
+            if slot_key == key {
+                let gone = Key {
+                    meta: TOMBSTONE,
+                    high: 0,
+                    low: 0,
+                };
+                self.write(index, gone, 0);
+                return true;
+            }
+            if slot_key.meta == 0 {
+                return false;
+            }
+            index = (index + 1) & self.mask;
+        }
+        false
+    }
+
+    fn write(&self, index: usize, key: Key, mac: u64) {
+        let slot = &self.slots[index];
+        let sequence = slot.sequence.load(Ordering::Relaxed);
+        slot.sequence
+            .store(sequence.wrapping_add(1), Ordering::Release);
+        std::sync::atomic::fence(Ordering::Release);
+        slot.high.store(key.high, Ordering::Release);
+        slot.low.store(key.low, Ordering::Release);
+        slot.meta.store(key.meta, Ordering::Release);
+        slot.mac.store(mac, Ordering::Release);
+        slot.sequence
+            .store(sequence.wrapping_add(2), Ordering::Release);
     }
 
     /// Every resolved entry, for `show` (control thread).
@@ -258,5 +298,50 @@ mod tests {
                 .unwrap();
         }
         reader.join().unwrap();
+    }
+
+    #[test]
+    fn ipv6_entries_live_beside_ipv4_ones() {
+        let table = NeighborTable::new(16);
+        let v6: IpAddr = "fd00:1::10".parse().unwrap();
+        assert_eq!(table.lookup(PortId(0), v6), None);
+        table.insert(PortId(0), v6, [2, 0, 0, 0, 0, 6]).unwrap();
+        assert_eq!(table.lookup(PortId(0), v6), Some([2, 0, 0, 0, 0, 6]));
+        // ::10.1.1.254 is an IPv6 address, never the IPv4 neighbor 10.1.1.254.
+        let v4 = IpAddr::V4(Ipv4Addr::new(10, 1, 1, 254));
+        table.insert(PortId(0), v4, [2, 0, 0, 0, 0, 4]).unwrap();
+        let mapped: IpAddr = "::a01:1fe".parse().unwrap();
+        assert_eq!(table.lookup(PortId(0), mapped), None);
+        assert!(table
+            .entries()
+            .contains(&(PortId(0), v6, [2, 0, 0, 0, 0, 6])));
+        assert!(table
+            .entries()
+            .contains(&(PortId(0), v4, [2, 0, 0, 0, 0, 4])));
+    }
+
+    #[test]
+    fn removed_entries_leave_probe_chains_intact_and_their_slot_reusable() {
+        let table = NeighborTable::new(16);
+        let addrs: Vec<IpAddr> = (1..=12u32).map(|i| IpAddr::V4(Ipv4Addr::from(i))).collect();
+        for (i, a) in addrs.iter().enumerate() {
+            table.insert(PortId(0), *a, [i as u8; 6]).unwrap();
+        }
+        assert!(table.remove(PortId(0), addrs[0]));
+        assert!(!table.remove(PortId(0), addrs[0]));
+        assert_eq!(table.lookup(PortId(0), addrs[0]), None);
+        for (i, a) in addrs.iter().enumerate().skip(1) {
+            assert_eq!(table.lookup(PortId(0), *a), Some([i as u8; 6]), "{a}");
+        }
+        assert_eq!(table.entries().len(), 11);
+        // Re-learning an entry that still exists updates it in place, never twice.
+        table.insert(PortId(0), addrs[5], [99; 6]).unwrap();
+        assert_eq!(table.entries().len(), 11);
+        for i in 13..=17u32 {
+            table
+                .insert(PortId(0), IpAddr::V4(Ipv4Addr::from(i)), [1; 6])
+                .unwrap();
+        }
+        assert_eq!(table.entries().len(), 16, "the tombstone was reused");
     }
 }

@@ -11,8 +11,8 @@ use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::crypto::Backend;
 use dataplane::esp::{InboundSa, OutboundSa};
 use dataplane::pipeline::{
-    Disposition, GatewaySas, NeighborTable, PicWorker, PipelineCounters, PortSetup, Ports,
-    ResolveRequests, TunnelInbound, TunnelOutbound,
+    fragment_frame, Disposition, GatewaySas, NeighborTable, PicWorker, PipelineCounters, PortSetup,
+    Ports, ResolveRequests, TunnelInbound, TunnelOutbound,
 };
 use dataplane::prefix::Prefix;
 use dataplane::sa::*;
@@ -362,10 +362,13 @@ fn refusals_are_counted_drops_or_punts() {
 }
 
 #[test]
-fn a_packet_too_big_for_the_tunnel_with_df_is_answered_with_fragmentation_needed() {
+fn a_packet_too_big_for_the_tunnel_gets_fragmentation_needed_with_df_and_is_split_without() {
     let mut rig = rig_with_mtu(Some(400));
     rig.neighbors
         .insert(INSIDE, "172.16.1.10".parse().unwrap(), LAN_HOST_MAC)
+        .unwrap();
+    rig.neighbors
+        .insert(OUTSIDE, "10.1.1.254".parse().unwrap(), ISP_MAC)
         .unwrap();
     let mut inner = ipv4_udp("172.16.1.10", "172.16.2.1", &[0x5a; 600]);
     inner[6] = 0x40; // DF
@@ -404,10 +407,49 @@ fn a_packet_too_big_for_the_tunnel_with_df_is_answered_with_fragmentation_needed
     assert_eq!(&icmp[8 + 12..8 + 28], &inner[12..28]);
     assert_eq!(rig.counters.snapshot().icmp_too_big, 1);
 
-    // Without DF the packet would need fragmenting first: counted, not silently lost.
-    let small_enough = ipv4_udp("172.16.1.10", "172.16.2.1", &[1; 600]);
-    let mut bufs = [frame(GW_MAC_IN, LAN_HOST_MAC, &small_enough)];
+    // Without DF the frame goes back to the caller to be split; each fragment then fits.
+    let big = ipv4_udp(
+        "172.16.1.10",
+        "172.16.2.1",
+        &(0..600u32).map(|i| i as u8).collect::<Vec<_>>(),
+    );
+    let mut bufs = [frame(GW_MAC_IN, LAN_HOST_MAC, &big)];
     rig.worker.process_burst(INSIDE, &mut bufs, &mut out, 1);
-    assert_eq!(out[0], Disposition::Drop);
-    assert_eq!(rig.counters.snapshot().drop_needs_fragmentation, 1);
+    let Disposition::Fragment { mtu } = out[0] else {
+        panic!("expected a fragmentation request, got {:?}", out[0]);
+    };
+    assert_eq!(
+        bufs[0].data()[14..],
+        big[..],
+        "the frame comes back as received"
+    );
+    let mut pieces: Vec<HeapBuf> = (0..4).map(|_| HeapBuf::with_capacity(2048, 128)).collect();
+    let used = fragment_frame(&bufs[0], mtu, &mut pieces).unwrap();
+    assert!(used >= 2);
+    pieces.truncate(used);
+    let mut outs = vec![Disposition::Drop; used];
+    rig.worker.process_burst(INSIDE, &mut pieces, &mut outs, 1);
+    assert!(
+        outs.iter().all(|d| *d == Disposition::Transmit(OUTSIDE)),
+        "{outs:?} {:?}",
+        rig.counters.snapshot()
+    );
+    // The peer opens every fragment; together they carry the original payload once.
+    let mut peer = InboundSa::new(
+        &spec(Direction::Inbound, 0x200, "10.2.2.2", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let mut payload = Vec::new();
+    for piece in &pieces {
+        let mut esp = HeapBuf::from_slice(&piece.data()[14..]);
+        peer.decapsulate(&mut esp, 1).0.unwrap();
+        let ip = ipv4::Ipv4Packet::new_checked(esp.data()).unwrap();
+        assert_eq!(ip.ttl(), 63, "TTL decremented exactly once");
+        assert!(ip.total_len() <= usize::from(mtu));
+        payload.extend_from_slice(ip.payload());
+    }
+    assert_eq!(payload, big[20..]);
+    assert_eq!(rig.counters.snapshot().sent_for_fragmentation, 1);
 }

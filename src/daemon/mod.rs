@@ -200,6 +200,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
                 // The first worker sends the control thread's frames.
                 injected: std::mem::take(&mut injected_rings),
                 updates,
+                pool,
                 stop: stop.clone(),
                 idle_polls_before_sleep: 64,
                 idle_sleep: Duration::from_micros(u64::from(plan.idle_backoff_us)),

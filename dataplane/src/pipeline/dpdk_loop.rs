@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dpdk::{Consumer, Mbuf, MbufBurst, Producer, RxQueue, TxQueue, BURST_SIZE};
+use dpdk::{Consumer, Mbuf, MbufBurst, Mempool, Producer, RxQueue, TxQueue, BURST_SIZE};
 
 use super::drops::{add, bump};
-use super::worker::{Disposition, GatewaySas, PicWorker};
+use super::worker::{fragment_frame, Disposition, GatewaySas, PicWorker};
 use crate::tables::{HandoffPort, PortId, UpdateReceiver, WorkerEvent};
 
 /// Everything a worker loop owns besides its tables.
@@ -25,12 +25,17 @@ pub struct WorkerIo {
     pub injected: Vec<(PortId, Consumer<Mbuf>)>,
     pub handoff: HandoffPort<Mbuf>,
     pub updates: UpdateReceiver<GatewaySas>,
+    /// Where fragments come from when a packet must be split before encryption.
+    pub pool: Mempool,
     pub stop: Arc<AtomicBool>,
     /// Sleep after this many empty polls in a row...
     pub idle_polls_before_sleep: u32,
     /// ...for this long.
     pub idle_sleep: Duration,
 }
+
+/// A jumbo inner packet split for a ~1400-byte tunnel needs at most this many fragments.
+const MAX_FRAGMENTS: usize = 8;
 
 /// Updates applied per loop turn, so that a flood of tunnel installs cannot starve forwarding.
 const UPDATE_BUDGET: usize = 256;
@@ -67,7 +72,15 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
             busy = true;
             let port = PortId(io.rx[queue].port().id());
             worker.process_burst(port, rx_burst.as_mut_slice(), &mut dispositions, now);
-            dispatch(worker, io, &mut rx_burst, &dispositions, &mut tx_bursts);
+            dispatch(
+                worker,
+                io,
+                port,
+                &mut rx_burst,
+                &dispositions,
+                &mut tx_bursts,
+                now,
+            );
         }
         // Packets another worker received for SAs this one owns.
         let mut handed = 0;
@@ -79,7 +92,15 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
             let port = PortId(mbuf.port());
             let _ = rx_burst.push(mbuf);
             worker.process_burst(port, rx_burst.as_mut_slice(), &mut dispositions, now);
-            dispatch(worker, io, &mut rx_burst, &dispositions, &mut tx_bursts);
+            dispatch(
+                worker,
+                io,
+                port,
+                &mut rx_burst,
+                &dispositions,
+                &mut tx_bursts,
+                now,
+            );
         }
         busy |= handed > 0;
         for (port, ring) in io.injected.iter_mut() {
@@ -113,9 +134,11 @@ fn receive_one(handoff: &mut HandoffPort<Mbuf>) -> Option<Mbuf> {
 fn dispatch(
     worker: &mut PicWorker,
     io: &mut WorkerIo,
+    port: PortId,
     burst: &mut MbufBurst,
     dispositions: &[Disposition],
     tx_bursts: &mut [MbufBurst],
+    now: u64,
 ) {
     let counters = worker.counters().clone();
     for (mbuf, disposition) in burst.drain().zip(dispositions.iter()) {
@@ -142,6 +165,39 @@ fn dispatch(
                 }
             }
             Disposition::Drop => drop(mbuf),
+            Disposition::Fragment { mtu } => {
+                let mut fragments = MbufBurst::new();
+                let split = if io.pool.alloc_into(&mut fragments, MAX_FRAGMENTS) {
+                    fragment_frame(&mbuf, mtu, fragments.as_mut_slice()).ok()
+                } else {
+                    None
+                };
+                drop(mbuf);
+                let Some(used) = split else {
+                    bump(&counters.drop_fragmentation_failed);
+                    continue;
+                };
+                while fragments.len() > used {
+                    drop(fragments.pop());
+                }
+                // Each fragment now fits the tunnel, so this recursion is one level deep.
+                let mut fragment_dispositions = [Disposition::Drop; BURST_SIZE];
+                worker.process_burst(
+                    port,
+                    fragments.as_mut_slice(),
+                    &mut fragment_dispositions,
+                    now,
+                );
+                dispatch(
+                    worker,
+                    io,
+                    port,
+                    &mut fragments,
+                    &fragment_dispositions,
+                    tx_bursts,
+                    now,
+                );
+            }
         }
     }
 }

@@ -12,5 +12,6 @@ pub use drops::{PipelineCounters, PipelineSnapshot};
 pub use neighbor::NeighborTable;
 pub use ports::{PortSetup, Ports};
 pub use worker::{
-    Disposition, GatewaySas, PicWorker, ResolveRequests, TunnelInbound, TunnelOutbound,
+    fragment_frame, Disposition, GatewaySas, PicWorker, ResolveRequests, TunnelInbound,
+    TunnelOutbound,
 };

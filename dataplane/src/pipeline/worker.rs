@@ -54,6 +54,32 @@ pub enum Disposition {
     HandOff(WorkerId),
     /// Counted; the caller frees the buffer.
     Drop,
+    /// The frame (as received) is too big for its tunnel and may be fragmented: the caller
+    /// splits it with [`fragment_frame`] into fresh buffers and submits those, which fit.
+    Fragment { mtu: u16 },
+}
+
+/// Splits the IPv4 packet of `frame` (an Ethernet frame a worker answered with
+/// [`Disposition::Fragment`]) into fragments of at most `mtu` bytes, each written into an empty
+/// buffer of `out` behind a copy of the frame's Ethernet header. Returns how many were used.
+pub fn fragment_frame<B: PacketBuf>(
+    frame: &B,
+    mtu: u16,
+    out: &mut [B],
+) -> Result<usize, crate::esp::fragment::FragmentError> {
+    use crate::esp::fragment::{fragment_ipv4, FragmentError};
+    let l2_len = ethernet::EthernetFrame::new_checked(frame.data())
+        .map_err(|_| FragmentError::BadPacket)?
+        .header_len();
+    let (l2, packet) = frame.data().split_at(l2_len);
+    let used = fragment_ipv4(packet, usize::from(mtu), out)?;
+    for fragment in out.iter_mut().take(used) {
+        fragment
+            .prepend(l2_len)
+            .ok_or(FragmentError::NotEnoughBuffers)?
+            .copy_from_slice(l2);
+    }
+    Ok(used)
 }
 
 /// Next hops that still need a MAC: the control thread sends ARP requests for them.
@@ -128,7 +154,7 @@ impl PicWorker {
                 Disposition::Transmit(_) => {}
                 Disposition::Punt => bump(&self.counters.punted),
                 Disposition::HandOff(_) => bump(&self.counters.handed_off),
-                Disposition::Drop => {}
+                Disposition::Drop | Disposition::Fragment { .. } => {}
             }
         }
     }
@@ -328,8 +354,15 @@ impl PicWorker {
                         mtu,
                         may_fragment: false,
                     }) => return self.answer_too_big(rx, buf, src, mtu),
-                    Some(DropReason::TooBig { .. }) => {
-                        return self.drop(&|c| &c.drop_needs_fragmentation)
+                    // Without DF the packet is split first (RFC 4459 pre-fragmentation): the caller
+                    // owns buffer allocation, so the frame goes back to it as it was received.
+                    Some(DropReason::TooBig { mtu, .. }) => {
+                        if buf.prepend(l2_len).is_none() {
+                            return self.drop(&|c| &c.drop_bad_l2);
+                        }
+                        restore_ttl(buf, l2_len);
+                        bump(&self.counters.sent_for_fragmentation);
+                        return Disposition::Fragment { mtu };
                     }
                     Some(_) => return self.drop(&|c| &c.drop_sa_processing),
                 }
@@ -499,6 +532,17 @@ fn ip_addresses(data: &[u8]) -> Option<(IpAddr, IpAddr)> {
             Some((IpAddr::V6(ip.src()), IpAddr::V6(ip.dst())))
         }
         _ => None,
+    }
+}
+
+/// Undoes `decrement_ttl` on an IPv4 packet handed back for resubmission.
+fn restore_ttl<B: PacketBuf>(buf: &mut B, l2_len: usize) {
+    if let Some(bytes) = buf.data_mut().get_mut(l2_len..) {
+        if let Ok(mut ip) = ipv4::Ipv4Packet::new_checked(bytes) {
+            let ttl = ip.ttl();
+            ip.set_ttl(ttl.saturating_add(1));
+            ip.fill_checksum();
+        }
     }
 }
 

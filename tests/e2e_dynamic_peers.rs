@@ -194,6 +194,19 @@ fn link_type_tunnels_take_dedicated_units_from_the_pool() {
             .unwrap()
             >= 1
     );
+    // Without DF the same packet is split before encryption and arrives whole.
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &s.ns("lan"), "ping", "-n", "-c", "2", "-W", "2", "-M", "dont", "-s", "1400", "172.16.2.1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 received"), "fragmented pings lost:\n{text}");
+    assert!(
+        s.show("dataplane statistics")["workers"][0]["counters"]["sent_for_fragmentation"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
     // The reverse routes point at each tunnel's own unit.
     for (prefix, _, _, next_hop) in s.routes("inet.0").into_iter().filter(|r| r.2 == 1) {
         let tunnel = tunnels

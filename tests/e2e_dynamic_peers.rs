@@ -196,11 +196,29 @@ fn link_type_tunnels_take_dedicated_units_from_the_pool() {
     );
     // Without DF the same packet is split before encryption and arrives whole.
     let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &s.ns("lan"), "ping", "-n", "-c", "2", "-W", "2", "-M", "dont", "-s", "1400", "172.16.2.1"])
+        .args([
+            "netns",
+            "exec",
+            &s.ns("lan"),
+            "ping",
+            "-n",
+            "-c",
+            "2",
+            "-W",
+            "2",
+            "-M",
+            "dont",
+            "-s",
+            "1400",
+            "172.16.2.1",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("2 received"), "fragmented pings lost:\n{text}");
+    assert!(
+        text.contains("2 received"),
+        "fragmented pings lost:\n{text}"
+    );
     assert!(
         s.show("dataplane statistics")["workers"][0]["counters"]["sent_for_fragmentation"]
             .as_u64()

@@ -453,3 +453,50 @@ fn a_packet_too_big_for_the_tunnel_gets_fragmentation_needed_with_df_and_is_spli
     assert_eq!(payload, big[20..]);
     assert_eq!(rig.counters.snapshot().sent_for_fragmentation, 1);
 }
+
+#[test]
+fn outer_fragments_from_the_peer_are_reassembled_before_the_spi_lookup() {
+    let mut rig = rig();
+    rig.neighbors
+        .insert(INSIDE, "172.16.1.10".parse().unwrap(), LAN_HOST_MAC)
+        .unwrap();
+    let mut peer = OutboundSa::new(
+        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let inner = ipv4_udp("172.16.2.1", "172.16.1.10", &[0x33; 1200]);
+    let mut esp = HeapBuf::from_slice(&inner);
+    peer.encapsulate(&mut esp, 1).0.unwrap();
+    // A router on the way splits the outer packet.
+    let mut pieces: Vec<HeapBuf> = (0..3).map(|_| HeapBuf::with_capacity(2048, 128)).collect();
+    let used = dataplane::esp::fragment::fragment_ipv4(esp.data(), 600, &mut pieces).unwrap();
+    assert!(used >= 2);
+    let mut out = [Disposition::Punt];
+    for (i, piece) in pieces.iter().take(used).enumerate() {
+        let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, piece.data())];
+        rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+        if i + 1 < used {
+            assert_eq!(out[0], Disposition::Drop, "fragment {i} is held");
+        } else {
+            assert_eq!(
+                out[0],
+                Disposition::Transmit(INSIDE),
+                "{:?}",
+                rig.counters.snapshot()
+            );
+            assert_eq!(&bufs[0].data()[14 + 20..], &inner[20..]);
+        }
+    }
+    let s = rig.counters.snapshot();
+    assert_eq!(
+        (s.fragments_held, s.reassembled, s.decrypted),
+        (used as u64 - 1, 1, 1)
+    );
+
+    // A lone middle fragment never completes: held, then it simply never comes out.
+    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, pieces[1].data())];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 2);
+    assert_eq!(out[0], Disposition::Drop);
+}

@@ -14,7 +14,12 @@ use super::drops::{bump, PipelineCounters};
 use super::neighbor::NeighborTable;
 use super::ports::{PortSetup, Ports};
 use crate::buf::PacketBuf;
+use crate::esp::reassembly::{Reassembler, ReassemblyOutcome};
 use crate::esp::{DropReason, InboundSa, OutboundSa, RaisedEvents, SaEventKind};
+
+/// Outer datagrams being reassembled at once per worker, each up to 9 KiB, allocated once.
+const REASSEMBLY_SLOTS: usize = 32;
+const REASSEMBLY_TIMEOUT_SECONDS: u64 = 5;
 use crate::sa::{Direction, ProxyPair};
 use crate::tables::{
     EventSender, InboundLookup, NextHop, OutboundVerdict, PortId, SaKinds, VrfId, WorkerEvent,
@@ -92,6 +97,9 @@ pub struct PicWorker {
     resolve: Arc<ResolveRequests>,
     events: EventSender,
     counters: Arc<PipelineCounters>,
+    /// Outer IPv4 fragments addressed to the gateway (ESP fragmented on the way), put back
+    /// together before the SPI lookup because only the first fragment carries the SPI.
+    reassembler: Reassembler,
     /// Workers of the whole gateway: an SPI that names a worker beyond them is forged or stale.
     worker_count: u16,
 }
@@ -113,6 +121,7 @@ impl PicWorker {
             resolve,
             events,
             counters,
+            reassembler: Reassembler::new(REASSEMBLY_SLOTS, REASSEMBLY_TIMEOUT_SECONDS),
             worker_count,
         }
     }
@@ -190,15 +199,25 @@ impl PicWorker {
         l2_len: usize,
         now: u64,
     ) -> Disposition {
-        let (src, dst, protocol, header_len, ttl) = {
+        let (src, dst, protocol, header_len, ttl, is_fragment) = {
             let Ok(ip) = ipv4::Ipv4Packet::new_checked(&buf.data()[l2_len..]) else {
                 return self.drop(&|c| &c.drop_bad_l3);
             };
             if !ip.verify_checksum() {
                 return self.drop(&|c| &c.drop_bad_l3);
             }
-            (ip.src(), ip.dst(), ip.protocol(), ip.header_len(), ip.ttl())
+            (
+                ip.src(),
+                ip.dst(),
+                ip.protocol(),
+                ip.header_len(),
+                ip.ttl(),
+                ip.is_fragment(),
+            )
         };
+        if is_fragment && self.ports.is_local(IpAddr::V4(dst)) {
+            return self.reassemble(rx, buf, l2_len, now);
+        }
         if self.ports.is_local(IpAddr::V4(dst)) {
             return self.local_ip(buf, l2_len + header_len, protocol, now);
         }
@@ -206,6 +225,42 @@ impl PicWorker {
             return self.drop(&|c| &c.drop_ttl_expired);
         }
         self.forward_ip(rx, buf, l2_len, IpAddr::V4(src), IpAddr::V4(dst), now)
+    }
+
+    /// Holds a fragment for the gateway; once the datagram is whole, processes it like any
+    /// unfragmented frame (the Ethernet header of the last fragment stays in front of it).
+    fn reassemble<B: PacketBuf>(
+        &mut self,
+        rx: &PortSetup,
+        buf: &mut B,
+        l2_len: usize,
+        now: u64,
+    ) -> Disposition {
+        let mut header = [0u8; 64];
+        let Some(l2) = buf.data().get(..l2_len) else {
+            return self.drop(&|c| &c.drop_bad_l2);
+        };
+        header[..l2_len].copy_from_slice(l2);
+        if !buf.adj(l2_len) {
+            return self.drop(&|c| &c.drop_bad_l2);
+        }
+        match self.reassembler.push(buf, now) {
+            ReassemblyOutcome::Held => {
+                bump(&self.counters.fragments_held);
+                Disposition::Drop
+            }
+            ReassemblyOutcome::Complete => {
+                let Some(front) = buf.prepend(l2_len) else {
+                    return self.drop(&|c| &c.drop_reassembly);
+                };
+                front.copy_from_slice(&header[..l2_len]);
+                bump(&self.counters.reassembled);
+                self.ipv4_frame(rx, buf, l2_len, now)
+            }
+            ReassemblyOutcome::NotFragment | ReassemblyOutcome::Dropped(_) => {
+                self.drop(&|c| &c.drop_reassembly)
+            }
+        }
     }
 
     fn ipv6_frame<B: PacketBuf>(

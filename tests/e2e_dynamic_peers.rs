@@ -11,6 +11,19 @@ const GLOBAL_KEY: &str = "dyntun-demo-global-key";
 const IKE: &str = "aes128-sha1-modp1024";
 const ESP: &str = "aes128-sha1";
 
+/// SG2 as the reference example has it: 10.2.2.2 protecting 172.16.2.0/24, the global key.
+fn start_sg2(s: &mut Scenario) -> usize {
+    s.start_peer(
+        "sg2",
+        "10.2.2.2",
+        "172.16.2.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[],
+    )
+}
+
 fn reverse_routes(s: &Scenario, table: &str) -> Vec<String> {
     s.routes(table)
         .into_iter()
@@ -24,15 +37,7 @@ fn policy_based_tunnels_for_two_dynamic_peers_carry_traffic_both_ways_and_go_on_
     let mut s = Scenario::new();
     s.start_gateway("examples/sg1-policy-shared.conf");
     s.warm_up_lan();
-    let sg2 = s.start_peer(
-        "sg2",
-        "10.2.2.2",
-        "172.16.2.0/24",
-        GLOBAL_KEY,
-        IKE,
-        ESP,
-        &[],
-    );
+    let sg2 = start_sg2(&mut s);
     let sg3 = s.start_peer(
         "sg3",
         "10.3.3.3",
@@ -243,15 +248,7 @@ fn vrf_service_set_puts_reverse_routes_in_the_vrf_table() {
     let mut s = Scenario::new();
     s.start_gateway("examples/sg1-vrf.set");
     s.warm_up_lan();
-    let sg2 = s.start_peer(
-        "sg2",
-        "10.2.2.2",
-        "172.16.2.0/24",
-        GLOBAL_KEY,
-        IKE,
-        ESP,
-        &[],
-    );
+    let sg2 = start_sg2(&mut s);
     assert!(s.initiate(sg2));
     assert_eq!(reverse_routes(&s, "vrf-lan.inet.0"), ["172.16.2.0/24"]);
     assert!(reverse_routes(&s, "inet.0").is_empty());
@@ -267,15 +264,7 @@ fn a_peer_with_its_own_key_and_a_peer_with_the_global_key_both_authenticate() {
     let mut s = Scenario::new();
     s.start_gateway("examples/sg1-per-peer-key.conf");
     // SG2 holding only the global key is refused: its address has a key of its own.
-    let wrong = s.start_peer(
-        "sg2",
-        "10.2.2.2",
-        "172.16.2.0/24",
-        GLOBAL_KEY,
-        IKE,
-        ESP,
-        &[],
-    );
+    let wrong = start_sg2(&mut s);
     assert!(
         !s.initiate(wrong),
         "SG2 must not get in with the global key"

@@ -44,7 +44,6 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
     let tsc_hz = dpdk::lcore::tsc_hz().max(1);
     let mut rx_burst = MbufBurst::new();
     let mut tx_bursts: Vec<MbufBurst> = io.tx.iter().map(|_| MbufBurst::new()).collect();
-    let mut dispositions = [Disposition::Drop; BURST_SIZE];
     let mut idle_polls = 0u32;
     let mut last_counters_second = 0u64;
     while !io.stop.load(Ordering::Relaxed) {
@@ -71,16 +70,7 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
             }
             busy = true;
             let port = PortId(io.rx[queue].port().id());
-            worker.process_burst(port, rx_burst.as_mut_slice(), &mut dispositions, now);
-            dispatch(
-                worker,
-                io,
-                port,
-                &mut rx_burst,
-                &dispositions,
-                &mut tx_bursts,
-                now,
-            );
+            process_and_dispatch(worker, io, port, &mut rx_burst, &mut tx_bursts, now);
         }
         // Packets another worker received for SAs this one owns.
         let mut handed = 0;
@@ -91,16 +81,7 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
             handed += 1;
             let port = PortId(mbuf.port());
             let _ = rx_burst.push(mbuf);
-            worker.process_burst(port, rx_burst.as_mut_slice(), &mut dispositions, now);
-            dispatch(
-                worker,
-                io,
-                port,
-                &mut rx_burst,
-                &dispositions,
-                &mut tx_bursts,
-                now,
-            );
+            process_and_dispatch(worker, io, port, &mut rx_burst, &mut tx_bursts, now);
         }
         busy |= handed > 0;
         for (port, ring) in io.injected.iter_mut() {
@@ -129,6 +110,20 @@ fn receive_one(handoff: &mut HandoffPort<Mbuf>) -> Option<Mbuf> {
     let mut taken = None;
     handoff.receive(1, |mbuf| taken = Some(mbuf));
     taken
+}
+
+/// Runs the worker over `burst` and moves every mbuf where the worker said.
+fn process_and_dispatch(
+    worker: &mut PicWorker,
+    io: &mut WorkerIo,
+    port: PortId,
+    burst: &mut MbufBurst,
+    tx_bursts: &mut [MbufBurst],
+    now: u64,
+) {
+    let mut dispositions = [Disposition::Drop; BURST_SIZE];
+    worker.process_burst(port, burst.as_mut_slice(), &mut dispositions, now);
+    dispatch(worker, io, port, burst, &dispositions, tx_bursts, now);
 }
 
 fn dispatch(
@@ -181,22 +176,7 @@ fn dispatch(
                     drop(fragments.pop());
                 }
                 // Each fragment now fits the tunnel, so this recursion is one level deep.
-                let mut fragment_dispositions = [Disposition::Drop; BURST_SIZE];
-                worker.process_burst(
-                    port,
-                    fragments.as_mut_slice(),
-                    &mut fragment_dispositions,
-                    now,
-                );
-                dispatch(
-                    worker,
-                    io,
-                    port,
-                    &mut fragments,
-                    &fragment_dispositions,
-                    tx_bursts,
-                    now,
-                );
+                process_and_dispatch(worker, io, port, &mut fragments, tx_bursts, now);
             }
         }
     }

@@ -54,6 +54,9 @@ step "SG2 and SG3 initiate; SG1 only responds"
 charon_initiate "$(topo_ns sg2)" "$WORK/sg2" | tail -n 2
 charon_initiate "$(topo_ns sg3)" "$WORK/sg3" | tail -n 2
 
+step "the LAN host finds its gateway: dyntun answers ARP and ICMP for 172.16.1.1 itself"
+ip netns exec "$(topo_ns lan)" ping -c 2 -i 0.2 -W 2 172.16.1.1
+
 step "pings through the tunnels, both ways"
 ip netns exec "$(topo_ns sg2)" ping -c 3 -i 0.2 -W 2 -I 172.16.2.1 172.16.1.10
 ip netns exec "$(topo_ns sg3)" ping -c 3 -i 0.2 -W 2 -I 172.16.3.1 172.16.1.10

@@ -246,6 +246,8 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     }
     drop(punt_tx);
     let _ = eal.cleanup();
+    // The runtime directory of a prefix given on the command line is ours to remove too.
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", options.file_prefix));
     result
 }
 

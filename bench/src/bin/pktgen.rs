@@ -829,8 +829,8 @@ fn eal_args() -> Vec<String> {
         "--no-pci",
         "--no-telemetry",
         "--log-level=lib.eal:warning",
-        "--file-prefix",
-        &format!("dyntun-pktgen-{}", std::process::id()),
+        // No --file-prefix: `Eal::init` then picks one per process and removes its runtime
+        // directory at cleanup.
     ]
     .iter()
     .map(|s| s.to_string())

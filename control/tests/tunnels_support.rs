@@ -45,6 +45,7 @@ pub fn service_set(name: &str, pic_id: u16, interface: &str, vrf: Option<&str>) 
         next_hop_style: true,
         access_profile: PROFILE.to_string(),
         local_gateway: a(LOCAL_GATEWAY),
+        local_gateway_vrf: None,
         pool_id: Some("1".to_string()),
     }
 }

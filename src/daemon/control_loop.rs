@@ -15,13 +15,13 @@ use dataplane::sa::{
     Cipher, DfMode, Encapsulation, Integrity, IpsecProtocol, Lifetime, PeerEndpoint, SaSpec,
 };
 use dataplane::tables::{
-    EventReceiver, NextHop, PortId, Route, RouteOrigin, TunnelId, VrfId, WorkerCounters,
-    WorkerEvent, WorkerId,
+    EventReceiver, NextHop, PortId, Route, RouteOrigin, TunnelId, WorkerCounters, WorkerEvent,
+    WorkerId,
 };
 use dataplane::wire::{arp, ethernet, ip_proto, ipv4, ipv6, udp};
 use dpdk::{Consumer, Mbuf, Mempool};
 
-use super::builder::{GatewayBuilder, SaCounterRegistry, TunnelContext};
+use super::builder::{GatewayBuilder, SaCounterRegistry};
 use super::neighbor_aging::NeighborAging;
 use super::plan::{Plan, PlannedRouteKind};
 use super::socket::ControlSocket;
@@ -35,14 +35,12 @@ const NEIGHBOR_PROBE_GRACE: Duration = Duration::from_secs(10);
 
 pub type Manager = TunnelManager<GatewaySas, GatewayBuilder>;
 
-/// One IKE responder per access profile, with where its tunnels' packets are routed.
+/// One IKE responder per access profile, with the outer-header options of its service set.
 pub struct ResponderSlot {
     pub access_profile: String,
     pub df_mode: DfMode,
     pub tunnel_mtu: Option<u16>,
     pub local_gateway: IpAddr,
-    pub gateway_vrf: VrfId,
-    pub inside_vrf: VrfId,
     pub responder: Responder,
 }
 
@@ -69,7 +67,6 @@ pub struct WorkerInfo {
 
 pub struct ControlLoop {
     pub(super) manager: Arc<Mutex<Manager>>,
-    tunnel_context: Arc<Mutex<Option<TunnelContext>>>,
     pub(super) sa_counters: SaCounterRegistry,
     pub(super) responders: Vec<ResponderSlot>,
     pub(super) ports: Vec<RunningPort>,
@@ -160,7 +157,6 @@ pub struct StaticTunnel {
 pub fn install_static_rules(
     manager: &mut Manager,
     plan: &Plan,
-    context: &Arc<Mutex<Option<TunnelContext>>>,
 ) -> Result<Vec<StaticTunnel>, String> {
     use dataplane::tables::{StaticRule, StaticTerm, TermAction};
     let mut rules_by_set: Vec<(String, Vec<StaticRule>)> = Vec::new();
@@ -169,15 +165,6 @@ pub fn install_static_rules(
         let Some((inbound, outbound)) = &term.manual else {
             continue;
         };
-        let set = plan
-            .topology
-            .service_sets
-            .iter()
-            .find(|s| s.name == term.service_set);
-        let inside_vrf = manager
-            .vrf_id(set.and_then(|s| s.vrf.as_deref()))
-            .unwrap_or(VrfId(0));
-        let outer_vrf = manager.vrf_id(None).unwrap_or(VrfId(0));
         let any = |family_of: Option<&dataplane::prefix::Prefix>| match family_of {
             Some(p) if !p.is_ipv4() => dataplane::prefix::Prefix::any_v6(),
             _ => dataplane::prefix::Prefix::any_v4(),
@@ -198,20 +185,14 @@ pub fn install_static_rules(
             local_port: 0,
             remote_port: 0,
         };
-        *context.lock().map_err(|_| "tunnel context lock poisoned")? = Some(TunnelContext {
-            inside_vrf,
-            outer_vrf,
-            proxy,
-            now: coarse_now(),
-        });
-        let result = manager.install_static_tunnel(&term.service_set, inbound, outbound);
-        *context.lock().map_err(|_| "tunnel context lock poisoned")? = None;
-        let target = result.map_err(|e| {
-            format!(
-                "service set {}: rule {} term {}: {e}",
-                term.service_set, term.rule, term.term
-            )
-        })?;
+        let target = manager
+            .install_static_tunnel(&term.service_set, proxy, inbound, outbound)
+            .map_err(|e| {
+                format!(
+                    "service set {}: rule {} term {}: {e}",
+                    term.service_set, term.rule, term.term
+                )
+            })?;
         let inside_unit = match &term.inside_unit {
             Some(unit) => Some(manager.unit_id(unit).ok_or_else(|| {
                 format!(
@@ -333,7 +314,6 @@ impl ControlLoop {
     pub fn new(
         plan: &Plan,
         manager: Manager,
-        tunnel_context: Arc<Mutex<Option<TunnelContext>>>,
         sa_counters: SaCounterRegistry,
         static_tunnels: Vec<StaticTunnel>,
         ports: Vec<RunningPort>,
@@ -349,19 +329,6 @@ impl ControlLoop {
         let manager = Arc::new(Mutex::new(manager));
         let mut responders = Vec::new();
         for planned in &plan.responders {
-            let (gateway_vrf, inside_vrf) = {
-                let mut m = manager.lock().map_err(|_| "manager lock poisoned")?;
-                let gateway_vrf = m.vrf_id(planned.gateway_vrf.as_deref()).unwrap_or(VrfId(0));
-                let inside_name = plan
-                    .topology
-                    .service_sets
-                    .iter()
-                    .find(|s| s.access_profile == planned.access_profile)
-                    .and_then(|s| s.vrf.clone());
-                let inside_vrf = m.vrf_id(inside_name.as_deref()).unwrap_or(VrfId(0));
-                let _ = &mut m;
-                (gateway_vrf, inside_vrf)
-            };
             let spis = ManagerSpis {
                 manager: manager.clone(),
                 access_profile: planned.access_profile.clone(),
@@ -371,8 +338,6 @@ impl ControlLoop {
                 df_mode: planned.df_mode,
                 tunnel_mtu: planned.tunnel_mtu,
                 local_gateway: planned.local_gateway,
-                gateway_vrf,
-                inside_vrf,
                 responder: Responder::with_spi_allocator(planned.policy.clone(), Box::new(spis)),
             });
         }
@@ -391,7 +356,6 @@ impl ControlLoop {
             .map_err(|e| format!("control socket {}: {e}", socket_path.display()))?;
         Ok(ControlLoop {
             manager,
-            tunnel_context,
             sa_counters,
             responders,
             ports,
@@ -747,12 +711,6 @@ impl ControlLoop {
                     spec.df_mode = slot.df_mode;
                     spec.tunnel_mtu = slot.tunnel_mtu;
                 }
-                *self.tunnel_context.lock().expect("tunnel context lock") = Some(TunnelContext {
-                    inside_vrf: slot.inside_vrf,
-                    outer_vrf: slot.gateway_vrf,
-                    proxy,
-                    now: coarse_now(),
-                });
                 let summary = summarise(&inbound);
                 let up = tunnels::ChildSaUp {
                     access_profile: profile.clone(),
@@ -762,7 +720,6 @@ impl ControlLoop {
                     outbound,
                 };
                 let result = self.manager.lock().expect("manager lock").child_sa_up(up);
-                *self.tunnel_context.lock().expect("tunnel context lock") = None;
                 match result {
                     Ok(tunnel) => {
                         tracing::info!(peer = %peer.remote, local = %proxy.local, remote = %proxy.remote,

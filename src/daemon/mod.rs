@@ -14,7 +14,7 @@ pub mod socket;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use control::tunnels::TunnelManager;
@@ -127,12 +127,10 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             control_tx,
         });
     }
-    let tunnel_context = Arc::new(Mutex::new(None));
     let sa_counters = builder::SaCounterRegistry::default();
     let (mut manager, queues) = TunnelManager::new(
         plan.topology.clone(),
         builder::GatewayBuilder {
-            context: tunnel_context.clone(),
             counters: sa_counters.clone(),
         },
         4096,
@@ -140,7 +138,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     .map_err(|e| format!("tunnel topology: {e}"))?;
     let port_ids: Vec<PortId> = running_ports.iter().map(|p| p.id).collect();
     control_loop::install_configured_routes(&mut manager, &plan, &port_ids)?;
-    let static_tunnels = control_loop::install_static_rules(&mut manager, &plan, &tunnel_context)?;
+    let static_tunnels = control_loop::install_static_rules(&mut manager, &plan)?;
     let ports = Ports::new(setups.into_iter().map(
         |(planned_vrf, mut setup): (Option<String>, PortSetup)| {
             setup.vrf = manager.vrf_id(planned_vrf.as_deref()).unwrap_or(VrfId(0));
@@ -218,7 +216,6 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     let mut control = ControlLoop::new(
         &plan,
         manager,
-        tunnel_context,
         sa_counters,
         static_tunnels,
         running_ports,

@@ -42,8 +42,6 @@ pub struct PlannedPic {
 pub struct PlannedResponder {
     pub access_profile: String,
     pub local_gateway: IpAddr,
-    /// Routing instance of the local gateway (outer packets are routed there).
-    pub gateway_vrf: Option<String>,
     /// The service set's outer-header settings, applied to every SA IKE negotiates.
     pub df_mode: dataplane::sa::DfMode,
     pub tunnel_mtu: Option<u16>,
@@ -252,6 +250,7 @@ fn plan_topology(config: &Config, pics: &[PlannedPic]) -> Result<TunnelTopology,
             next_hop_style,
             access_profile: profile.name.clone(),
             local_gateway,
+            local_gateway_vrf: set.local_gateway_instance.clone(),
             pool_id: view.pool.map(|p| p.id.clone()),
         });
     }
@@ -335,7 +334,6 @@ fn plan_responders(config: &Config) -> Result<Vec<PlannedResponder>, String> {
         responders.push(PlannedResponder {
             access_profile: profile.name.clone(),
             local_gateway,
-            gateway_vrf: view.set.local_gateway_instance.clone(),
             df_mode: view.set.df_mode,
             tunnel_mtu: view.set.tunnel_mtu,
             policy: ResponderPolicy {

@@ -95,6 +95,7 @@ fn topology(tunnels: u32) -> TunnelTopology {
             next_hop_style: true,
             access_profile: PROFILE.into(),
             local_gateway: IpAddr::V4(Ipv4Addr::new(10, 1, 1, 1)),
+            local_gateway_vrf: None,
             pool_id: Some("1".into()),
         }],
         pools: vec![PoolInfo {

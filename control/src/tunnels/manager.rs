@@ -25,7 +25,7 @@ use super::placement::{PeerKey, Placement};
 use super::pools::InterfacePools;
 use super::refusal::TunnelRefusal;
 use super::reservations::{lock, Reservations, SpiBroker};
-use super::sa_build::SaBuilder;
+use super::sa_build::{SaBuilder, SaContext};
 use super::topology::{interface_of, TopologyError, TunnelTopology};
 use super::view::{ReverseRouteView, RouteLine, RouteTableView, TunnelView, TunnelsView};
 
@@ -85,6 +85,7 @@ struct ServiceSetState {
     id: ServiceSetId,
     inside_unit: UnitId,
     vrf: VrfId,
+    outer_vrf: VrfId,
 }
 
 pub struct TunnelManager<K: SaKinds, B: SaBuilder<K>> {
@@ -143,6 +144,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
                 id: ServiceSetId(index as u16),
                 inside_unit: units.intern(&set.inside_unit),
                 vrf: vrfs.intern(set.vrf.as_deref()),
+                outer_vrf: vrfs.intern(set.local_gateway_vrf.as_deref()),
             })
             .collect();
         let reservations = Reservations::new(&topology.pics, &topology.service_sets);
@@ -245,13 +247,26 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
                 return Err(TunnelRefusal::SpiNotReserved { spi: spec.spi });
             }
         }
-        let (inbound, outbound) = self.build_states(up)?;
         if let Some(&tunnel) = self.by_selector.get(&(peer.clone(), up.proxy)) {
+            let service_set = self.tunnels[tunnel.0 as usize]
+                .as_ref()
+                .map(|t| t.placement.service_set)
+                .ok_or(TunnelRefusal::BadSaSet("tunnel record missing"))?;
+            let context = self.sa_context(service_set, up.proxy);
+            let (inbound, outbound) = self.build_states(up, &context)?;
             self.rekey(tunnel, up, inbound, outbound);
             return Ok(tunnel);
         }
 
         let placement = self.reservations().hold(peer)?;
+        let context = self.sa_context(placement.service_set, up.proxy);
+        let (inbound, outbound) = match self.build_states(up, &context) {
+            Ok(built) => built,
+            Err(refusal) => {
+                self.reservations().release_hold(peer);
+                return Err(refusal);
+            }
+        };
         if let Some(spec) = up
             .inbound
             .iter()
@@ -394,27 +409,40 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         );
     }
 
-    fn build_states(&self, up: &ChildSaUp) -> Result<BuiltSas<K>, TunnelRefusal> {
+    fn sa_context(&self, service_set: usize, proxy: ProxyPair) -> SaContext {
+        let set = &self.sets[service_set];
+        SaContext {
+            proxy,
+            inside_vrf: set.vrf,
+            outer_vrf: set.outer_vrf,
+        }
+    }
+
+    fn build_states(
+        &self,
+        up: &ChildSaUp,
+        context: &SaContext,
+    ) -> Result<BuiltSas<K>, TunnelRefusal> {
         let mut inbound = Vec::with_capacity(up.inbound.len());
         for spec in &up.inbound {
-            let state = self
-                .builder
-                .inbound(spec)
-                .map_err(|reason| TunnelRefusal::SaBuild {
-                    spi: spec.spi,
-                    reason,
-                })?;
+            let state =
+                self.builder
+                    .inbound(spec, context)
+                    .map_err(|reason| TunnelRefusal::SaBuild {
+                        spi: spec.spi,
+                        reason,
+                    })?;
             inbound.push((spec.spi, state));
         }
         let mut outbound = SaBundle::new();
         for spec in &up.outbound {
-            let state = self
-                .builder
-                .outbound(spec)
-                .map_err(|reason| TunnelRefusal::SaBuild {
-                    spi: spec.spi,
-                    reason,
-                })?;
+            let state =
+                self.builder
+                    .outbound(spec, context)
+                    .map_err(|reason| TunnelRefusal::SaBuild {
+                        spi: spec.spi,
+                        reason,
+                    })?;
             outbound.push(state);
         }
         Ok((inbound, outbound))
@@ -664,6 +692,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             id: ServiceSetId(index as u16),
             inside_unit: self.units.intern(&set.inside_unit),
             vrf: self.vrfs.intern(set.vrf.as_deref()),
+            outer_vrf: self.vrfs.intern(set.local_gateway_vrf.as_deref()),
         };
         self.sets.push(state);
         {
@@ -825,6 +854,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
     pub fn install_static_tunnel(
         &mut self,
         service_set: &str,
+        proxy: ProxyPair,
         inbound: &[SaSpec],
         outbound: &[SaSpec],
     ) -> Result<RuleTarget, TunnelRefusal> {
@@ -847,26 +877,27 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
                 "manual SPI names a worker outside the service set's PIC",
             ));
         }
+        let context = self.sa_context(index, proxy);
         let mut built_inbound = Vec::with_capacity(inbound.len());
         for spec in inbound {
-            let state = self
-                .builder
-                .inbound(spec)
-                .map_err(|reason| TunnelRefusal::SaBuild {
-                    spi: spec.spi,
-                    reason,
-                })?;
+            let state =
+                self.builder
+                    .inbound(spec, &context)
+                    .map_err(|reason| TunnelRefusal::SaBuild {
+                        spi: spec.spi,
+                        reason,
+                    })?;
             built_inbound.push((spec.spi, state));
         }
         let mut built_outbound = SaBundle::new();
         for spec in outbound {
-            let state = self
-                .builder
-                .outbound(spec)
-                .map_err(|reason| TunnelRefusal::SaBuild {
-                    spi: spec.spi,
-                    reason,
-                })?;
+            let state =
+                self.builder
+                    .outbound(spec, &context)
+                    .map_err(|reason| TunnelRefusal::SaBuild {
+                        spi: spec.spi,
+                        reason,
+                    })?;
             if built_outbound.try_push(state).is_err() {
                 return Err(TunnelRefusal::BadSaSet("more than two outbound SAs"));
             }

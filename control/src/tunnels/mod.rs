@@ -16,7 +16,7 @@ pub use placement::{PeerKey, Placement, PlacementError};
 pub use pools::{PoolError, PoolView};
 pub use refusal::TunnelRefusal;
 pub use reservations::SpiBroker;
-pub use sa_build::{CheckedSpecs, SaBuilder, SpecSas};
+pub use sa_build::{CheckedSpecs, SaBuilder, SaContext, SpecSas};
 pub use topology::{
     PicId, PicInfo, PoolInfo, ServiceSetInfo, ServicesInterface, TopologyError, TunnelTopology,
     UnitInfo, UnitMode,

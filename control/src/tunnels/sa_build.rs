@@ -2,12 +2,24 @@
 //! provides the real builder; `SpecSas` stores the checked specs themselves (tests, benches,
 //! and any worker that builds its crypto context from the spec).
 
-use dataplane::sa::{IpsecProtocol, SaSpec};
-use dataplane::tables::SaKinds;
+use dataplane::sa::{IpsecProtocol, ProxyPair, SaSpec};
+use dataplane::tables::{SaKinds, VrfId};
+
+/// Where the SAs being built sit: what a worker needs around the crypto state, decided by the
+/// manager once the tunnel has its service set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SaContext {
+    /// The tunnel's proxy pair (decrypted packets must match it).
+    pub proxy: ProxyPair,
+    /// Routing instance of the service set's inside interface (where decrypted packets go).
+    pub inside_vrf: VrfId,
+    /// Routing instance of the local gateway (where the outer packets are routed).
+    pub outer_vrf: VrfId,
+}
 
 pub trait SaBuilder<K: SaKinds> {
-    fn inbound(&self, spec: &SaSpec) -> Result<K::Inbound, String>;
-    fn outbound(&self, spec: &SaSpec) -> Result<K::Outbound, String>;
+    fn inbound(&self, spec: &SaSpec, context: &SaContext) -> Result<K::Inbound, String>;
+    fn outbound(&self, spec: &SaSpec, context: &SaContext) -> Result<K::Outbound, String>;
 }
 
 pub struct SpecSas;
@@ -44,11 +56,11 @@ fn check(spec: &SaSpec) -> Result<SaSpec, String> {
 }
 
 impl SaBuilder<SpecSas> for CheckedSpecs {
-    fn inbound(&self, spec: &SaSpec) -> Result<SaSpec, String> {
+    fn inbound(&self, spec: &SaSpec, _context: &SaContext) -> Result<SaSpec, String> {
         check(spec)
     }
 
-    fn outbound(&self, spec: &SaSpec) -> Result<SaSpec, String> {
+    fn outbound(&self, spec: &SaSpec, _context: &SaContext) -> Result<SaSpec, String> {
         check(spec)
     }
 }

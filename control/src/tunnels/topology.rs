@@ -41,6 +41,8 @@ pub struct ServiceSetInfo {
     pub next_hop_style: bool,
     pub access_profile: String,
     pub local_gateway: IpAddr,
+    /// `local-gateway … routing-instance R`: where outer packets are routed (`None`: default).
+    pub local_gateway_vrf: Option<String>,
     /// `ipsec-interface-id` of the pool its dynamic tunnels take units from; without one,
     /// every tunnel uses the inside unit (policy-based, shared).
     pub pool_id: Option<String>,
@@ -215,6 +217,7 @@ mod tests {
                 next_hop_style: true,
                 access_profile: "dyn".into(),
                 local_gateway: "10.1.1.1".parse().unwrap(),
+                local_gateway_vrf: None,
                 pool_id: Some("1".into()),
             }],
             pools: vec![PoolInfo {

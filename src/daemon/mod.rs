@@ -54,6 +54,8 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     signals::install();
 
     tracing::info!(args = %plan.eal_args.join(" "), "starting EAL");
+    // Declared before the EAL so that it goes after it, on every way out of this function.
+    let _runtime_dir = RuntimeDir(format!("/var/run/dpdk/{}", options.file_prefix));
     let eal = Eal::init(&plan.eal_args).map_err(|e| format!("EAL: {e}"))?;
     let worker_count: usize = plan.pics.iter().map(|p| p.workers.len()).sum();
     let pool = Mempool::create("dyntun_mbufs", 16383, 256, Mempool::DEFAULT_DATA_ROOM)
@@ -243,9 +245,16 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     }
     drop(punt_tx);
     let _ = eal.cleanup();
-    // The runtime directory of a prefix given on the command line is ours to remove too.
-    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", options.file_prefix));
     result
+}
+
+/// DPDK's runtime directory for our `--file-prefix`: EAL leaves it behind, we do not.
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Workers stop and are joined whenever this goes, including on an early error return, so a

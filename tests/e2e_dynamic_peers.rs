@@ -85,6 +85,27 @@ fn policy_based_tunnels_for_two_dynamic_peers_carry_traffic_both_ways_and_go_on_
         "aes-128-gcm"
     );
 
+    let ike = s.show("services ipsec-vpn ike security-associations detail");
+    let sas = ike["ike_security_associations"].as_array().unwrap();
+    assert_eq!(sas.len(), 2, "{ike:#?}");
+    let sg2_ike = sas
+        .iter()
+        .find(|sa| sa["remote_address"] == "10.2.2.2")
+        .unwrap();
+    assert_eq!(sg2_ike["state"], "Matured");
+    assert_eq!(
+        (
+            &sg2_ike["encryption"],
+            &sg2_ike["hash"],
+            &sg2_ike["dh_group"]
+        ),
+        (&"aes-128-cbc".into(), &"sha1".into(), &"group2".into())
+    );
+    assert_eq!(
+        sg2_ike["nat_traversal"], true,
+        "Debian's strongSwan always floats to 4500"
+    );
+
     let mut routes = reverse_routes(&s, "inet.0");
     routes.sort();
     assert_eq!(routes, ["172.16.2.0/24", "172.16.3.0/24"]);

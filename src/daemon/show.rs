@@ -76,12 +76,12 @@ fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
             if detail {
                 let _ = writeln!(
                     text,
-                    "  Local: {}, Remote: {}\n  Authentication method: Pre-shared-keys, Encryption: {:?}, Hash: {:?}, DH group: {:?}\n  Lifetime: {} seconds, NAT traversal: {}, IPsec SAs: {}, Identity: {}\n",
+                    "  Local: {}, Remote: {}\n  Authentication method: Pre-shared-keys, Encryption: {}, Hash: {}, DH group: {}\n  Lifetime: {} seconds, NAT traversal: {}, IPsec SAs: {}, Identity: {}\n",
                     sa.peer.local,
                     sa.peer.remote,
-                    sa.cipher,
-                    sa.hash,
-                    sa.group,
+                    ike_cipher_name(sa.cipher),
+                    ike_hash_name(sa.hash),
+                    dh_group_name(sa.group),
                     sa.lifetime_seconds,
                     if sa.nat_traversal { "Enabled" } else { "Disabled" },
                     sa.children,
@@ -98,9 +98,9 @@ fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
                 "exchange_type": "Main",
                 "initiator_cookie": initiator,
                 "responder_cookie": responder,
-                "encryption": format!("{:?}", sa.cipher),
-                "hash": format!("{:?}", sa.hash),
-                "dh_group": format!("{:?}", sa.group),
+                "encryption": ike_cipher_name(sa.cipher),
+                "hash": ike_hash_name(sa.hash),
+                "dh_group": dh_group_name(sa.group),
                 "lifetime_seconds": sa.lifetime_seconds,
                 "nat_traversal": sa.nat_traversal,
                 "ipsec_sas": sa.children,
@@ -112,6 +112,29 @@ fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
         text,
         json: json!({ "ike_security_associations": rows }),
     }
+}
+
+/// Junos' names for the negotiated IKE algorithms.
+fn ike_cipher_name(cipher: control::ike::crypto::IkeCipher) -> String {
+    use control::ike::crypto::IkeCipher;
+    match cipher {
+        IkeCipher::DesCbc => "des-cbc".into(),
+        IkeCipher::TripleDesCbc => "3des-cbc".into(),
+        IkeCipher::AesCbc { key_bits } => format!("aes-{key_bits}-cbc"),
+    }
+}
+
+fn ike_hash_name(hash: control::ike::crypto::HashAlg) -> &'static str {
+    use control::ike::crypto::HashAlg;
+    match hash {
+        HashAlg::Md5 => "md5",
+        HashAlg::Sha1 => "sha1",
+        HashAlg::Sha256 => "sha-256",
+    }
+}
+
+fn dh_group_name(group: control::ike::dh::DhGroup) -> String {
+    format!("group{}", group as u8)
 }
 
 fn identity_text(prefix: &Prefix) -> String {

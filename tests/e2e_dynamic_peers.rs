@@ -278,6 +278,15 @@ fn vrf_service_set_puts_reverse_routes_in_the_vrf_table() {
         s.ping("sg2", Some("172.16.2.1"), "172.16.1.10", 3, "0.2"),
         3
     );
+
+    // An orderly stop tells the peer: its IPsec and IKE SAs are deleted, dyntun exits cleanly.
+    let status = s.stop_gateway().expect("dyntun stops on SIGINT");
+    assert!(status.success(), "{status}\n{}", s.gateway_log());
+    s.wait_until("SG2 to hear the deletes", Duration::from_secs(10), || {
+        let log = s.peer_log(sg2);
+        log.contains("received DELETE for ESP CHILD_SA")
+            && log.contains("received DELETE for IKE_SA")
+    });
 }
 
 #[test]

@@ -867,8 +867,13 @@ impl ControlLoop {
         }
         self.children.clear();
         if cleared > 0 {
-            // Worker 0 transmits the control thread's frames: give it a moment for the deletes.
-            std::thread::sleep(Duration::from_millis(100));
+            // Worker 0 transmits the control thread's frames: wait (briefly) until it has taken
+            // every delete from the rings, then a moment for its last tx burst.
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while self.ports.iter().any(|p| !p.control_tx.is_empty()) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

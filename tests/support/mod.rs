@@ -326,6 +326,25 @@ impl Scenario {
             .collect()
     }
 
+    /// SIGINT to dyntun, as an operator would: it sends deletes, stops workers, ports and DPDK.
+    /// Returns its exit status (`None` if it had to be killed).
+    pub fn stop_gateway(&mut self) -> Option<std::process::ExitStatus> {
+        let mut gateway = self.gateway.take()?;
+        unsafe { libc::kill(gateway.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match gateway.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                _ if Instant::now() > deadline => {
+                    let _ = gateway.kill();
+                    let _ = gateway.wait();
+                    return None;
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
     pub fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
         while !done() {
@@ -344,22 +363,7 @@ impl Drop for Scenario {
         for peer in 0..self.peers.len() {
             self.stop_peer(peer);
         }
-        if let Some(mut gateway) = self.gateway.take() {
-            // SIGINT: dyntun stops its workers and ports and cleans up DPDK itself.
-            unsafe { libc::kill(gateway.id() as i32, libc::SIGINT) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match gateway.try_wait() {
-                    Ok(Some(_)) => break,
-                    _ if Instant::now() > deadline => {
-                        let _ = gateway.kill();
-                        let _ = gateway.wait();
-                        break;
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        }
+        self.stop_gateway();
         bash(
             ". scripts/lib/topology.sh; topology_down",
             &[("TOPO_TAG", &self.tag)],

@@ -11,7 +11,7 @@ use super::ike_sa::same_peer;
 use super::notify::{Delete, Notify};
 use super::numbers::{exchange, flags, notify_type, protocol};
 use super::payload::{Chain, Payload};
-use super::protection::{after_first_payload, hashed_payloads, open, same, seal, OpenError};
+use super::protection::{check_leading_hash, hashed_payloads, open_or_fail, seal};
 use super::responder::Responder;
 
 const INFO: Exchange = Exchange::Informational;
@@ -48,32 +48,13 @@ impl Responder {
         };
         let mid = header.message_id;
         let iv = keys.exchange_iv(&sa.phase1_last_block, mid);
-        let opened = match open(keys, &iv, header, bytes) {
+        let opened = match open_or_fail(keys, &iv, header, bytes)
+            .and_then(|o| check_leading_hash(keys, mid, &o.chain, "HASH").map(|()| o))
+        {
             Ok(o) => o,
-            Err(OpenError::NotBlockAligned) => {
-                return self.fail(
-                    remote,
-                    INFO,
-                    FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch),
-                )
-            }
-            Err(OpenError::Garbage(_)) => {
-                return self.fail(remote, INFO, FailureReason::DecryptionFailed)
-            }
+            Err(reason) => return self.fail(remote, INFO, reason),
         };
         let chain = &opened.chain;
-        let (Some(Payload::Hash(hash)), Some(rest)) = (
-            chain.payloads.first().map(|p| &p.payload),
-            after_first_payload(chain),
-        ) else {
-            return self.fail(remote, INFO, FailureReason::MissingPayload("HASH"));
-        };
-        let expected = keys
-            .hash
-            .prf(keys.skeyid_a.expose(), &[&mid.to_be_bytes(), rest]);
-        if !same(&expected, hash) {
-            return self.fail(remote, INFO, FailureReason::HashMismatch);
-        }
         let cookies: Vec<u8> = [sa.cookie_i, sa.cookie_r].concat();
         let identity = sa.peer_identity.clone();
         let payloads: Vec<Payload> = chain.iter().skip(1).cloned().collect();

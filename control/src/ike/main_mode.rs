@@ -17,7 +17,7 @@ use super::notify::Notify;
 use super::numbers::{exchange, flags, notify_type, protocol, vendor_id};
 use super::payload::{write_chain, Chain, Payload};
 use super::phase1_choice;
-use super::protection::{open, same, seal, OpenError};
+use super::protection::{open_or_fail, same, seal};
 use super::responder::Responder;
 
 const NONCE_LEN: usize = 32;
@@ -256,18 +256,9 @@ impl Responder {
         }
         let sa = self.sas.get(&id).expect("looked up by caller");
         let keys = sa.keys.as_ref().expect("keys exist after MM3");
-        let opened = match open(keys, &sa.iv, header, bytes) {
+        let opened = match open_or_fail(keys, &sa.iv, header, bytes) {
             Ok(o) => o,
-            Err(OpenError::NotBlockAligned) => {
-                return self.fail(
-                    remote,
-                    MM,
-                    FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch),
-                )
-            }
-            Err(OpenError::Garbage(_)) => {
-                return self.fail(remote, MM, FailureReason::DecryptionFailed)
-            }
+            Err(reason) => return self.fail(remote, MM, reason),
         };
         let chain = &opened.chain;
         let mut identity_index = None;

@@ -3,6 +3,7 @@
 
 use super::codec_error::CodecError;
 use super::crypto::CipherError;
+use super::events::FailureReason;
 use super::header::{Header, HEADER_LEN};
 use super::keys::Phase1Keys;
 use super::payload::{write_chain, Chain, Payload};
@@ -64,6 +65,43 @@ pub fn open(
         .map_err(|_| OpenError::NotBlockAligned)?;
     let chain = Chain::parse(header.next_payload, body, true).map_err(OpenError::Garbage)?;
     Ok(Opened { chain, last_block })
+}
+
+/// `open`, with its errors as the failure reasons every exchange logs and counts.
+pub fn open_or_fail(
+    keys: &Phase1Keys,
+    iv: &[u8],
+    header: &Header,
+    message: &[u8],
+) -> Result<Opened, FailureReason> {
+    open(keys, iv, header, message).map_err(|e| match e {
+        OpenError::NotBlockAligned => FailureReason::Malformed(CodecError::LengthMismatch),
+        OpenError::Garbage(_) => FailureReason::DecryptionFailed,
+    })
+}
+
+/// Checks the leading HASH of a Quick Mode first message or an Informational message:
+/// `prf(SKEYID_a, M-ID | everything after the HASH payload)` (RFC 2409 §5.5, §5.7).
+pub fn check_leading_hash(
+    keys: &Phase1Keys,
+    message_id: u32,
+    chain: &Chain,
+    name: &'static str,
+) -> Result<(), FailureReason> {
+    let (Some(Payload::Hash(hash)), Some(rest)) = (
+        chain.payloads.first().map(|p| &p.payload),
+        after_first_payload(chain),
+    ) else {
+        return Err(FailureReason::MissingPayload(name));
+    };
+    let expected = keys
+        .hash
+        .prf(keys.skeyid_a.expose(), &[&message_id.to_be_bytes(), rest]);
+    if same(&expected, hash) {
+        Ok(())
+    } else {
+        Err(FailureReason::HashMismatch)
+    }
 }
 
 /// The bytes a Quick Mode/Informational HASH covers: every payload after the leading HASH,

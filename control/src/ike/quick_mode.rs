@@ -16,7 +16,7 @@ use super::keys::KeymatInputs;
 use super::numbers::{exchange, flags, notify_type, protocol, NATT_PORT};
 use super::payload::Payload;
 use super::phase2_choice::{self, Phase2Choice, Phase2Reject};
-use super::protection::{after_first_payload, hashed_payloads, open, same, seal, OpenError};
+use super::protection::{check_leading_hash, hashed_payloads, open_or_fail, same, seal};
 use super::responder::Responder;
 use super::sa_payload::{Proposal, SaPayload};
 use super::secret::Secret;
@@ -69,32 +69,13 @@ impl Responder {
         let sa = self.sas.get(&id).expect("caller looked it up");
         let keys = sa.keys.as_ref().expect("established");
         let iv = keys.exchange_iv(&sa.phase1_last_block, mid);
-        let opened = match open(keys, &iv, header, bytes) {
+        let opened = match open_or_fail(keys, &iv, header, bytes)
+            .and_then(|o| check_leading_hash(keys, mid, &o.chain, "HASH(1)").map(|()| o))
+        {
             Ok(o) => o,
-            Err(OpenError::NotBlockAligned) => {
-                return self.fail(
-                    remote,
-                    QM,
-                    FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch),
-                )
-            }
-            Err(OpenError::Garbage(_)) => {
-                return self.fail(remote, QM, FailureReason::DecryptionFailed)
-            }
+            Err(reason) => return self.fail(remote, QM, reason),
         };
         let chain = &opened.chain;
-        let (Some(Payload::Hash(hash1)), Some(rest)) = (
-            chain.payloads.first().map(|p| &p.payload),
-            after_first_payload(chain),
-        ) else {
-            return self.fail(remote, QM, FailureReason::MissingPayload("HASH(1)"));
-        };
-        let expected = keys
-            .hash
-            .prf(keys.skeyid_a.expose(), &[&mid.to_be_bytes(), rest]);
-        if !same(&expected, hash1) {
-            return self.fail(remote, QM, FailureReason::HashMismatch);
-        }
         let mut offered = None;
         let mut nonce_i = None;
         let mut public_i = None;
@@ -385,18 +366,9 @@ impl Responder {
         let sa = self.sas.get(&id).expect("caller looked it up");
         let keys = sa.keys.as_ref().expect("established");
         let q = sa.quick.get(&mid).expect("caller looked it up");
-        let opened = match open(keys, &q.iv, header, bytes) {
+        let opened = match open_or_fail(keys, &q.iv, header, bytes) {
             Ok(o) => o,
-            Err(OpenError::NotBlockAligned) => {
-                return self.fail(
-                    remote,
-                    QM,
-                    FailureReason::Malformed(super::codec_error::CodecError::LengthMismatch),
-                )
-            }
-            Err(OpenError::Garbage(_)) => {
-                return self.fail(remote, QM, FailureReason::DecryptionFailed)
-            }
+            Err(reason) => return self.fail(remote, QM, reason),
         };
         let Some(Payload::Hash(hash3)) = opened.chain.payloads.first().map(|p| &p.payload) else {
             return self.fail(remote, QM, FailureReason::MissingPayload("HASH(3)"));

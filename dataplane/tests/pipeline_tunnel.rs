@@ -108,6 +108,10 @@ fn install(
                 },
             ),
         },
+        TableUpdate::AddRoute {
+            vrf,
+            route: Route::new(p("172.16.1.1/32"), RouteOrigin::Local, NextHop::Local),
+        },
         TableUpdate::BindUnit {
             unit: UNIT,
             service_set: ServiceSetId(0),
@@ -499,4 +503,24 @@ fn outer_fragments_from_the_peer_are_reassembled_before_the_spi_lookup() {
     let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, pieces[1].data())];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 2);
     assert_eq!(out[0], Disposition::Drop);
+}
+
+#[test]
+fn a_packet_for_the_gateway_out_of_a_tunnel_is_counted_not_punted_with_no_way_back() {
+    let mut rig = rig();
+    let mut peer = OutboundSa::new(
+        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let to_gateway = ipv4_udp("172.16.2.1", "172.16.1.1", b"hello gateway");
+    let mut esp = HeapBuf::from_slice(&to_gateway);
+    peer.encapsulate(&mut esp, 1).0.unwrap();
+    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut out = [Disposition::Punt];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(out[0], Disposition::Drop);
+    let s = rig.counters.snapshot();
+    assert_eq!((s.decrypted, s.drop_local_via_tunnel), (1, 1));
 }

@@ -47,6 +47,7 @@ pipeline_counters! {
     drop_bad_l3: "malformed IP headers",
     drop_ttl_expired: "TTL reached zero",
     drop_local_other: "packets to a gateway address that no service wants",
+    drop_local_via_tunnel: "decrypted packets for the gateway itself (answering through the tunnel is not implemented yet)",
     drop_no_route: "no route in the routing instance",
     drop_no_rule: "entered a service set and matched no rule",
     drop_no_sa: "no SA for the SPI or for the rule's tunnel",

@@ -523,18 +523,11 @@ impl PicWorker {
                 bump(&self.counters.tx_packets);
                 Disposition::Transmit(port)
             }
-            NextHop::Local => {
-                // For the gateway itself (e.g. a ping to the inside address through a tunnel):
-                // the control thread takes frames, so give it one.
-                let ethertype = match dst {
-                    IpAddr::V4(_) => ethernet::ETHERTYPE_IPV4,
-                    IpAddr::V6(_) => ethernet::ETHERTYPE_IPV6,
-                };
-                if !write_ethernet(buf, has_l2, [0; 6], [0; 6], ethertype) {
-                    return self.drop(&|c| &c.drop_bad_l2);
-                }
-                Disposition::Punt
-            }
+            // A frame from a port for the gateway goes to the control thread as it came. A
+            // packet that reached the gateway out of a tunnel would need its answer sealed
+            // again, which the control thread cannot do yet: counted, not answered.
+            NextHop::Local if has_l2 => Disposition::Punt,
+            NextHop::Local => self.drop(&|c| &c.drop_local_via_tunnel),
             NextHop::ServicesUnit(_) => self.drop(&|c| &c.drop_unsupported),
             NextHop::Discard => self.drop(&|c| &c.drop_no_route),
         }

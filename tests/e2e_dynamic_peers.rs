@@ -616,3 +616,55 @@ fn an_ipv6_lan_reaches_a_dynamic_peer_through_ipv6_proxy_pairs() {
     assert_eq!(reverse_routes(&s, "inet6.0"), ["fd00:2::/64"]);
     assert!(reverse_routes(&s, "inet.0").is_empty());
 }
+
+#[test]
+fn tunnels_are_spread_over_two_service_pics_and_carry_traffic() {
+    let mut s = Scenario::new();
+    s.start_gateway("examples/sg1-two-pics.conf");
+    s.warm_up_lan();
+    let sg2 = start_sg2(&mut s);
+    let sg3 = s.start_peer(
+        "sg3",
+        "10.3.3.3",
+        "172.16.3.0/24",
+        GLOBAL_KEY,
+        IKE,
+        ESP,
+        &[],
+    );
+    assert!(s.initiate(sg2));
+    assert!(s.initiate(sg3));
+    let tunnels = s.tunnels();
+    assert_eq!(tunnels.len(), 2);
+    let mut pics: Vec<&str> = tunnels.iter().map(|t| t["pic"].as_str().unwrap()).collect();
+    pics.sort();
+    pics.dedup();
+    assert_eq!(
+        pics.len(),
+        2,
+        "least loaded placement puts the second peer on the other PIC: {tunnels:#?}"
+    );
+    // af_packet spreads frames over both workers' queues; a packet for an SA owned by the
+    // other worker is handed over, so every ping must come back whichever queue it hit.
+    assert_eq!(s.ping("lan", None, "172.16.2.1", 6, "0.2"), 6);
+    assert_eq!(s.ping("lan", None, "172.16.3.1", 6, "0.2"), 6);
+    assert_eq!(
+        s.ping("sg2", Some("172.16.2.1"), "172.16.1.10", 6, "0.2"),
+        6
+    );
+    assert_eq!(
+        s.ping("sg3", Some("172.16.3.1"), "172.16.1.10", 6, "0.2"),
+        6
+    );
+    let stats = s.show("dataplane statistics");
+    let workers = stats["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2);
+    let encrypted: Vec<u64> = workers
+        .iter()
+        .map(|w| w["counters"]["encrypted"].as_u64().unwrap())
+        .collect();
+    assert!(
+        encrypted.iter().all(|e| *e > 0),
+        "both PICs encrypt their own tunnels: {encrypted:?}"
+    );
+}

@@ -253,14 +253,14 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
                 .map(|t| t.placement.service_set)
                 .ok_or(TunnelRefusal::BadSaSet("tunnel record missing"))?;
             let context = self.sa_context(service_set, up.proxy);
-            let (inbound, outbound) = self.build_states(up, &context)?;
+            let (inbound, outbound) = self.build_states(&up.inbound, &up.outbound, &context)?;
             self.rekey(tunnel, up, inbound, outbound);
             return Ok(tunnel);
         }
 
         let placement = self.reservations().hold(peer)?;
         let context = self.sa_context(placement.service_set, up.proxy);
-        let (inbound, outbound) = match self.build_states(up, &context) {
+        let (inbound, outbound) = match self.build_states(&up.inbound, &up.outbound, &context) {
             Ok(built) => built,
             Err(refusal) => {
                 self.reservations().release_hold(peer);
@@ -418,32 +418,32 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         }
     }
 
+    /// Builds every SA state before anything is installed; more than two SAs per direction
+    /// (an AH+ESP bundle is the most) is refused, never a panic.
     fn build_states(
         &self,
-        up: &ChildSaUp,
+        inbound_specs: &[SaSpec],
+        outbound_specs: &[SaSpec],
         context: &SaContext,
     ) -> Result<BuiltSas<K>, TunnelRefusal> {
-        let mut inbound = Vec::with_capacity(up.inbound.len());
-        for spec in &up.inbound {
-            let state =
-                self.builder
-                    .inbound(spec, context)
-                    .map_err(|reason| TunnelRefusal::SaBuild {
-                        spi: spec.spi,
-                        reason,
-                    })?;
+        let refusal = |spi: u32| move |reason| TunnelRefusal::SaBuild { spi, reason };
+        let mut inbound = Vec::with_capacity(inbound_specs.len());
+        for spec in inbound_specs {
+            let state = self
+                .builder
+                .inbound(spec, context)
+                .map_err(refusal(spec.spi))?;
             inbound.push((spec.spi, state));
         }
         let mut outbound = SaBundle::new();
-        for spec in &up.outbound {
-            let state =
-                self.builder
-                    .outbound(spec, context)
-                    .map_err(|reason| TunnelRefusal::SaBuild {
-                        spi: spec.spi,
-                        reason,
-                    })?;
-            outbound.push(state);
+        for spec in outbound_specs {
+            let state = self
+                .builder
+                .outbound(spec, context)
+                .map_err(refusal(spec.spi))?;
+            if outbound.try_push(state).is_err() {
+                return Err(TunnelRefusal::BadSaSet("more than two outbound SAs"));
+            }
         }
         Ok((inbound, outbound))
     }
@@ -878,30 +878,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             ));
         }
         let context = self.sa_context(index, proxy);
-        let mut built_inbound = Vec::with_capacity(inbound.len());
-        for spec in inbound {
-            let state =
-                self.builder
-                    .inbound(spec, &context)
-                    .map_err(|reason| TunnelRefusal::SaBuild {
-                        spi: spec.spi,
-                        reason,
-                    })?;
-            built_inbound.push((spec.spi, state));
-        }
-        let mut built_outbound = SaBundle::new();
-        for spec in outbound {
-            let state =
-                self.builder
-                    .outbound(spec, &context)
-                    .map_err(|reason| TunnelRefusal::SaBuild {
-                        spi: spec.spi,
-                        reason,
-                    })?;
-            if built_outbound.try_push(state).is_err() {
-                return Err(TunnelRefusal::BadSaSet("more than two outbound SAs"));
-            }
-        }
+        let (built_inbound, built_outbound) = self.build_states(inbound, outbound, &context)?;
         let tunnel = self.take_tunnel_id().ok_or(TunnelRefusal::TooManyTunnels)?;
         self.send_to(
             owner,

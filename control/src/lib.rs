@@ -3,4 +3,5 @@
 
 pub mod config;
 pub mod ike;
+pub mod pki;
 pub mod tunnels;

@@ -96,3 +96,81 @@ charon_stop() {
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$dir/charon.pid"
 }
+
+# charon_start_cert NS DIR LOCAL REMOTE LOCAL_TS REMOTE_TS CERT KEY CACERT [IKE] [ESP]
+# Like charon_start, authenticating with a certificate (RSA or ECDSA key, PEM) instead of a
+# pre-shared key; CACERT is the CA that must have issued the gateway's certificate.
+# CHARON_LOCAL_ID sets the peer's identity (default: its certificate's subject),
+# CHARON_REMOTE_ID the gateway identity it expects (default: any identity the CA certifies).
+charon_start_cert() {
+    local ns=$1 dir=$2 local_addr=$3 remote_addr=$4 local_ts=$5 remote_ts=$6
+    local cert=$7 key=$8 cacert=$9
+    local ike=${10:-aes256-sha256-modp2048} esp=${11:-aes128gcm16}
+    mkdir -p "$dir/run" "$dir"/{x509,x509ca,x509aa,x509ocsp,x509crl,x509ac,pubkey,private,rsa,ecdsa,bliss,pkcs8,pkcs12}
+    cp "$cert" "$dir/x509/peer.pem"
+    cp "$cacert" "$dir/x509ca/ca.pem"
+    if grep -q 'BEGIN EC PRIVATE KEY' "$key"; then
+        cp "$key" "$dir/ecdsa/peer.key"
+    else
+        cp "$key" "$dir/rsa/peer.key"
+    fi
+    local local_id=""
+    [ -n "${CHARON_LOCAL_ID:-}" ] && local_id="id = \"$CHARON_LOCAL_ID\""
+    cat > "$dir/strongswan.conf" <<CONF
+charon {
+    load = random nonce openssl aes sha1 sha2 md5 des hmac gmp gcm pem pkcs1 pkcs8 x509 pubkey constraints kernel-libipsec kernel-netlink socket-default vici
+    install_routes = yes
+    retransmit_tries = 2
+    retransmit_timeout = 2.0
+    filelog {
+        log {
+            path = $dir/charon.log
+            default = 1
+            ike = 2
+            cfg = 2
+            time_format = %b %e %T
+            flush_line = yes
+        }
+    }
+    plugins { vici { socket = unix://$dir/charon.vici } }
+}
+swanctl { socket = unix://$dir/charon.vici }
+CONF
+    cat > "$dir/swanctl.conf" <<CONF
+connections {
+    sg1 {
+        version = 1
+        aggressive = no
+        local_addrs = $local_addr
+        remote_addrs = $remote_addr
+        proposals = $ike
+        dpd_delay = ${CHARON_DPD_DELAY:-5s}
+        send_cert = always
+        ${CHARON_CONN_EXTRA:-}
+        local { auth = pubkey
+                certs = peer.pem
+                $local_id }
+        remote { auth = pubkey
+                 id = "${CHARON_REMOTE_ID:-%any}" }
+        children {
+            lan {
+                local_ts = $local_ts
+                remote_ts = $remote_ts
+                esp_proposals = $esp
+                start_action = none
+                ${CHARON_CHILD_EXTRA:-}
+            }
+        }
+    }
+}
+CONF
+    ip netns exec "$ns" env STRONGSWAN_CONF="$dir/strongswan.conf" \
+        sh -c "mount --bind '$dir/run' /run && exec /usr/lib/ipsec/charon" >"$dir/stdout.log" 2>&1 &
+    echo $! > "$dir/charon.pid"
+    local i
+    for i in $(seq 1 50); do
+        [ -S "$dir/charon.vici" ] && break
+        sleep 0.1
+    done
+    charon_swanctl "$ns" "$dir" --load-all --file "$dir/swanctl.conf" >/dev/null
+}

@@ -345,10 +345,98 @@ fn plan_responders(config: &Config) -> Result<Vec<PlannedResponder>, String> {
                 allowed_proxy_pairs: profile.allowed_proxy_pairs.clone(),
                 limits: ike::Limits::default(),
                 replay_window: view.set.anti_replay_window,
+                certificates: certificate_auth(config, &profile.name, view.ike_policy)?,
             },
         });
     }
     Ok(responders)
+}
+
+/// Certificate authentication for the access profile's IKE policy, when it names local
+/// certificates: the PEM files are read now (relative paths from the working directory), the
+/// trusted CAs are those of every service set sharing the profile.
+fn certificate_auth(
+    config: &Config,
+    profile: &str,
+    policy: Option<&config::IkePolicy>,
+) -> Result<Option<std::sync::Arc<ike::CertificateAuth>>, String> {
+    use control::pki::{RemoteIdRule, RemoteIdRules, TrustStore};
+    let Some(policy) = policy.filter(|p| !p.local_certificates.is_empty()) else {
+        return Ok(None);
+    };
+    let base = std::env::current_dir().map_err(|e| format!("working directory: {e}"))?;
+    let mut credentials: Vec<control::pki::LocalCredential> = Vec::new();
+    for name in &policy.local_certificates {
+        let c = config.pki.local_certificates.get(name).ok_or_else(|| {
+            format!(
+                "ike policy {}: local-certificate {name} is not configured",
+                policy.name
+            )
+        })?;
+        let credential = config::load_local_certificate(c, &base).map_err(|e| e.to_string())?;
+        if let Some(other) = credentials.iter().find(|o| o.kind == credential.kind) {
+            return Err(format!(
+                "ike policy {}: local certificates {} and {name} hold the same kind of key ({:?});                  give at most one certificate per key kind",
+                policy.name, other.name, credential.kind
+            ));
+        }
+        credentials.push(credential);
+    }
+    let sets: Vec<_> = config
+        .service_sets()
+        .filter(|v| v.access_profile.is_some_and(|p| p.name == profile))
+        .collect();
+    let mut profiles = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for ca in sets.iter().flat_map(|v| v.set.trusted_ca.iter()) {
+        if !seen.insert(ca.clone()) {
+            continue;
+        }
+        let p = config
+            .pki
+            .ca_profiles
+            .get(ca)
+            .ok_or_else(|| format!("trusted-ca {ca} is not configured"))?;
+        profiles.push(config::load_ca_profile(p, &base).map_err(|e| e.to_string())?);
+    }
+    let trust = TrustStore::new(profiles).map_err(|e| e.to_string())?;
+    let remote_id = match &policy.remote_id {
+        config::RemoteId::Any => RemoteIdRules::Any,
+        _ => RemoteIdRules::Listed(
+            policy
+                .remote_ids
+                .iter()
+                .filter_map(remote_id_rule)
+                .collect::<Vec<RemoteIdRule>>(),
+        ),
+    };
+    let local_id = match &policy.local_id {
+        None | Some(config::LocalId::DistinguishedName) => ike::LocalIdentity::SubjectDn,
+        Some(config::LocalId::Fqdn(n)) => ike::LocalIdentity::Fqdn(n.clone()),
+        Some(config::LocalId::UserAtHostname(n)) => ike::LocalIdentity::UserFqdn(n.clone()),
+        Some(config::LocalId::Address(a)) => ike::LocalIdentity::Address(*a),
+    };
+    let send_chain = !sets.iter().any(|v| v.set.no_certificate_chain_in_ike);
+    Ok(Some(std::sync::Arc::new(ike::CertificateAuth {
+        credentials,
+        trust,
+        remote_id,
+        local_id,
+        send_chain,
+    })))
+}
+
+/// One `remote-id` entry as the responder matches it (the checks already parsed each value).
+fn remote_id_rule(entry: &config::RemoteIdEntry) -> Option<control::pki::RemoteIdRule> {
+    use config::RemoteIdKind as Kind;
+    use control::pki::RemoteIdRule;
+    Some(match entry.kind {
+        Kind::Ipv4 | Kind::Ipv6 => RemoteIdRule::Address(entry.value.parse().ok()?),
+        Kind::Fqdn => RemoteIdRule::Fqdn(entry.value.clone()),
+        Kind::UserAtHostname => RemoteIdRule::UserFqdn(entry.value.clone()),
+        Kind::KeyId => RemoteIdRule::KeyId(entry.value.as_bytes().to_vec()),
+        Kind::DistinguishedName => RemoteIdRule::distinguished_name(&entry.value).ok()?,
+    })
 }
 
 fn ike_proposals_of(config: &Config, names: &[String]) -> Result<Vec<IkeProposal>, String> {
@@ -638,5 +726,22 @@ mod tests {
         let sg3: IpAddr = "10.3.3.3".parse().unwrap();
         assert_eq!(psk.lookup(sg2).unwrap().expose(), b"dyntun-sg2-own-key");
         assert_eq!(psk.lookup(sg3).unwrap().expose(), b"dyntun-demo-global-key");
+    }
+
+    #[test]
+    fn certificate_example_loads_both_keys_and_the_trusted_ca() {
+        // Relative PEM paths are taken from the working directory, which cargo sets to the
+        // workspace root for this package's tests.
+        let plan = plan(&example("sg1-certificates.conf"), "px", &[]).unwrap();
+        let certs = plan.responders[0].policy.certificates.as_ref().unwrap();
+        assert_eq!(
+            certs.methods(),
+            vec![ike::AuthMethod::RsaSignature, ike::AuthMethod::EcdsaP256]
+        );
+        assert_eq!(certs.trust.profiles()[0].name, "example-ca");
+        assert_eq!(certs.remote_id, control::pki::RemoteIdRules::Any);
+        assert!(certs.send_chain);
+        let shown = format!("{certs:?}");
+        assert!(!shown.contains("PRIVATE"), "{shown}");
     }
 }

@@ -76,9 +76,10 @@ fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
             if detail {
                 let _ = writeln!(
                     text,
-                    "  Local: {}, Remote: {}\n  Authentication method: Pre-shared-keys, Encryption: {}, Hash: {}, DH group: {}\n  Lifetime: {} seconds, NAT traversal: {}, IPsec SAs: {}, Identity: {}\n",
+                    "  Local: {}, Remote: {}\n  Authentication method: {}, Encryption: {}, Hash: {}, DH group: {}\n  Lifetime: {} seconds, NAT traversal: {}, IPsec SAs: {}, Identity: {}",
                     sa.peer.local,
                     sa.peer.remote,
+                    auth_method_name(sa.auth_method),
                     ike_cipher_name(sa.cipher),
                     ike_hash_name(sa.hash),
                     dh_group_name(sa.group),
@@ -87,6 +88,22 @@ fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
                     sa.children,
                     sa.identity.clone().unwrap_or_default()
                 );
+                // Names and validity only: certificates are public, keys are never shown.
+                if let Some(c) = &sa.peer_certificate {
+                    let _ = writeln!(
+                        text,
+                        "  Peer certificate: subject \"{}\", issuer \"{}\"\n    Validity: {} to {}",
+                        c.subject, c.issuer, c.not_before, c.not_after
+                    );
+                }
+                if let Some(c) = &sa.local_certificate {
+                    let _ = writeln!(
+                        text,
+                        "  Local certificate: subject \"{}\", issuer \"{}\"",
+                        c.subject, c.issuer
+                    );
+                }
+                text.push('\n');
             }
             rows.push(json!({
                 "access_profile": slot.access_profile,
@@ -105,12 +122,27 @@ fn ike_sas(state: &ControlLoop, detail: bool) -> Answer {
                 "nat_traversal": sa.nat_traversal,
                 "ipsec_sas": sa.children,
                 "identity": sa.identity,
+                "authentication_method": auth_method_name(sa.auth_method),
+                "peer_certificate": sa.peer_certificate,
+                "local_certificate": sa.local_certificate,
             }));
         }
     }
     Answer {
         text,
         json: json!({ "ike_security_associations": rows }),
+    }
+}
+
+/// Junos' names for the phase 1 authentication methods.
+fn auth_method_name(method: control::ike::AuthMethod) -> &'static str {
+    use control::ike::AuthMethod;
+    match method {
+        AuthMethod::PreSharedKey => "Pre-shared-keys",
+        AuthMethod::RsaSignature => "RSA-signatures",
+        AuthMethod::EcdsaP256 => "ECDSA-signatures-256",
+        AuthMethod::EcdsaP384 => "ECDSA-signatures-384",
+        AuthMethod::EcdsaP521 => "ECDSA-signatures-521",
     }
 }
 

@@ -157,6 +157,9 @@ impl<'e> Builder<'e> {
         if let Some(dp) = root.child("dataplane") {
             config.dataplane = self.dataplane(dp);
         }
+        if let Some(pki) = root.child("security").and_then(|s| s.child("pki")) {
+            config.pki = self.pki(pki);
+        }
         config.pools = pools(&config.interfaces);
         config
     }
@@ -475,6 +478,7 @@ impl<'e> Builder<'e> {
             df_mode: DfMode::default(),
             tunnel_mtu: None,
             trusted_ca: Vec::new(),
+            no_certificate_chain_in_ike: false,
             rules: Self::list(node, "ipsec-vpn-rules"),
             origin: node.origin.clone(),
             origins: statement_origins(node),
@@ -520,6 +524,7 @@ impl<'e> Builder<'e> {
                 set.df_mode = *mode;
             }
             set.trusted_ca = Self::list(options, "trusted-ca");
+            set.no_certificate_chain_in_ike = options.has("no-certificate-chain-in-ike");
         }
         set.kind = kind?;
         Some(set)
@@ -826,15 +831,121 @@ impl<'e> Builder<'e> {
                     .collect(),
             ),
         };
+        let remote_ids = match node.child("remote-id") {
+            Some(r) if !r.has("any-remote-id") => self.remote_id_entries(r),
+            _ => Vec::new(),
+        };
+        let local_certificates = Self::list(node, "local-certificate");
         IkePolicy {
             name: node.value_text().unwrap_or_default().to_string(),
             proposals: Self::list(node, "proposals"),
             pre_shared_key: self.secret(node, "pre-shared-key"),
-            local_certificate: Self::text(node, "local-certificate"),
+            local_certificate: local_certificates.first().cloned(),
+            local_certificates,
             remote_id,
+            remote_ids,
+            local_id: node.child("local-id").and_then(|l| self.local_id(l)),
             origin: node.origin.clone(),
             origins: statement_origins(node),
         }
+    }
+
+    /// Each entry with its kind; addresses and distinguished names must parse.
+    fn remote_id_entries(&mut self, remote_id: &Node) -> Vec<RemoteIdEntry> {
+        let kinds = [
+            ("ipv4_addr", RemoteIdKind::Ipv4),
+            ("ipv6_addr", RemoteIdKind::Ipv6),
+            ("fqdn", RemoteIdKind::Fqdn),
+            ("user-at-hostname", RemoteIdKind::UserAtHostname),
+            ("key_id", RemoteIdKind::KeyId),
+            ("distinguished-name", RemoteIdKind::DistinguishedName),
+        ];
+        let mut out = Vec::new();
+        for child in &remote_id.children {
+            let Some((_, kind)) = kinds.iter().find(|(k, _)| *k == child.keyword()) else {
+                continue;
+            };
+            for item in &child.items {
+                let problem = match kind {
+                    RemoteIdKind::Ipv4 => item
+                        .text
+                        .parse::<std::net::Ipv4Addr>()
+                        .err()
+                        .map(|_| format!("'{}' is not an IPv4 address", item.text)),
+                    RemoteIdKind::Ipv6 => item
+                        .text
+                        .parse::<std::net::Ipv6Addr>()
+                        .err()
+                        .map(|_| format!("'{}' is not an IPv6 address", item.text)),
+                    RemoteIdKind::DistinguishedName => {
+                        crate::pki::RemoteIdRule::distinguished_name(&item.text)
+                            .err()
+                            .map(|e| format!("distinguished-name '{}': {e}", item.text))
+                    }
+                    _ => None,
+                };
+                if let Some(message) = problem {
+                    self.error(&Origin::new(item.pos, child.origin.path.clone()), message);
+                    continue;
+                }
+                out.push(RemoteIdEntry {
+                    kind: *kind,
+                    value: item.text.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    fn local_id(&mut self, node: &Node) -> Option<LocalId> {
+        let given: Vec<&Node> = node.children.iter().collect();
+        if given.len() > 1 {
+            self.error(&given[1].origin, "local-id takes one identity");
+        }
+        let first = given.first()?;
+        match first.keyword() {
+            "distinguished-name" => Some(LocalId::DistinguishedName),
+            "fqdn" => Some(LocalId::Fqdn(first.value_text()?.to_string())),
+            "user-at-hostname" => Some(LocalId::UserAtHostname(first.value_text()?.to_string())),
+            "ipv4_addr" | "ipv6_addr" => {
+                let v4 = first.keyword() == "ipv4_addr";
+                self.parse(first, |t| match t.parse::<IpAddr>() {
+                    Ok(a) if a.is_ipv4() == v4 => Ok(a),
+                    _ => Err(format!(
+                        "'{t}' is not an {} address",
+                        if v4 { "IPv4" } else { "IPv6" }
+                    )),
+                })
+                .map(LocalId::Address)
+            }
+            _ => None,
+        }
+    }
+
+    fn pki(&mut self, pki: &Node) -> PkiConfig {
+        let mut out = PkiConfig::default();
+        for node in pki.children_with("ca-profile") {
+            let p = CaProfileConfig {
+                name: node.value_text().unwrap_or_default().to_string(),
+                ca_identity: Self::text(node, "ca-identity"),
+                certificate_file: Self::text(node, "certificate-file"),
+                crl_file: Self::text(node, "crl-file"),
+                origin: node.origin.clone(),
+                origins: statement_origins(node),
+            };
+            out.ca_profiles.insert(p.name.clone(), p);
+        }
+        for node in pki.children_with("local-certificate") {
+            let c = LocalCertificateConfig {
+                name: node.value_text().unwrap_or_default().to_string(),
+                certificate_file: Self::text(node, "certificate-file"),
+                private_key_file: Self::text(node, "private-key-file"),
+                origin: node.origin.clone(),
+                origins: statement_origins(node),
+            };
+            out.local_certificates.insert(c.name.clone(), c);
+        }
+        out
     }
 
     fn ipsec_proposal(&mut self, node: &Node) -> IpsecProposal {

@@ -26,6 +26,7 @@ pub fn check(config: &Config, errors: &mut Vec<ConfigError>) {
     checker.pools();
     checker.distribution();
     checker.rules_and_policies();
+    checker.certificates();
     checker.static_routes();
     checker.dataplane();
 }
@@ -475,6 +476,80 @@ impl<'c> Checker<'c> {
                 if !config.ipsec_proposals.contains_key(p) {
                     self.error(policy.origins.at(&format!("proposals {p}"), &policy.origin), format!("proposal {p} is not configured under services ipsec-vpn ipsec proposal"));
                 }
+            }
+        }
+    }
+
+    /// References of certificate authentication resolve; the files themselves are read by
+    /// `pki_files` (`dyntun check`, `dyntun run`), not here.
+    fn certificates(&mut self) {
+        let config = self.config;
+        for set in config.service_sets.values() {
+            for ca in &set.trusted_ca {
+                if !config.pki.ca_profiles.contains_key(ca) {
+                    self.error(
+                        set.origins.at(&format!("trusted-ca {ca}"), &set.origin),
+                        format!("trusted-ca {ca}: no 'security pki ca-profile {ca}'"),
+                    );
+                }
+            }
+            let policy = config.service_set(&set.name).and_then(|v| v.ike_policy);
+            if let Some(policy) = policy.filter(|p| !p.local_certificates.is_empty()) {
+                if set.trusted_ca.is_empty() {
+                    self.error(
+                        &set.origin,
+                        format!(
+                            "ike-policy {} authenticates with certificates: ipsec-vpn-options needs trusted-ca",
+                            policy.name
+                        ),
+                    );
+                }
+            }
+        }
+        let used: Vec<&IkePolicy> = config
+            .ike_policies
+            .values()
+            .filter(|p| {
+                config
+                    .access_profiles
+                    .values()
+                    .any(|a| a.ike_policy.as_deref() == Some(p.name.as_str()))
+            })
+            .collect();
+        for policy in used {
+            for name in &policy.local_certificates {
+                if !config.pki.local_certificates.contains_key(name) {
+                    self.error(
+                        policy
+                            .origins
+                            .at(&format!("local-certificate {name}"), &policy.origin),
+                        format!(
+                            "local-certificate {name}: no 'security pki local-certificate {name}'"
+                        ),
+                    );
+                }
+            }
+            if !policy.local_certificates.is_empty() && policy.remote_id == RemoteId::Unset {
+                self.error(
+                    &policy.origin,
+                    "certificate authentication needs remote-id (any-remote-id or the identities allowed)",
+                );
+            }
+        }
+        for ca in config.pki.ca_profiles.values() {
+            if ca.certificate_file.is_none() {
+                self.error(
+                    &ca.origin,
+                    "needs certificate-file PATH (the CA certificate, PEM)",
+                );
+            }
+        }
+        for c in config.pki.local_certificates.values() {
+            if c.certificate_file.is_none() {
+                self.error(&c.origin, "needs certificate-file PATH (PEM)");
+            }
+            if c.private_key_file.is_none() {
+                self.error(&c.origin, "needs private-key-file PATH (PEM)");
             }
         }
     }

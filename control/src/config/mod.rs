@@ -10,6 +10,7 @@ mod lexer;
 mod manual;
 mod model;
 mod names;
+mod pki_files;
 mod queries;
 mod raw;
 mod schema;
@@ -20,6 +21,7 @@ pub use display::DisplayFormat;
 pub use error::{ConfigError, ConfigErrors, Origin, Pos};
 pub use model::*;
 pub use names::{interface_kind, InterfaceKind, UnitName};
+pub use pki_files::{check_files, load_ca_profile, load_local_certificate};
 pub use queries::{PskSource, ServiceSetView};
 pub use secret::Secret;
 
@@ -124,10 +126,23 @@ pub fn check(text: &str) -> Checked {
 
 /// `check` for the raw bytes of a file (not UTF-8 is replaced, then reported as unknown
 /// words); the bytes and the text made of them are wiped afterwards, as they hold the keys.
+/// Unlike `check`, it also reads the certificate, key and CRL files `security pki` names
+/// (relative paths from the current directory), as `dyntun check` must report them.
 pub fn check_bytes(mut bytes: Vec<u8>) -> Checked {
     use zeroize::Zeroize;
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    let checked = check(&text);
+    let mut checked = check(&text);
+    let (config, _) = checked.document.validate();
+    let base = std::env::current_dir().unwrap_or_default();
+    let file_errors = check_files(&config, &base);
+    if !file_errors.is_empty() {
+        let mut all = match std::mem::replace(&mut checked.result, Ok(Config::default())) {
+            Ok(_) => Vec::new(),
+            Err(ConfigErrors(errors)) => errors,
+        };
+        all.extend(file_errors);
+        checked.result = Err(ConfigErrors(all).sorted());
+    }
     text.zeroize();
     bytes.zeroize();
     checked

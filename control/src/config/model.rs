@@ -39,6 +39,8 @@ pub struct Config {
     /// `ipsec-interface-id` pools, derived from the units' `dial-options`.
     pub pools: BTreeMap<String, Pool>,
     pub dataplane: DataplaneConfig,
+    /// `security pki`: certificate files for signature authentication.
+    pub pki: PkiConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -140,6 +142,8 @@ pub struct ServiceSet {
     pub df_mode: DfMode,
     pub tunnel_mtu: Option<u16>,
     pub trusted_ca: Vec<String>,
+    /// `no-certificate-chain-in-ike`: send only the end-entity certificate.
+    pub no_certificate_chain_in_ike: bool,
     /// `ipsec-vpn-rules`, in the order they are matched.
     pub rules: Vec<String>,
     pub origin: Origin,
@@ -247,13 +251,46 @@ pub enum RemoteId {
     Listed(Vec<String>),
 }
 
+/// The kind of one `remote-id` entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum RemoteIdKind {
+    Ipv4,
+    Ipv6,
+    Fqdn,
+    UserAtHostname,
+    KeyId,
+    DistinguishedName,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteIdEntry {
+    pub kind: RemoteIdKind,
+    pub value: String,
+}
+
+/// `local-id`: the identity sent to peers with certificate authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalId {
+    /// The local certificate's subject (also the default).
+    DistinguishedName,
+    Fqdn(String),
+    UserAtHostname(String),
+    Address(IpAddr),
+}
+
 #[derive(Clone, Debug)]
 pub struct IkePolicy {
     pub name: String,
     pub proposals: Vec<String>,
     pub pre_shared_key: Option<Secret>,
+    /// The first of `local_certificates`.
     pub local_certificate: Option<String>,
+    /// dyntun accepts several (one RSA, one ECDSA): both ends sign with the negotiated method.
+    pub local_certificates: Vec<String>,
     pub remote_id: RemoteId,
+    /// The `remote-id` entries with their kinds (empty for `any-remote-id`).
+    pub remote_ids: Vec<RemoteIdEntry>,
+    pub local_id: Option<LocalId>,
     pub origin: Origin,
     pub origins: StatementOrigins,
 }
@@ -300,6 +337,37 @@ pub struct StaticRoute {
     pub prefix: Prefix,
     pub next_hop: NextHop,
     pub origin: Origin,
+}
+
+/// `security pki` (dyntun extension: the PEM files are named here).
+#[derive(Clone, Debug, Default)]
+pub struct PkiConfig {
+    pub ca_profiles: BTreeMap<String, CaProfileConfig>,
+    pub local_certificates: BTreeMap<String, LocalCertificateConfig>,
+}
+
+/// `security pki ca-profile NAME { ca-identity ID; certificate-file F; crl-file F; }`.
+#[derive(Clone, Debug)]
+pub struct CaProfileConfig {
+    pub name: String,
+    pub ca_identity: Option<String>,
+    /// PEM, one or more CA certificates; relative paths are taken from the working directory.
+    pub certificate_file: Option<String>,
+    pub crl_file: Option<String>,
+    pub origin: Origin,
+    pub origins: StatementOrigins,
+}
+
+/// `security pki local-certificate NAME { certificate-file F; private-key-file F; }`.
+#[derive(Clone, Debug)]
+pub struct LocalCertificateConfig {
+    pub name: String,
+    /// PEM: the certificate, then optionally its intermediate CAs.
+    pub certificate_file: Option<String>,
+    /// PEM private key (RSA or ECDSA P-256), unencrypted.
+    pub private_key_file: Option<String>,
+    pub origin: Origin,
+    pub origins: StatementOrigins,
 }
 
 /// What backs a physical interface: a DPDK virtual device or a PCI device.

@@ -267,6 +267,7 @@ const IPSEC_VPN_OPTIONS: &[Statement] = &[
     flag("set-dont-fragment-bit"),
     flag("copy-dont-fragment-bit"),
     list("trusted-ca"),
+    flag("no-certificate-chain-in-ike"),
     unsupported("passive-mode-tunneling"),
     unsupported("clear-ike-sas-on-pic-restart"),
     unsupported("clear-ipsec-sas-on-pic-restart"),
@@ -348,7 +349,16 @@ const REMOTE_ID: &[Statement] = &[
     list("fqdn"),
     list("user-at-hostname"),
     list("key_id"),
-    unsupported("distinguished-name"),
+    list("distinguished-name"),
+];
+
+const LOCAL_ID: &[Statement] = &[
+    flag("distinguished-name"),
+    leaf("fqdn"),
+    leaf("user-at-hostname"),
+    leaf("ipv4_addr"),
+    leaf("ipv6_addr"),
+    unsupported("key_id"),
 ];
 
 const IKE_POLICY: &[Statement] = &[
@@ -356,9 +366,9 @@ const IKE_POLICY: &[Statement] = &[
     leaf("mode"),
     list("proposals"),
     oneliner("pre-shared-key", SECRET),
-    leaf("local-certificate"),
+    list("local-certificate"),
     container("remote-id", REMOTE_ID),
-    unsupported("local-id"),
+    container("local-id", LOCAL_ID),
     leaf("version"),
     unsupported("proposal-set"),
     unsupported("respond-bad-spi"),
@@ -468,6 +478,37 @@ const ROUTING_INSTANCE: &[Statement] = &[
 
 const ROUTING_INSTANCES: &[Statement] = &[named("*", ROUTING_INSTANCE)];
 
+/// dyntun names the PEM files here; Junos loads certificates by operational command instead.
+const CA_PROFILE: &[Statement] = &[
+    leaf("ca-identity"),
+    leaf("certificate-file"),
+    leaf("crl-file"),
+    unsupported("enrollment"),
+    unsupported("revocation-check"),
+    unsupported("administrator"),
+];
+
+const LOCAL_CERTIFICATE: &[Statement] = &[leaf("certificate-file"), leaf("private-key-file")];
+
+const PKI: &[Statement] = &[
+    named("ca-profile", CA_PROFILE),
+    named("local-certificate", LOCAL_CERTIFICATE),
+    unsupported("auto-re-enrollment"),
+    unsupported("trap"),
+    unsupported("traceoptions"),
+];
+
+const SECURITY: &[Statement] = &[
+    container("pki", PKI),
+    unsupported("ike"),
+    unsupported("ipsec"),
+    unsupported("policies"),
+    unsupported("zones"),
+    unsupported("screen"),
+    unsupported("nat"),
+    unsupported("ssh-known-hosts"),
+];
+
 const DATAPLANE_INTERFACE: &[Statement] = &[leaf("device")];
 const DATAPLANE_PIC: &[Statement] = &[list("cores")];
 
@@ -492,7 +533,7 @@ pub const TOP: &[Statement] = &[
     unsupported("protocols"),
     unsupported("firewall"),
     unsupported("policy-options"),
-    unsupported("security"),
+    container("security", SECURITY),
     unsupported("snmp"),
     unsupported("class-of-service"),
     unsupported("forwarding-options"),

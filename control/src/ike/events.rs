@@ -73,6 +73,23 @@ pub enum FailureReason {
     HalfOpenTimeout,
     QuickModeTimeout,
     UnknownSpi,
+    /// The peer's certificate (chain) was refused: expired, unknown CA, revoked, …
+    CertificateRefused(crate::pki::VerifyFailure),
+    /// SIG_I does not verify with the key of the peer's certificate.
+    SignatureInvalid {
+        identity: String,
+    },
+    /// The ID payload is neither the certificate's subject nor one of its subjectAltNames.
+    IdentityNotInCertificate {
+        identity: String,
+        subject: String,
+    },
+    /// The identity is proven but the IKE policy's `remote-id` does not allow it.
+    IdentityNotAllowed {
+        identity: String,
+    },
+    /// We hold no certificate of the key kind the negotiated method signs with.
+    NoLocalCertificate,
 }
 
 impl FailureReason {
@@ -113,6 +130,18 @@ impl FailureReason {
             FailureReason::HalfOpenTimeout => "half-open-timeout",
             FailureReason::QuickModeTimeout => "quick-mode-timeout",
             FailureReason::UnknownSpi => "unknown-spi",
+            FailureReason::CertificateRefused(f) => match f {
+                crate::pki::VerifyFailure::Expired { .. } => "certificate-expired",
+                crate::pki::VerifyFailure::NotYetValid { .. } => "certificate-not-yet-valid",
+                crate::pki::VerifyFailure::UnknownCa { .. } => "certificate-unknown-ca",
+                crate::pki::VerifyFailure::Revoked { .. } => "certificate-revoked",
+                crate::pki::VerifyFailure::NoCertificate => "certificate-missing",
+                _ => "certificate-invalid",
+            },
+            FailureReason::SignatureInvalid { .. } => "signature-invalid",
+            FailureReason::IdentityNotInCertificate { .. } => "identity-not-in-certificate",
+            FailureReason::IdentityNotAllowed { .. } => "identity-not-allowed",
+            FailureReason::NoLocalCertificate => "no-local-certificate",
         }
     }
 }
@@ -130,6 +159,19 @@ impl fmt::Display for FailureReason {
             }
             FailureReason::DecryptionFailed => {
                 write!(f, "decryption failed (pre-shared key mismatch?)")
+            }
+            FailureReason::CertificateRefused(reason) => {
+                write!(f, "peer certificate refused: {reason}")
+            }
+            FailureReason::SignatureInvalid { identity } => {
+                write!(f, "signature of '{identity}' invalid")
+            }
+            FailureReason::IdentityNotInCertificate { identity, subject } => write!(
+                f,
+                "identity '{identity}' is not confirmed by certificate \"{subject}\""
+            ),
+            FailureReason::IdentityNotAllowed { identity } => {
+                write!(f, "identity '{identity}' not allowed by remote-id")
             }
             other => f.write_str(other.counter()),
         }

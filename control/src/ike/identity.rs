@@ -217,7 +217,10 @@ impl fmt::Display for Identity {
             IdentityData::Fqdn(v) | IdentityData::UserFqdn(v) => {
                 write!(f, "{}", String::from_utf8_lossy(v))?
             }
-            IdentityData::DerAsn1Dn(v) => write!(f, "<DN {} bytes>", v.len())?,
+            IdentityData::DerAsn1Dn(v) => match crate::pki::identity_match::dn_text(v) {
+                Some(text) => f.write_str(&text)?,
+                None => write!(f, "<DN {} bytes>", v.len())?,
+            },
             IdentityData::DerAsn1Gn(v) => write!(f, "<GN {} bytes>", v.len())?,
             IdentityData::KeyId(v) => write!(f, "<KEY-ID {} bytes>", v.len())?,
         }

@@ -47,6 +47,9 @@ pub struct IkeSa {
     /// Last ciphertext block of phase 1: seeds every Quick Mode and Informational IV.
     pub phase1_last_block: Vec<u8>,
     pub peer_identity: Option<Identity>,
+    /// Set when phase 1 was authenticated with certificates: the peer's and ours.
+    pub peer_certificate: Option<crate::pki::CertificateSummary>,
+    pub local_certificate: Option<crate::pki::CertificateSummary>,
     pub last_request: Vec<u8>,
     pub last_reply: Option<Vec<u8>>,
     pub quick: HashMap<u32, QuickExchange>,

@@ -155,14 +155,25 @@ impl Responder {
     }
 
     fn send_informational(&mut self, id: IkeSaId, rest: Vec<Payload>) {
-        let Some(sa) = self.sas.get(&id) else { return };
-        let Some(keys) = sa.keys.as_ref().filter(|_| sa.is_established()) else {
-            return;
-        };
-        let mut raw = [0u8; 4];
-        if getrandom::getrandom(&mut raw).is_err() {
+        if !self.sas.get(&id).is_some_and(|sa| sa.is_established()) {
             return;
         }
+        if let Some((endpoint, bytes)) = self.protected_informational(id, rest) {
+            self.send(endpoint, &bytes);
+        }
+    }
+
+    /// A protected Informational over IKE SA `id` (keys must exist; phase 1 need not be
+    /// finished: its IV chain starts from `phase1_last_block`).
+    pub(super) fn protected_informational(
+        &self,
+        id: IkeSaId,
+        rest: Vec<Payload>,
+    ) -> Option<(dataplane::sa::PeerEndpoint, Vec<u8>)> {
+        let sa = self.sas.get(&id)?;
+        let keys = sa.keys.as_ref()?;
+        let mut raw = [0u8; 4];
+        getrandom::getrandom(&mut raw).ok()?;
         let mid = u32::from_be_bytes(raw).max(1);
         let iv = keys.exchange_iv(&sa.phase1_last_block, mid);
         let payloads = hashed_payloads(keys, mid, rest, &[]);
@@ -175,10 +186,8 @@ impl Responder {
             message_id: mid,
             length: 0,
         };
-        if let Ok(sealed) = seal(keys, &iv, header, &payloads) {
-            let endpoint = sa.endpoint;
-            self.send(endpoint, &sealed.bytes);
-        }
+        let sealed = seal(keys, &iv, header, &payloads).ok()?;
+        Some((sa.endpoint, sealed.bytes))
     }
 
     /// Deletes a child SA locally and tells the peer (over the newest IKE SA of that peer).

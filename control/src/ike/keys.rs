@@ -32,8 +32,45 @@ pub struct Phase1Inputs<'a> {
 impl Phase1Keys {
     pub fn derive(hash: HashAlg, cipher: IkeCipher, input: &Phase1Inputs<'_>) -> Phase1Keys {
         let skeyid = hash.prf_secret(input.psk, &[input.nonce_i, input.nonce_r]);
-        let g = input.shared.expose();
-        let (ci, cr) = (input.cookie_i, input.cookie_r);
+        Self::from_skeyid(
+            hash,
+            cipher,
+            skeyid,
+            input.shared,
+            input.cookie_i,
+            input.cookie_r,
+        )
+    }
+
+    /// Section 5 for signatures: SKEYID = prf(Ni_b | Nr_b, g^xy).
+    pub fn derive_for_signatures(
+        hash: HashAlg,
+        cipher: IkeCipher,
+        input: &SignatureInputs<'_>,
+    ) -> Phase1Keys {
+        let nonces = Secret::new([input.nonce_i, input.nonce_r].concat());
+        let skeyid = hash.prf_secret(&nonces, &[input.shared.expose()]);
+        Self::from_skeyid(
+            hash,
+            cipher,
+            skeyid,
+            input.shared,
+            input.cookie_i,
+            input.cookie_r,
+        )
+    }
+
+    fn from_skeyid(
+        hash: HashAlg,
+        cipher: IkeCipher,
+        skeyid: Secret,
+        shared: &Secret,
+        cookie_i: &[u8],
+        cookie_r: &[u8],
+    ) -> Phase1Keys {
+        let input = (shared, cookie_i, cookie_r);
+        let g = input.0.expose();
+        let (ci, cr) = (input.1, input.2);
         let skeyid_d = hash.prf_secret(&skeyid, &[g, ci, cr, &[0]]);
         let skeyid_a = hash.prf_secret(&skeyid, &[skeyid_d.expose(), g, ci, cr, &[1]]);
         let skeyid_e = hash.prf_secret(&skeyid, &[skeyid_a.expose(), g, ci, cr, &[2]]);
@@ -85,6 +122,15 @@ impl Phase1Keys {
         truncate(&mut secret, len);
         secret
     }
+}
+
+/// What the SKEYID family is computed from with signature authentication (no key).
+pub struct SignatureInputs<'a> {
+    pub nonce_i: &'a [u8],
+    pub nonce_r: &'a [u8],
+    pub shared: &'a Secret,
+    pub cookie_i: &'a [u8],
+    pub cookie_r: &'a [u8],
 }
 
 pub struct KeymatInputs<'a> {

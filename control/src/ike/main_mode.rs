@@ -1,17 +1,20 @@
-//! Main Mode (identity protection) as responder with pre-shared keys: MM1/MM2 proposal,
-//! MM3/MM4 Diffie-Hellman, nonces and NAT-D, MM5/MM6 encrypted identities and HASH_I/HASH_R.
+//! Main Mode (identity protection) as responder: MM1/MM2 proposal, MM3/MM4 Diffie-Hellman,
+//! nonces and NAT-D (and CERT_REQ with signatures), MM5/MM6 encrypted identities and
+//! HASH_I/HASH_R with pre-shared keys; the signature variant of MM5/MM6 is in
+//! `main_mode_signature`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use dataplane::sa::PeerEndpoint;
 
+use super::auth_method::AuthMethod;
 use super::dh::DhKeyPair;
 use super::events::{ChildId, DownReason, Exchange, FailureReason, IkeEvent, IkeSaId};
 use super::header::{Header, HEADER_LEN};
 use super::identity::Identity;
 use super::ike_sa::{same_peer, IkeSa, MainModeState};
-use super::keys::{Phase1Inputs, Phase1Keys};
+use super::keys::{Phase1Inputs, Phase1Keys, SignatureInputs};
 use super::natt::{self, NatStatus, NattFlavour};
 use super::notify::Notify;
 use super::numbers::{exchange, flags, notify_type, protocol, vendor_id};
@@ -21,7 +24,7 @@ use super::protection::{open_or_fail, same, seal};
 use super::responder::Responder;
 
 const NONCE_LEN: usize = 32;
-const MM: Exchange = Exchange::MainMode;
+pub(super) const MM: Exchange = Exchange::MainMode;
 
 impl Responder {
     /// MM1: a new IKE SA, or a retransmitted MM1 of one that is still half-open.
@@ -63,8 +66,11 @@ impl Responder {
         let Payload::Sa(offered) = &chain.payloads[sa_index].payload else {
             return self.fail(remote, MM, FailureReason::MissingPayload("SA"));
         };
-        let Some(choice) = phase1_choice::choose(offered, &self.policy.effective_ike_proposals())
-        else {
+        let Some(choice) = phase1_choice::choose_with_methods(
+            offered,
+            &self.policy.effective_ike_proposals(),
+            &self.policy.auth_methods(),
+        ) else {
             self.fail(remote, MM, FailureReason::NoProposalChosen);
             self.send_plain_notify(endpoint, header, notify_type::NO_PROPOSAL_CHOSEN);
             return;
@@ -105,6 +111,8 @@ impl Responder {
             iv: Vec::new(),
             phase1_last_block: Vec::new(),
             peer_identity: None,
+            peer_certificate: None,
+            local_certificate: None,
             last_request: bytes.to_vec(),
             last_reply: Some(reply.clone()),
             quick: HashMap::new(),
@@ -177,9 +185,16 @@ impl Responder {
                 FailureReason::Malformed(super::codec_error::CodecError::BadPayloadLength),
             );
         }
-        let Some(psk) = self.policy.psk.lookup(remote.ip()).cloned() else {
-            return self.fail(remote, MM, FailureReason::NoPreSharedKey);
+        let auth = self.sas.get(&id).expect("looked up by caller").choice.auth;
+        let psk = if auth == AuthMethod::PreSharedKey {
+            let Some(psk) = self.policy.psk.lookup(remote.ip()).cloned() else {
+                return self.fail(remote, MM, FailureReason::NoPreSharedKey);
+            };
+            Some(psk)
+        } else {
+            None
         };
+        let certificate_requests = self.certificate_requests(auth);
         let sa = self.sas.get_mut(&id).expect("looked up by caller");
         let group = sa.choice.group;
         let dh = match DhKeyPair::generate(group) {
@@ -194,22 +209,36 @@ impl Responder {
         if getrandom::getrandom(&mut nonce_r).is_err() {
             return self.fail(remote, MM, FailureReason::WrongState);
         }
-        let keys = Phase1Keys::derive(
-            sa.choice.hash,
-            sa.choice.cipher,
-            &Phase1Inputs {
-                psk: &psk,
-                nonce_i: &nonce_i,
-                nonce_r: &nonce_r,
-                shared: &shared,
-                cookie_i: &sa.cookie_i,
-                cookie_r: &sa.cookie_r,
-            },
-        );
+        let keys = match &psk {
+            Some(psk) => Phase1Keys::derive(
+                sa.choice.hash,
+                sa.choice.cipher,
+                &Phase1Inputs {
+                    psk,
+                    nonce_i: &nonce_i,
+                    nonce_r: &nonce_r,
+                    shared: &shared,
+                    cookie_i: &sa.cookie_i,
+                    cookie_r: &sa.cookie_r,
+                },
+            ),
+            None => Phase1Keys::derive_for_signatures(
+                sa.choice.hash,
+                sa.choice.cipher,
+                &SignatureInputs {
+                    nonce_i: &nonce_i,
+                    nonce_r: &nonce_r,
+                    shared: &shared,
+                    cookie_i: &sa.cookie_i,
+                    cookie_r: &sa.cookie_r,
+                },
+            ),
+        };
         let mut payloads = vec![
             Payload::KeyExchange(dh.public().to_vec()),
             Payload::Nonce(nonce_r.clone()),
         ];
+        payloads.extend(certificate_requests);
         if let Some(flavour) = sa.natt {
             if !nat_d.is_empty() {
                 sa.nat = natt::detect(
@@ -255,6 +284,9 @@ impl Responder {
             return self.fail(remote, MM, FailureReason::WrongState);
         }
         let sa = self.sas.get(&id).expect("looked up by caller");
+        if sa.choice.auth != AuthMethod::PreSharedKey {
+            return self.main_mode_auth_signature(now, id, endpoint, header, bytes);
+        }
         let keys = sa.keys.as_ref().expect("keys exist after MM3");
         let opened = match open_or_fail(keys, &sa.iv, header, bytes) {
             Ok(o) => o,
@@ -328,8 +360,34 @@ impl Responder {
         let Ok(sealed) = seal(keys, &opened.last_block, reply_header, &payloads) else {
             return self.fail(remote, MM, FailureReason::WrongState);
         };
-        let lifetime = Duration::from_secs(sa.choice.lifetime_seconds);
+        self.phase1_established(
+            now,
+            id,
+            endpoint,
+            header,
+            bytes,
+            sealed,
+            identity,
+            initial_contact,
+        );
+    }
+
+    /// MM6 is sealed: the IKE SA is up (shared by both authentication methods).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn phase1_established(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        endpoint: PeerEndpoint,
+        header: &Header,
+        bytes: &[u8],
+        sealed: super::protection::Sealed,
+        identity: Identity,
+        initial_contact: bool,
+    ) {
+        let remote = endpoint.remote;
         let sa = self.sas.get_mut(&id).expect("looked up by caller");
+        let lifetime = Duration::from_secs(sa.choice.lifetime_seconds);
         sa.iv = sealed.last_block.clone();
         sa.phase1_last_block = sealed.last_block;
         sa.state = MainModeState::Established;
@@ -397,7 +455,7 @@ impl Responder {
     }
 }
 
-fn plain_message(request: &Header, cookie_r: [u8; 8], payloads: &[Payload]) -> Vec<u8> {
+pub(super) fn plain_message(request: &Header, cookie_r: [u8; 8], payloads: &[Payload]) -> Vec<u8> {
     let (first, body) = write_chain(payloads);
     let header = Header {
         initiator_cookie: request.initiator_cookie,

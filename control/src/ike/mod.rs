@@ -15,6 +15,8 @@
 //! `phase2_choice`, `natt`), state and exchanges (`responder`, `ike_sa`, `main_mode`,
 //! `quick_mode`, `informational`), I/O (`driver`) and `test_initiator` for tests and benchmarks.
 
+pub mod auth_method;
+pub mod certificate_auth;
 pub mod codec_error;
 pub mod crypto;
 pub mod dh;
@@ -26,6 +28,7 @@ pub mod ike_sa;
 pub mod informational;
 pub mod keys;
 pub mod main_mode;
+pub mod main_mode_signature;
 pub mod natt;
 pub mod notify;
 pub mod numbers;
@@ -40,6 +43,8 @@ pub mod sa_payload;
 pub mod secret;
 pub mod test_initiator;
 
+pub use auth_method::AuthMethod;
+pub use certificate_auth::{CertificateAuth, LocalIdentity};
 pub use events::{ChildId, DownReason, Exchange, FailureReason, IkeEvent, IkeFailure, IkeSaId};
 pub use policy::{IkeProposal, IpsecProposal, Limits, PskTable, ResponderPolicy, SpiAllocator};
 pub use responder::{IkeSaView, Responder, Transmit};

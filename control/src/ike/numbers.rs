@@ -63,6 +63,11 @@ pub mod p1 {
     pub const HASH_SHA1: u16 = 2;
     pub const HASH_SHA256: u16 = 4;
     pub const AUTH_PSK: u16 = 1;
+    pub const AUTH_RSA_SIG: u16 = 3;
+    /// RFC 4754: ECDSA with SHA-256 on P-256, SHA-384 on P-384, SHA-512 on P-521.
+    pub const AUTH_ECDSA_256: u16 = 9;
+    pub const AUTH_ECDSA_384: u16 = 10;
+    pub const AUTH_ECDSA_521: u16 = 11;
     pub const LIFE_SECONDS: u16 = 1;
     pub const LIFE_KILOBYTES: u16 = 2;
 }
@@ -117,12 +122,22 @@ pub mod notify_type {
     pub const PAYLOAD_MALFORMED: u16 = 16;
     pub const NO_PROPOSAL_CHOSEN: u16 = 14;
     pub const INVALID_ID_INFORMATION: u16 = 18;
+    pub const INVALID_CERT_ENCODING: u16 = 19;
+    pub const INVALID_CERTIFICATE: u16 = 20;
+    pub const INVALID_CERT_AUTHORITY: u16 = 22;
     pub const AUTHENTICATION_FAILED: u16 = 24;
+    pub const INVALID_SIGNATURE: u16 = 25;
+    pub const CERTIFICATE_UNAVAILABLE: u16 = 28;
     pub const CONNECTED: u16 = 16384;
     pub const RESPONDER_LIFETIME: u16 = 24576;
     pub const INITIAL_CONTACT: u16 = 24578;
     pub const R_U_THERE: u16 = 36136;
     pub const R_U_THERE_ACK: u16 = 36137;
+}
+
+/// Certificate encodings of CERT and CERT_REQ payloads (RFC 2408 section 3.9).
+pub mod cert_encoding {
+    pub const X509_SIGNATURE: u8 = 4;
 }
 
 pub mod vendor_id {

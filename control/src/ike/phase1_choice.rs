@@ -1,5 +1,6 @@
 //! Choosing the peer's phase 1 transform against our proposals; a shorter peer lifetime wins.
 
+use super::auth_method::AuthMethod;
 use super::crypto::{HashAlg, IkeCipher};
 use super::dh::DhGroup;
 use super::numbers::{p1, protocol};
@@ -12,6 +13,7 @@ pub struct Phase1Choice {
     pub hash: HashAlg,
     pub group: DhGroup,
     pub lifetime_seconds: u64,
+    pub auth: AuthMethod,
     /// Our answer: the accepted transform, lifetime rewritten to the one we use.
     pub reply: SaPayload,
 }
@@ -22,6 +24,7 @@ pub struct OfferedPhase1 {
     pub hash: Option<HashAlg>,
     pub group: Option<DhGroup>,
     pub psk: bool,
+    pub auth: Option<AuthMethod>,
     pub lifetime_seconds: Option<u64>,
 }
 
@@ -44,7 +47,8 @@ pub fn read_transform(t: &Transform) -> OfferedPhase1 {
         _ => None,
     };
     let group = t.basic(p1::GROUP).and_then(DhGroup::from_number);
-    let psk = t.basic(p1::AUTH_METHOD) == Some(p1::AUTH_PSK);
+    let auth = t.basic(p1::AUTH_METHOD).and_then(AuthMethod::from_number);
+    let psk = auth == Some(AuthMethod::PreSharedKey);
     let mut lifetime_seconds = None;
     let mut life_type = None;
     for a in &t.attributes {
@@ -61,12 +65,23 @@ pub fn read_transform(t: &Transform) -> OfferedPhase1 {
         hash,
         group,
         psk,
+        auth,
         lifetime_seconds,
     }
 }
 
-/// The first of the peer's transforms (in its order of preference) that one of ours accepts.
+/// The first of the peer's transforms (in its order of preference) that one of ours accepts,
+/// with pre-shared keys.
 pub fn choose(sa: &SaPayload, ours: &[IkeProposal]) -> Option<Phase1Choice> {
+    choose_with_methods(sa, ours, &[AuthMethod::PreSharedKey])
+}
+
+/// As `choose`, accepting any authentication method in `methods`.
+pub fn choose_with_methods(
+    sa: &SaPayload,
+    ours: &[IkeProposal],
+    methods: &[AuthMethod],
+) -> Option<Phase1Choice> {
     // RFC 2409 wants one proposal with several transforms; some peers send several
     // single-transform proposals instead, so every ISAKMP proposal is considered in order.
     let candidates = sa
@@ -83,9 +98,9 @@ pub fn choose(sa: &SaPayload, ours: &[IkeProposal]) -> Option<Phase1Choice> {
         else {
             continue;
         };
-        if !offered.psk {
+        let Some(auth) = offered.auth.filter(|m| methods.contains(m)) else {
             continue;
-        }
+        };
         let Some(policy) = ours.iter().find(|p| {
             p.ciphers.contains(&cipher) && p.hashes.contains(&hash) && p.groups.contains(&group)
         }) else {
@@ -117,6 +132,7 @@ pub fn choose(sa: &SaPayload, ours: &[IkeProposal]) -> Option<Phase1Choice> {
             hash,
             group,
             lifetime_seconds,
+            auth,
             reply,
         });
     }

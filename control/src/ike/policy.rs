@@ -7,6 +7,7 @@ use std::time::Duration;
 use dataplane::prefix::Prefix;
 use dataplane::sa::{Cipher, Integrity, IpsecProtocol, PeerEndpoint};
 
+use super::certificate_auth::CertificateAuth;
 use super::crypto::{HashAlg, IkeCipher};
 use super::dh::DhGroup;
 use super::secret::Secret;
@@ -166,6 +167,8 @@ pub struct ResponderPolicy {
     pub allowed_proxy_pairs: Vec<(Prefix, Prefix)>,
     pub limits: Limits,
     pub replay_window: u32,
+    /// `Some`: signature authentication (RSA, ECDSA P-256) is offered too.
+    pub certificates: Option<std::sync::Arc<CertificateAuth>>,
 }
 
 impl ResponderPolicy {
@@ -179,7 +182,17 @@ impl ResponderPolicy {
             allowed_proxy_pairs: vec![(Prefix::any_v4(), Prefix::any_v4())],
             limits: Limits::default(),
             replay_window: 64,
+            certificates: None,
         }
+    }
+
+    /// Pre-shared keys always; signatures with the key kinds we hold certificates for.
+    pub fn auth_methods(&self) -> Vec<super::auth_method::AuthMethod> {
+        let mut methods = vec![super::auth_method::AuthMethod::PreSharedKey];
+        if let Some(c) = &self.certificates {
+            methods.extend(c.methods());
+        }
+        methods
     }
 
     pub fn effective_ike_proposals(&self) -> Vec<IkeProposal> {

@@ -38,6 +38,10 @@ pub struct IkeSaView {
     pub lifetime_seconds: u64,
     pub nat_traversal: bool,
     pub children: usize,
+    pub auth_method: super::auth_method::AuthMethod,
+    /// With certificate authentication: the peer's certificate and ours (names and validity).
+    pub peer_certificate: Option<crate::pki::CertificateSummary>,
+    pub local_certificate: Option<crate::pki::CertificateSummary>,
 }
 
 pub struct Responder {
@@ -214,6 +218,9 @@ impl Responder {
             lifetime_seconds: sa.choice.lifetime_seconds,
             nat_traversal: sa.natt.is_some(),
             children: self.children.values().filter(|c| c.ike_sa == sa.id).count(),
+            auth_method: sa.choice.auth,
+            peer_certificate: sa.peer_certificate.clone(),
+            local_certificate: sa.local_certificate.clone(),
         })
     }
 

@@ -1,19 +1,20 @@
-//! A minimal IKEv1 Main Mode + Quick Mode initiator with pre-shared keys, for unit tests and
-//! benchmarks of the responder without strongSwan. It is deliberately simple (one Quick Mode at
+//! A minimal IKEv1 Main Mode + Quick Mode initiator with pre-shared keys or signatures (RSA,
+//! ECDSA P-256), for unit tests and benchmarks of the responder without strongSwan. It is deliberately simple (one Quick Mode at
 //! a time, no retransmission); it is not part of the gateway's runtime.
 
 use std::net::SocketAddr;
 
 use dataplane::sa::{Cipher, Integrity};
 
+use super::auth_method::AuthMethod;
 use super::crypto::{HashAlg, IkeCipher};
 use super::dh::{DhGroup, DhKeyPair};
 use super::header::{Header, HEADER_LEN};
 use super::identity::Identity;
-use super::keys::{KeymatInputs, Phase1Inputs, Phase1Keys};
+use super::keys::{KeymatInputs, Phase1Inputs, Phase1Keys, SignatureInputs};
 use super::natt::nat_d_hash;
 use super::notify::Notify;
-use super::numbers::{exchange, flags, notify_type, p1, p2, protocol, vendor_id};
+use super::numbers::{cert_encoding, exchange, flags, notify_type, p1, p2, protocol, vendor_id};
 use super::payload::{write_chain, Chain, Payload};
 use super::protection::{after_first_payload, hashed_payloads, open, same, seal};
 use super::sa_payload::{Attribute, Proposal, SaPayload, Transform};
@@ -54,6 +55,22 @@ pub struct InitiatorChild {
     pub encapsulation_mode: Option<u16>,
 }
 
+/// The initiator's side of signature authentication: its key and the certificates it sends.
+pub struct InitiatorSigner {
+    pub method: AuthMethod,
+    pub key: openssl::pkey::PKey<openssl::pkey::Private>,
+    /// DER certificates for CERT payloads, end-entity first (empty: send none).
+    pub certificates: Vec<Vec<u8>>,
+    /// Flip a bit of SIG_I, to test that the responder checks it.
+    pub corrupt_signature: bool,
+}
+
+impl std::fmt::Debug for InitiatorSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InitiatorSigner({:?}, <private key>)", self.method)
+    }
+}
+
 struct QuickPending {
     message_id: u32,
     iv: Vec<u8>,
@@ -81,6 +98,12 @@ pub struct TestInitiator {
     phase1_last_block: Vec<u8>,
     quick: Option<QuickPending>,
     natt_draft: bool,
+    signer: Option<InitiatorSigner>,
+    /// CERT_REQ bodies (encoding, data) the responder sent in MM4.
+    pub certificate_requests: Vec<(u8, Vec<u8>)>,
+    /// The responder's CERT payloads from MM6 (DER, as received).
+    pub responder_certificates: Vec<Vec<u8>>,
+    pub responder_identity: Option<Identity>,
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -119,7 +142,43 @@ impl TestInitiator {
             phase1_last_block: Vec::new(),
             quick: None,
             natt_draft: false,
+            signer: None,
+            certificate_requests: Vec::new(),
+            responder_certificates: Vec::new(),
+            responder_identity: None,
         }
+    }
+
+    /// An initiator that authenticates with `signer` instead of a pre-shared key.
+    pub fn with_signer(
+        local: SocketAddr,
+        remote: SocketAddr,
+        params: Phase1Params,
+        signer: InitiatorSigner,
+    ) -> Self {
+        let mut i = Self::new(local, remote, "", params);
+        i.signer = Some(signer);
+        i
+    }
+
+    fn auth_method(&self) -> AuthMethod {
+        self.signer
+            .as_ref()
+            .map_or(AuthMethod::PreSharedKey, |s| s.method)
+    }
+
+    /// The notification type of an unprotected Informational the responder sent, if any.
+    pub fn plain_notify(bytes: &[u8]) -> Option<u16> {
+        let header = Header::parse(bytes).ok()?;
+        if header.exchange != exchange::INFORMATIONAL || header.flags & flags::ENCRYPTION != 0 {
+            return None;
+        }
+        let chain = Chain::parse(header.next_payload, bytes[HEADER_LEN..].to_vec(), false).ok()?;
+        let kind = chain.iter().find_map(|p| match p {
+            Payload::Notify(n) => Some(n.message_type),
+            _ => None,
+        });
+        kind
     }
 
     /// Speak draft-ietf-ipsec-nat-t-ike-02 (vendor ID, NAT-D type 130, mode 61443) instead of
@@ -162,7 +221,7 @@ impl TestInitiator {
         attributes.extend([
             Attribute::basic(p1::HASH, hash),
             Attribute::basic(p1::GROUP, self.params.group.number()),
-            Attribute::basic(p1::AUTH_METHOD, p1::AUTH_PSK),
+            Attribute::basic(p1::AUTH_METHOD, self.auth_method().number()),
             Attribute::basic(p1::LIFE_TYPE, p1::LIFE_SECONDS),
             Attribute::number(p1::LIFE_DURATION, self.params.lifetime_seconds),
         ]);
@@ -234,24 +293,41 @@ impl TestInitiator {
             match p {
                 Payload::KeyExchange(k) => public_r = Some(k.clone()),
                 Payload::Nonce(n) => nonce_r = Some(n.clone()),
+                Payload::CertificateRequest { encoding, data } => {
+                    self.certificate_requests.push((*encoding, data.clone()))
+                }
                 _ => {}
             }
         }
         let (public_r, nonce_r) = public_r.zip(nonce_r).ok_or("MM4 without KE/nonce")?;
         let dh = self.dh.as_ref().ok_or("no DH")?;
         let shared = dh.shared_secret(&public_r).map_err(|e| e.to_string())?;
-        let keys = Phase1Keys::derive(
-            self.params.hash,
-            self.params.cipher,
-            &Phase1Inputs {
-                psk: &self.psk,
-                nonce_i: &self.nonce_i,
-                nonce_r: &nonce_r,
-                shared: &shared,
-                cookie_i: &self.cookie_i,
-                cookie_r: &self.cookie_r,
-            },
-        );
+        let keys = if self.signer.is_some() {
+            Phase1Keys::derive_for_signatures(
+                self.params.hash,
+                self.params.cipher,
+                &SignatureInputs {
+                    nonce_i: &self.nonce_i,
+                    nonce_r: &nonce_r,
+                    shared: &shared,
+                    cookie_i: &self.cookie_i,
+                    cookie_r: &self.cookie_r,
+                },
+            )
+        } else {
+            Phase1Keys::derive(
+                self.params.hash,
+                self.params.cipher,
+                &Phase1Inputs {
+                    psk: &self.psk,
+                    nonce_i: &self.nonce_i,
+                    nonce_r: &nonce_r,
+                    shared: &shared,
+                    cookie_i: &self.cookie_i,
+                    cookie_r: &self.cookie_r,
+                },
+            )
+        };
         self.iv = keys.phase1_iv(dh.public(), &public_r);
         self.public_r = public_r;
         self.keys = Some(keys);
@@ -263,7 +339,8 @@ impl TestInitiator {
         let mut id_body = Vec::new();
         self.identity.write(&mut id_body);
         let public_i = self.dh.as_ref().expect("dh").public();
-        let hash_i = keys.hash.prf(
+        let hash_i = self.auth_method().authentication_hash(
+            self.params.hash,
             keys.skeyid.expose(),
             &[
                 public_i,
@@ -274,10 +351,25 @@ impl TestInitiator {
                 &id_body,
             ],
         );
-        let mut payloads = vec![
-            Payload::Identification(self.identity.clone()),
-            Payload::Hash(hash_i),
-        ];
+        let mut payloads = vec![Payload::Identification(self.identity.clone())];
+        match &self.signer {
+            None => payloads.push(Payload::Hash(hash_i)),
+            Some(signer) => {
+                for data in &signer.certificates {
+                    payloads.push(Payload::Certificate {
+                        encoding: cert_encoding::X509_SIGNATURE,
+                        data: data.clone(),
+                    });
+                }
+                let kind = signer.method.key_kind().expect("a signature method");
+                let mut sig =
+                    crate::pki::signature::sign(&signer.key, kind, &hash_i).expect("signing");
+                if signer.corrupt_signature {
+                    sig[3] ^= 0x40;
+                }
+                payloads.push(Payload::Signature(sig));
+            }
+        }
         if initial_contact {
             let spi = [self.cookie_i, self.cookie_r].concat();
             payloads.push(Payload::Notify(Notify::new(
@@ -306,16 +398,29 @@ impl TestInitiator {
             .chain
             .find(super::numbers::payload_type::ID)
             .ok_or("MM6 without ID")?;
-        let hash_r = opened
+        if let Payload::Identification(id) = &opened.chain.payloads[id_index].payload {
+            self.responder_identity = Some(id.clone());
+        }
+        self.responder_certificates = opened
+            .chain
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Certificate { data, .. } => Some(data.clone()),
+                _ => None,
+            })
+            .collect();
+        let proof = opened
             .chain
             .iter()
             .find_map(|p| match p {
-                Payload::Hash(h) => Some(h.clone()),
+                Payload::Hash(h) if self.signer.is_none() => Some(h.clone()),
+                Payload::Signature(s) if self.signer.is_some() => Some(s.clone()),
                 _ => None,
             })
-            .ok_or("MM6 without HASH")?;
+            .ok_or("MM6 without HASH or SIG")?;
         let public_i = self.dh.as_ref().ok_or("no dh")?.public();
-        let expected = keys.hash.prf(
+        let expected = self.auth_method().authentication_hash(
+            self.params.hash,
             keys.skeyid.expose(),
             &[
                 &self.public_r,
@@ -326,8 +431,21 @@ impl TestInitiator {
                 opened.chain.raw_body(id_index),
             ],
         );
-        if !same(&expected, &hash_r) {
-            return Err("HASH_R mismatch".into());
+        match &self.signer {
+            None if !same(&expected, &proof) => return Err("HASH_R mismatch".into()),
+            None => {}
+            Some(signer) => {
+                let der = self
+                    .responder_certificates
+                    .first()
+                    .ok_or("MM6 without CERT")?;
+                let cert = openssl::x509::X509::from_der(der).map_err(|e| e.to_string())?;
+                let key = cert.public_key().map_err(|e| e.to_string())?;
+                let kind = signer.method.key_kind().ok_or("no key kind")?;
+                if !crate::pki::signature::verify(&key, kind, &expected, &proof) {
+                    return Err("SIG_R does not verify".into());
+                }
+            }
         }
         self.iv = opened.last_block.clone();
         self.phase1_last_block = opened.last_block;
@@ -544,12 +662,33 @@ impl TestInitiator {
 
     /// Opens and verifies a protected Informational from the responder; returns its payloads.
     pub fn open_informational(&self, bytes: &[u8]) -> Result<Vec<Payload>, String> {
+        self.open_informational_after(bytes, &self.phase1_last_block)
+    }
+
+    /// The notification type of a protected Informational that answers our MM5 (a refused
+    /// phase 1: its IV chains from MM5's last block).
+    pub fn refusal_notify(&self, bytes: &[u8]) -> Result<u16, String> {
+        let payloads = self.open_informational_after(bytes, &self.iv)?;
+        payloads
+            .iter()
+            .find_map(|p| match p {
+                Payload::Notify(n) => Some(n.message_type),
+                _ => None,
+            })
+            .ok_or_else(|| "no notification".to_string())
+    }
+
+    fn open_informational_after(
+        &self,
+        bytes: &[u8],
+        last_block: &[u8],
+    ) -> Result<Vec<Payload>, String> {
         let header = Header::parse(bytes).map_err(|e| e.to_string())?;
         if header.exchange != exchange::INFORMATIONAL {
             return Err(format!("exchange {}", header.exchange));
         }
         let keys = self.keys.as_ref().ok_or("no keys")?;
-        let iv = keys.exchange_iv(&self.phase1_last_block, header.message_id);
+        let iv = keys.exchange_iv(last_block, header.message_id);
         let opened = open(keys, &iv, &header, bytes).map_err(|e| format!("{e:?}"))?;
         let Some(Payload::Hash(h)) = opened.chain.payloads.first().map(|p| &p.payload) else {
             return Err("no HASH".into());

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::daemon::{self, RunOptions};
+use dyntun_gateway::daemon::{self, RunOptions};
 
 pub const DEFAULT_SOCKET: &str = "/run/dyntun/dyntun.sock";
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::daemon::socket::{ask, Request};
+use dyntun_gateway::daemon::socket::{ask, Request};
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {

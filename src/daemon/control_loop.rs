@@ -19,13 +19,13 @@ use dataplane::tables::{
     WorkerId,
 };
 use dataplane::wire::{arp, ethernet, ip_proto, ipv4, ipv6, udp};
-use dpdk::{Consumer, Mbuf, Mempool};
 
 use super::builder::{GatewayBuilder, SaCounterRegistry};
+use super::control_frames::{FrameSink, PuntedFrames};
+use super::events::{EventObserver, EventTracker};
 use super::neighbor_aging::NeighborAging;
 use super::plan::{Plan, PlannedRouteKind};
-use super::socket::ControlSocket;
-use super::RunningPort;
+use super::socket::{ControlSocket, Request};
 use super::{frames, frames_v6};
 
 /// Neighbors unconfirmed this long are probed (Linux's default base reachable time is 30 s;
@@ -58,6 +58,20 @@ pub struct InstalledChild {
     pub installed_at: Instant,
 }
 
+/// A configured interface and the port that backs it (for `show`, which names interfaces).
+pub struct InterfacePort {
+    pub id: PortId,
+    /// `ge-0/0/0`
+    pub interface: String,
+}
+
+/// A `show …` question from another thread of the same process (the C API), answered on the
+/// control thread like one from the operational socket.
+pub struct OperationalRequest {
+    pub request: Request,
+    pub reply: crossbeam::channel::Sender<String>,
+}
+
 pub struct WorkerInfo {
     pub pic: String,
     pub worker: WorkerId,
@@ -69,16 +83,18 @@ pub struct ControlLoop {
     pub(super) manager: Arc<Mutex<Manager>>,
     pub(super) sa_counters: SaCounterRegistry,
     pub(super) responders: Vec<ResponderSlot>,
-    pub(super) ports: Vec<RunningPort>,
+    pub(super) ports: Vec<InterfacePort>,
     pub(super) port_table: Ports,
     pub(super) neighbors: Arc<NeighborTable>,
     resolve: Arc<ResolveRequests>,
-    punt: Consumer<Mbuf>,
-    pool: Mempool,
+    punted_frames: Box<dyn PuntedFrames>,
+    frames: Box<dyn FrameSink>,
     event_receivers: Vec<EventReceiver>,
     pub(super) workers: Vec<WorkerInfo>,
     pub(super) table_counters: BTreeMap<u16, WorkerCounters>,
     socket: Option<ControlSocket>,
+    requests: Option<crossbeam::channel::Receiver<OperationalRequest>>,
+    observer: Option<(EventObserver, EventTracker)>,
     /// Where each peer's IKE arrived from: replies leave the same port to the same MAC.
     ike_paths: HashMap<IpAddr, (PortId, [u8; 6])>,
     pub(super) children: HashMap<(usize, ike::ChildId), InstalledChild>,
@@ -316,15 +332,15 @@ impl ControlLoop {
         manager: Manager,
         sa_counters: SaCounterRegistry,
         static_tunnels: Vec<StaticTunnel>,
-        ports: Vec<RunningPort>,
+        ports: Vec<InterfacePort>,
         port_table: Ports,
         neighbors: Arc<NeighborTable>,
         resolve: Arc<ResolveRequests>,
-        punt: Consumer<Mbuf>,
-        pool: Mempool,
+        punted_frames: Box<dyn PuntedFrames>,
+        frames: Box<dyn FrameSink>,
         event_receivers: Vec<EventReceiver>,
         workers: Vec<(String, WorkerId, u32, Arc<PipelineCounters>)>,
-        socket_path: &Path,
+        socket_path: Option<&Path>,
     ) -> Result<ControlLoop, String> {
         let manager = Arc::new(Mutex::new(manager));
         let mut responders = Vec::new();
@@ -352,8 +368,13 @@ impl ControlLoop {
                 _ => None,
             })
             .collect();
-        let socket = ControlSocket::bind(socket_path)
-            .map_err(|e| format!("control socket {}: {e}", socket_path.display()))?;
+        let socket = match socket_path {
+            Some(path) => Some(
+                ControlSocket::bind(path)
+                    .map_err(|e| format!("control socket {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
         Ok(ControlLoop {
             manager,
             sa_counters,
@@ -362,8 +383,8 @@ impl ControlLoop {
             port_table,
             neighbors,
             resolve,
-            punt,
-            pool,
+            punted_frames,
+            frames,
             event_receivers,
             workers: workers
                 .into_iter()
@@ -375,7 +396,9 @@ impl ControlLoop {
                 })
                 .collect(),
             table_counters: BTreeMap::new(),
-            socket: Some(socket),
+            socket,
+            requests: None,
+            observer: None,
             ike_paths: HashMap::new(),
             children: HashMap::new(),
             static_tunnels,
@@ -390,6 +413,25 @@ impl ControlLoop {
         })
     }
 
+    /// Answers `show` requests from this channel too (another thread of the process).
+    pub fn serve_requests(&mut self, requests: crossbeam::channel::Receiver<OperationalRequest>) {
+        self.requests = Some(requests);
+    }
+
+    /// Tells `observer`, on this thread, about every tunnel and reverse route that comes or
+    /// goes from now on.
+    pub fn observe(&mut self, observer: EventObserver) {
+        self.observer = Some((observer, EventTracker::default()));
+        self.report_events();
+    }
+
+    /// Answers one operational question directly (the control loop is not running).
+    pub fn answer(&mut self, request: &Request) -> String {
+        let answer = super::show::answer(self, request);
+        self.report_events();
+        answer
+    }
+
     /// Runs until `should_stop` says so.
     pub fn run(&mut self, should_stop: impl Fn() -> bool) -> Result<(), String> {
         self.resolve_static_next_hops();
@@ -397,12 +439,17 @@ impl ControlLoop {
         while !should_stop() {
             let mut busy = self.drain_punted();
             busy |= self.drain_resolve_requests();
-            busy |= self.run_responders();
-            busy |= self.drain_worker_events();
+            // Only IKE events, worker events (lifetimes) and `clear` change tunnels.
+            let mut tunnels_may_change = self.run_responders();
+            tunnels_may_change |= self.drain_worker_events();
             if let Ok(mut manager) = self.manager.lock() {
                 manager.flush();
             }
-            self.serve_socket();
+            tunnels_may_change |= self.serve_socket();
+            if tunnels_may_change {
+                self.report_events();
+            }
+            busy |= tunnels_may_change;
             if last_refresh.elapsed() > Duration::from_secs(5) {
                 last_refresh = Instant::now();
                 self.resolve_static_next_hops();
@@ -416,16 +463,11 @@ impl ControlLoop {
     }
 
     fn drain_punted(&mut self) -> bool {
-        let mut handled = 0;
-        while handled < 256 {
-            let Some(mbuf) = self.punt.dequeue() else {
-                break;
-            };
-            handled += 1;
-            self.punted += 1;
-            let port = PortId(mbuf.port());
-            self.handle_punted(port, mbuf.data());
-        }
+        // The frame source steps out of `self` while its frames are handled (which transmits).
+        let mut source = std::mem::replace(&mut self.punted_frames, Box::new(NoPuntedFrames));
+        let handled = source.receive(256, &mut |port, frame| self.handle_punted(port, frame));
+        self.punted_frames = source;
+        self.punted += handled as u64;
         handled > 0
     }
 
@@ -789,11 +831,39 @@ impl ControlLoop {
         any
     }
 
-    fn serve_socket(&mut self) {
+    /// Answers the operational socket and in-process requests; `true` if there were any.
+    fn serve_socket(&mut self) -> bool {
+        let mut served = false;
         // Answering may change state (`clear …`), so the socket steps out of `self` meanwhile.
         if let Some(socket) = self.socket.take() {
-            socket.serve_pending(|request| super::show::answer(self, request));
+            socket.serve_pending(|request| {
+                served = true;
+                super::show::answer(self, request)
+            });
             self.socket = Some(socket);
+        }
+        if let Some(requests) = self.requests.take() {
+            while let Ok(asked) = requests.try_recv() {
+                served = true;
+                let answer = super::show::answer(self, &asked.request);
+                // The asker may have given up waiting; nothing to do then.
+                let _ = asked.reply.send(answer);
+            }
+            self.requests = Some(requests);
+        }
+        served
+    }
+
+    /// Compares the tunnels with what the observer was told and tells it the differences.
+    fn report_events(&mut self) {
+        let Some((observer, tracker)) = self.observer.as_mut() else {
+            return;
+        };
+        let Ok(view) = self.manager.lock().map(|m| m.view()) else {
+            return;
+        };
+        for event in tracker.update(view.tunnels) {
+            observer(&event);
         }
     }
 
@@ -805,22 +875,10 @@ impl ControlLoop {
         self.port_table.get(port).map(|p| p.mac)
     }
 
-    /// Sends one frame on the control thread's own tx queue of `port`.
+    /// Sends one frame of the control thread's own out of `port`.
     fn transmit(&mut self, port: PortId, frame: &[u8]) {
-        let Some(running) = self.ports.iter_mut().find(|p| p.id == port) else {
-            return;
-        };
-        let Some(mut mbuf) = self.pool.alloc() else {
-            tracing::warn!("mbuf pool empty: control frame dropped");
-            return;
-        };
-        match mbuf.append(frame.len()) {
-            Some(room) => room.copy_from_slice(frame),
-            None => return,
-        }
-        if running.control_tx.enqueue(mbuf).is_err() {
-            tracing::warn!(port = port.0, "control tx ring full: frame dropped");
-        }
+        // A refusal was logged by the frame sink; IKE and ARP retransmit by themselves.
+        let _ = self.frames.transmit(port, frame);
     }
 
     /// Deletes the IKE and IPsec SAs of `peer` (every peer with `None`), telling each peer;
@@ -866,11 +924,12 @@ impl ControlLoop {
             manager.flush();
         }
         self.children.clear();
+        self.report_events();
         if cleared > 0 {
             // Worker 0 transmits the control thread's frames: wait (briefly) until it has taken
             // every delete from the rings, then a moment for its last tx burst.
             let deadline = Instant::now() + Duration::from_secs(1);
-            while self.ports.iter().any(|p| !p.control_tx.is_empty()) && Instant::now() < deadline {
+            while self.frames.transmit_pending() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -883,8 +942,13 @@ impl ControlLoop {
             tracing::info!(pic = %worker.pic, worker = worker.worker.0, counters = ?snapshot, "final worker counters");
         }
     }
+}
 
-    pub fn into_ports(self) -> Vec<RunningPort> {
-        self.ports
+/// Stands in for the punted-frame source while it is borrowed out of the loop.
+struct NoPuntedFrames;
+
+impl PuntedFrames for NoPuntedFrames {
+    fn receive(&mut self, _budget: usize, _handle: &mut dyn FnMut(PortId, &[u8])) -> usize {
+        0
     }
 }

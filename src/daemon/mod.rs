@@ -2,10 +2,15 @@
 //! one pinned poll-mode worker per core of each services PIC, and the control thread (IKE
 //! responders, tunnel manager, ARP, the operational socket) — and takes them down again.
 
+mod assembly;
 mod builder;
+mod control_frames;
 mod control_loop;
+pub mod embedded;
+pub mod events;
 mod frames;
 mod frames_v6;
+pub mod host_worker;
 mod neighbor_aging;
 mod plan;
 mod show;
@@ -17,14 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::tunnels::TunnelManager;
 use dataplane::pipeline::dpdk_loop::{run_worker, WorkerIo};
-use dataplane::pipeline::{
-    NeighborTable, PicWorker, PipelineCounters, PortSetup, Ports, ResolveRequests,
-};
-use dataplane::tables::{event_queue, handoff_mesh, PortId, VrfId, WorkerTables};
-use dpdk::{Eal, Mempool, Port, PortConfig, RingSharing};
+use dataplane::tables::PortId;
+use dpdk::{Eal, Mempool, Port, PortConfig};
 
+use assembly::{assemble, PortBinding};
 pub use control_loop::ControlLoop;
 
 pub struct RunOptions {
@@ -32,15 +34,6 @@ pub struct RunOptions {
     pub socket: PathBuf,
     pub file_prefix: String,
     pub extra_eal: Vec<String>,
-}
-
-/// A started port, with the ring through which the control thread transmits on it.
-pub struct RunningPort {
-    pub port: Port,
-    pub id: PortId,
-    /// The configured interface it backs (`ge-0/0/0`).
-    pub interface: String,
-    pub control_tx: dpdk::Producer<dpdk::Mbuf>,
 }
 
 pub fn run(options: RunOptions) -> Result<(), String> {
@@ -63,12 +56,11 @@ pub fn run(options: RunOptions) -> Result<(), String> {
 
     // Ports: one rx queue per worker where the PMD has them (else worker 0 polls the single
     // queue) and one tx queue per worker; control's frames go out through worker 0.
-    let mut running_ports = Vec::new();
+    let mut started_ports = Vec::new();
+    let mut bindings = Vec::new();
     let mut worker_rx: Vec<Vec<dpdk::RxQueue>> = (0..worker_count).map(|_| Vec::new()).collect();
     let mut worker_tx: Vec<Vec<Option<dpdk::TxQueue>>> =
         (0..worker_count).map(|_| Vec::new()).collect();
-    let mut setups = Vec::new();
-    let mut injected_rings = Vec::new();
     for planned in &plan.ports {
         let port = Port::by_name(&planned.devargs).map_err(|e| {
             format!(
@@ -99,16 +91,6 @@ pub fn run(options: RunOptions) -> Result<(), String> {
         let _ = port.set_promiscuous(true);
         let mac = port.mac_address().map_err(|e| e.to_string())?;
         let id = PortId(port.id());
-        let (control_tx, injected) = dpdk::ring::<dpdk::Mbuf>(
-            &format!("dyntun_ctl_tx{}", id.0),
-            1024,
-            RingSharing {
-                multi_producer: false,
-                multi_consumer: false,
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        injected_rings.push((id, injected));
         for (worker, rx) in queues.rx.drain(..).enumerate() {
             worker_rx[worker].push(rx);
         }
@@ -119,117 +101,51 @@ pub fn run(options: RunOptions) -> Result<(), String> {
             }
             slots[usize::from(id.0)] = Some(tx);
         }
-        setups.push((planned.vrf.clone(), planned_setup(planned, &plan, id, mac)));
         tracing::info!(interface = %planned.interface, device = %planned.devargs, port = id.0,
             rx_queues, "port started");
-        running_ports.push(RunningPort {
-            port,
-            id,
+        bindings.push(PortBinding {
             interface: planned.interface.clone(),
-            control_tx,
+            id,
+            mac,
         });
+        started_ports.push(port);
     }
-    let sa_counters = builder::SaCounterRegistry::default();
-    let (mut manager, queues) = TunnelManager::new(
-        plan.topology.clone(),
-        builder::GatewayBuilder {
-            counters: sa_counters.clone(),
-        },
-        4096,
-    )
-    .map_err(|e| format!("tunnel topology: {e}"))?;
-    let port_ids: Vec<PortId> = running_ports.iter().map(|p| p.id).collect();
-    control_loop::install_configured_routes(&mut manager, &plan, &port_ids)?;
-    let static_tunnels = control_loop::install_static_rules(&mut manager, &plan)?;
-    let ports = Ports::new(setups.into_iter().map(
-        |(planned_vrf, mut setup): (Option<String>, PortSetup)| {
-            setup.vrf = manager.vrf_id(planned_vrf.as_deref()).unwrap_or(VrfId(0));
-            setup
-        },
-    ));
-
-    let neighbors = Arc::new(NeighborTable::new(4096));
-    let resolve = Arc::new(ResolveRequests::new(1024));
-    let (punt_tx, punt_rx) = dpdk::ring::<dpdk::Mbuf>(
-        "dyntun_punt",
-        4096,
-        RingSharing {
-            multi_producer: true,
-            multi_consumer: false,
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let assembly = assemble(&plan, &bindings, "dyntun", pool, Some(&options.socket))?;
+    let mut control = assembly.control;
+    let mut injected = Some(assembly.injected);
     let stop = Arc::new(AtomicBool::new(false));
-    let mut handoffs = handoff_mesh(worker_count, 1024);
-    let mut event_receivers = Vec::new();
-    let mut worker_counters = Vec::new();
     let mut launched = LaunchedWorkers {
         stop: stop.clone(),
         handles: Vec::new(),
     };
-    let mut queues: Vec<_> = queues.into_iter().map(Some).collect();
-    for pic in &plan.pics {
-        for ((core, lcore), worker_id) in pic.cores.iter().zip(&pic.lcores).zip(&pic.workers) {
-            let index = usize::from(worker_id.0);
-            let updates = queues
-                .iter_mut()
-                .find(|q| q.as_ref().is_some_and(|q| q.worker == *worker_id))
-                .and_then(Option::take)
-                .ok_or_else(|| format!("worker {index} has no update queue"))?
-                .updates;
-            let (events, events_rx) = event_queue(1024);
-            let counters = Arc::new(PipelineCounters::default());
-            event_receivers.push(events_rx);
-            worker_counters.push((pic.name.clone(), *worker_id, *core, counters.clone()));
-            let mut worker = PicWorker::new(
-                WorkerTables::new(*worker_id),
-                ports.clone(),
-                neighbors.clone(),
-                resolve.clone(),
-                events,
-                counters,
-                worker_count as u16,
-            );
-            let mut io = WorkerIo {
-                rx: std::mem::take(&mut worker_rx[index]),
-                tx: std::mem::take(&mut worker_tx[index]),
-                punt: punt_tx
-                    .try_clone()
-                    .ok_or("punt ring is not multi-producer")?,
-                handoff: handoffs.remove(0),
-                // The first worker sends the control thread's frames.
-                injected: std::mem::take(&mut injected_rings),
-                updates,
-                pool,
-                stop: stop.clone(),
-                idle_polls_before_sleep: 64,
-                idle_sleep: Duration::from_micros(u64::from(plan.idle_backoff_us)),
-            };
-            let handle = dpdk::lcore::launch(*lcore, move || {
-                run_worker(&mut worker, &mut io);
-                0
-            })
-            .map_err(|e| format!("pic {}: core {core}: {e}", pic.name))?;
-            tracing::info!(pic = %pic.name, core, worker = worker_id.0, "worker started");
-            launched.handles.push(handle);
-        }
+    for assembled in assembly.workers {
+        let index = usize::from(assembled.id.0);
+        let mut worker = assembled.worker;
+        let mut io = WorkerIo {
+            rx: std::mem::take(&mut worker_rx[index]),
+            tx: std::mem::take(&mut worker_tx[index]),
+            punt: assembly
+                .punt_tx
+                .try_clone()
+                .ok_or("punt ring is not multi-producer")?,
+            handoff: assembled.handoff,
+            // The first worker sends the control thread's frames.
+            injected: injected.take().unwrap_or_default(),
+            updates: assembled.updates,
+            pool,
+            stop: stop.clone(),
+            idle_polls_before_sleep: 64,
+            idle_sleep: Duration::from_micros(u64::from(plan.idle_backoff_us)),
+        };
+        let handle = dpdk::lcore::launch(assembled.lcore, move || {
+            run_worker(&mut worker, &mut io);
+            0
+        })
+        .map_err(|e| format!("pic {}: core {}: {e}", assembled.pic, assembled.core))?;
+        tracing::info!(pic = %assembled.pic, core = assembled.core, worker = assembled.id.0, "worker started");
+        launched.handles.push(handle);
     }
 
-    let mut control = ControlLoop::new(
-        &plan,
-        manager,
-        sa_counters,
-        static_tunnels,
-        running_ports,
-        ports,
-        neighbors,
-        resolve,
-        punt_rx,
-        pool,
-        event_receivers,
-        worker_counters,
-        &options.socket,
-    )?;
     tracing::info!(socket = %options.socket.display(), "dyntun running");
     let result = control.run(signals::stop_requested);
 
@@ -237,13 +153,12 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     control.shut_down();
     drop(launched);
     control.log_final_counters();
-    let ports = control.into_ports();
-    for running in ports {
-        let _ = running.port.stop();
-        // The control ring goes here, while DPDK still runs.
-        drop(running);
+    for port in &started_ports {
+        let _ = port.stop();
     }
-    drop(punt_tx);
+    // The control rings go here, while DPDK still runs.
+    drop(control);
+    drop(assembly.punt_tx);
     let _ = eal.cleanup();
     result
 }
@@ -270,35 +185,5 @@ impl Drop for LaunchedWorkers {
         for handle in self.handles.drain(..) {
             handle.wait();
         }
-    }
-}
-
-fn planned_setup(
-    planned: &plan::PlannedPort,
-    plan: &plan::Plan,
-    id: PortId,
-    mac: [u8; 6],
-) -> PortSetup {
-    let mut addresses: arrayvec::ArrayVec<_, 8> = arrayvec::ArrayVec::new();
-    for (addr, _) in &planned.addresses {
-        let _ = addresses.try_push(*addr);
-    }
-    // A local gateway inside one of this port's subnets is answered on this port too.
-    for responder in &plan.responders {
-        let gateway = responder.local_gateway;
-        if planned
-            .addresses
-            .iter()
-            .any(|(_, subnet)| subnet.contains(gateway))
-            && !addresses.contains(&gateway)
-        {
-            let _ = addresses.try_push(gateway);
-        }
-    }
-    PortSetup {
-        port: id,
-        mac,
-        vrf: VrfId(0),
-        addresses,
     }
 }

@@ -21,7 +21,8 @@ impl std::fmt::Debug for Phase1Keys {
 
 /// What the SKEYID family is computed from; borrowed, so nothing secret is copied around.
 pub struct Phase1Inputs<'a> {
-    pub psk: &'a Secret,
+    /// `None` with signature authentication, which has no shared key.
+    pub psk: Option<&'a Secret>,
     pub nonce_i: &'a [u8],
     pub nonce_r: &'a [u8],
     pub shared: &'a Secret,
@@ -30,47 +31,18 @@ pub struct Phase1Inputs<'a> {
 }
 
 impl Phase1Keys {
+    /// Section 5: SKEYID = prf(pre-shared-key, Ni_b | Nr_b) with a pre-shared key, and
+    /// prf(Ni_b | Nr_b, g^xy) with signatures; the rest of the family is the same for both.
     pub fn derive(hash: HashAlg, cipher: IkeCipher, input: &Phase1Inputs<'_>) -> Phase1Keys {
-        let skeyid = hash.prf_secret(input.psk, &[input.nonce_i, input.nonce_r]);
-        Self::from_skeyid(
-            hash,
-            cipher,
-            skeyid,
-            input.shared,
-            input.cookie_i,
-            input.cookie_r,
-        )
-    }
-
-    /// Section 5 for signatures: SKEYID = prf(Ni_b | Nr_b, g^xy).
-    pub fn derive_for_signatures(
-        hash: HashAlg,
-        cipher: IkeCipher,
-        input: &SignatureInputs<'_>,
-    ) -> Phase1Keys {
-        let nonces = Secret::new([input.nonce_i, input.nonce_r].concat());
-        let skeyid = hash.prf_secret(&nonces, &[input.shared.expose()]);
-        Self::from_skeyid(
-            hash,
-            cipher,
-            skeyid,
-            input.shared,
-            input.cookie_i,
-            input.cookie_r,
-        )
-    }
-
-    fn from_skeyid(
-        hash: HashAlg,
-        cipher: IkeCipher,
-        skeyid: Secret,
-        shared: &Secret,
-        cookie_i: &[u8],
-        cookie_r: &[u8],
-    ) -> Phase1Keys {
-        let input = (shared, cookie_i, cookie_r);
-        let g = input.0.expose();
-        let (ci, cr) = (input.1, input.2);
+        let skeyid = match input.psk {
+            Some(psk) => hash.prf_secret(psk, &[input.nonce_i, input.nonce_r]),
+            None => {
+                let nonces = Secret::new([input.nonce_i, input.nonce_r].concat());
+                hash.prf_secret(&nonces, &[input.shared.expose()])
+            }
+        };
+        let g = input.shared.expose();
+        let (ci, cr) = (input.cookie_i, input.cookie_r);
         let skeyid_d = hash.prf_secret(&skeyid, &[g, ci, cr, &[0]]);
         let skeyid_a = hash.prf_secret(&skeyid, &[skeyid_d.expose(), g, ci, cr, &[1]]);
         let skeyid_e = hash.prf_secret(&skeyid, &[skeyid_a.expose(), g, ci, cr, &[2]]);
@@ -124,15 +96,6 @@ impl Phase1Keys {
     }
 }
 
-/// What the SKEYID family is computed from with signature authentication (no key).
-pub struct SignatureInputs<'a> {
-    pub nonce_i: &'a [u8],
-    pub nonce_r: &'a [u8],
-    pub shared: &'a Secret,
-    pub cookie_i: &'a [u8],
-    pub cookie_r: &'a [u8],
-}
-
 pub struct KeymatInputs<'a> {
     pub pfs_shared: Option<&'a Secret>,
     pub protocol: u8,
@@ -176,7 +139,7 @@ mod tests {
             HashAlg::Sha1,
             cipher,
             &Phase1Inputs {
-                psk: &psk,
+                psk: Some(&psk),
                 nonce_i: &[1; 32],
                 nonce_r: &[2; 32],
                 shared: &shared,
@@ -203,6 +166,30 @@ mod tests {
         assert_eq!(&k.encryption.expose()[20..], &k2[..4]);
         let short = sample(IkeCipher::AesCbc { key_bits: 128 });
         assert_eq!(short.encryption.expose(), &e[..16]);
+    }
+
+    #[test]
+    fn signature_skeyid_is_keyed_with_the_nonces() {
+        let shared = Secret::new(vec![7; 128]);
+        let k = Phase1Keys::derive(
+            HashAlg::Sha1,
+            IkeCipher::AesCbc { key_bits: 128 },
+            &Phase1Inputs {
+                psk: None,
+                nonce_i: &[1; 32],
+                nonce_r: &[2; 32],
+                shared: &shared,
+                cookie_i: &[3; 8],
+                cookie_r: &[4; 8],
+            },
+        );
+        let nonces = [[1u8; 32], [2u8; 32]].concat();
+        let skeyid = HashAlg::Sha1.prf(&nonces, &[&[7; 128]]);
+        assert_eq!(k.skeyid.expose(), &skeyid[..]);
+        let d = HashAlg::Sha1.prf(&skeyid, &[&[7; 128], &[3; 8], &[4; 8], &[0]]);
+        assert_eq!(k.skeyid_d.expose(), &d[..]);
+        let with_key = sample(IkeCipher::AesCbc { key_bits: 128 });
+        assert_ne!(k.skeyid.expose(), with_key.skeyid.expose());
     }
 
     #[test]

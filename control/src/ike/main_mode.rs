@@ -13,14 +13,15 @@ use super::dh::DhKeyPair;
 use super::events::{ChildId, DownReason, Exchange, FailureReason, IkeEvent, IkeSaId};
 use super::header::{Header, HEADER_LEN};
 use super::identity::Identity;
+use super::identity_proof::{Mm5, Mm6, Prover};
 use super::ike_sa::{same_peer, IkeSa, MainModeState};
-use super::keys::{Phase1Inputs, Phase1Keys, SignatureInputs};
+use super::keys::{Phase1Inputs, Phase1Keys};
 use super::natt::{self, NatStatus, NattFlavour};
 use super::notify::Notify;
 use super::numbers::{exchange, flags, notify_type, protocol, vendor_id};
 use super::payload::{write_chain, Chain, Payload};
 use super::phase1_choice;
-use super::protection::{open_or_fail, same, seal};
+use super::protection::{open_or_fail, same};
 use super::responder::Responder;
 
 const NONCE_LEN: usize = 32;
@@ -209,31 +210,18 @@ impl Responder {
         if getrandom::getrandom(&mut nonce_r).is_err() {
             return self.fail(remote, MM, FailureReason::WrongState);
         }
-        let keys = match &psk {
-            Some(psk) => Phase1Keys::derive(
-                sa.choice.hash,
-                sa.choice.cipher,
-                &Phase1Inputs {
-                    psk,
-                    nonce_i: &nonce_i,
-                    nonce_r: &nonce_r,
-                    shared: &shared,
-                    cookie_i: &sa.cookie_i,
-                    cookie_r: &sa.cookie_r,
-                },
-            ),
-            None => Phase1Keys::derive_for_signatures(
-                sa.choice.hash,
-                sa.choice.cipher,
-                &SignatureInputs {
-                    nonce_i: &nonce_i,
-                    nonce_r: &nonce_r,
-                    shared: &shared,
-                    cookie_i: &sa.cookie_i,
-                    cookie_r: &sa.cookie_r,
-                },
-            ),
-        };
+        let keys = Phase1Keys::derive(
+            sa.choice.hash,
+            sa.choice.cipher,
+            &Phase1Inputs {
+                psk: psk.as_ref(),
+                nonce_i: &nonce_i,
+                nonce_r: &nonce_r,
+                shared: &shared,
+                cookie_i: &sa.cookie_i,
+                cookie_r: &sa.cookie_r,
+            },
+        );
         let mut payloads = vec![
             Payload::KeyExchange(dh.public().to_vec()),
             Payload::Nonce(nonce_r.clone()),
@@ -270,7 +258,8 @@ impl Responder {
         self.send(endpoint, &reply);
     }
 
-    /// MM5 -> MM6: the first encrypted message proves the pre-shared key.
+    /// MM5 -> MM6: the first encrypted message proves the identity, with the pre-shared key
+    /// here or with a signature (`main_mode_signature`).
     fn main_mode_auth(
         &mut self,
         now: Instant,
@@ -284,107 +273,78 @@ impl Responder {
             return self.fail(remote, MM, FailureReason::WrongState);
         }
         let sa = self.sas.get(&id).expect("looked up by caller");
-        if sa.choice.auth != AuthMethod::PreSharedKey {
-            return self.main_mode_auth_signature(now, id, endpoint, header, bytes);
-        }
+        // With signatures our certificates must be configured before MM5 is worth opening.
+        let signing = match sa.choice.auth.key_kind() {
+            None => None,
+            Some(kind) => match self.policy.certificates.clone() {
+                Some(certs) => Some((certs, kind)),
+                None => return self.fail(remote, MM, FailureReason::NoLocalCertificate),
+            },
+        };
         let keys = sa.keys.as_ref().expect("keys exist after MM3");
-        let opened = match open_or_fail(keys, &sa.iv, header, bytes) {
-            Ok(o) => o,
+        let mm5 = match open_or_fail(keys, &sa.iv, header, bytes) {
+            Ok(opened) => Mm5::sort(&opened.chain, opened.last_block),
             Err(reason) => return self.fail(remote, MM, reason),
         };
-        let chain = &opened.chain;
-        let mut identity_index = None;
-        let mut hash_i = None;
-        let mut initial_contact = false;
-        for (i, p) in chain.iter().enumerate() {
-            match p {
-                Payload::Identification(_) => identity_index = Some(i),
-                Payload::Hash(h) => hash_i = Some(h.clone()),
-                Payload::Notify(n) if n.message_type == notify_type::INITIAL_CONTACT => {
-                    initial_contact = true
-                }
-                _ => {}
-            }
+        let mm6 = match signing {
+            None => self.mm6_for_pre_shared_key(id, endpoint, mm5),
+            Some((certs, kind)) => self.mm6_for_signature(id, endpoint, bytes, mm5, &certs, kind),
+        };
+        if let Some(mm6) = mm6 {
+            self.phase1_established(now, id, endpoint, header, bytes, mm6);
         }
-        let (Some(identity_index), Some(hash_i)) = (identity_index, hash_i) else {
-            return self.fail(remote, MM, FailureReason::MissingPayload("ID or HASH_I"));
+    }
+
+    /// HASH_I must match; MM6 carries our address as ID and HASH_R.
+    fn mm6_for_pre_shared_key(
+        &mut self,
+        id: IkeSaId,
+        endpoint: PeerEndpoint,
+        mm5: Mm5,
+    ) -> Option<Mm6> {
+        let remote = endpoint.remote;
+        let (Some(peer), Some(hash_i)) = (mm5.identity, mm5.hash) else {
+            self.fail(remote, MM, FailureReason::MissingPayload("ID or HASH_I"));
+            return None;
         };
-        let Payload::Identification(identity) = &chain.payloads[identity_index].payload else {
-            return;
-        };
-        let identity = identity.clone();
-        let public_r = sa
-            .dh
-            .as_ref()
-            .map(|d| d.public().to_vec())
-            .unwrap_or_default();
-        let expected = keys.hash.prf(
-            keys.skeyid.expose(),
-            &[
-                &sa.public_i,
-                &public_r,
-                &sa.cookie_i,
-                &sa.cookie_r,
-                &sa.sa_i_body,
-                chain.raw_body(identity_index),
-            ],
-        );
+        let sa = self.sas.get(&id).expect("looked up by caller");
+        let expected = sa.authentication_hash(Prover::Initiator, &peer.body);
         if !same(&expected, &hash_i) {
-            return self.fail(remote, MM, FailureReason::AuthenticationFailed);
+            self.fail(remote, MM, FailureReason::AuthenticationFailed);
+            return None;
         }
         // Authenticated: from here the message may change state.
         let our_identity = Identity::address(endpoint.local.ip());
         let mut id_body = Vec::new();
         our_identity.write(&mut id_body);
-        let hash_r = keys.hash.prf(
-            keys.skeyid.expose(),
-            &[
-                &public_r,
-                &sa.public_i,
-                &sa.cookie_r,
-                &sa.cookie_i,
-                &sa.sa_i_body,
-                &id_body,
-            ],
-        );
-        let reply_header = Header {
-            initiator_cookie: sa.cookie_i,
-            responder_cookie: sa.cookie_r,
-            next_payload: 0,
-            exchange: exchange::IDENTITY_PROTECTION,
-            flags: 0,
-            message_id: 0,
-            length: 0,
-        };
+        let hash_r = sa.authentication_hash(Prover::Responder, &id_body);
         let payloads = [Payload::Identification(our_identity), Payload::Hash(hash_r)];
-        let Ok(sealed) = seal(keys, &opened.last_block, reply_header, &payloads) else {
-            return self.fail(remote, MM, FailureReason::WrongState);
+        let Ok(sealed) = sa.seal_mm6(&mm5.last_block, &payloads) else {
+            self.fail(remote, MM, FailureReason::WrongState);
+            return None;
         };
-        self.phase1_established(
-            now,
-            id,
-            endpoint,
-            header,
-            bytes,
+        Some(Mm6 {
             sealed,
-            identity,
-            initial_contact,
-        );
+            identity: peer.identity,
+            initial_contact: mm5.initial_contact,
+        })
     }
 
     /// MM6 is sealed: the IKE SA is up (shared by both authentication methods).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn phase1_established(
+    fn phase1_established(
         &mut self,
         now: Instant,
         id: IkeSaId,
         endpoint: PeerEndpoint,
         header: &Header,
         bytes: &[u8],
-        sealed: super::protection::Sealed,
-        identity: Identity,
-        initial_contact: bool,
+        mm6: Mm6,
     ) {
+        let Mm6 {
+            sealed,
+            identity,
+            initial_contact,
+        } = mm6;
         let remote = endpoint.remote;
         let sa = self.sas.get_mut(&id).expect("looked up by caller");
         let lifetime = Duration::from_secs(sa.choice.lifetime_seconds);

@@ -4,23 +4,21 @@
 //! certificate (and chain) and SIG_R. Every refusal is one failure line plus the notify that
 //! names it, answered again to retransmissions.
 
-use std::time::Instant;
-
 use dataplane::sa::PeerEndpoint;
 
 use super::auth_method::AuthMethod;
-use super::certificate_auth::notify_for;
+use super::certificate_auth::{notify_for, CertificateAuth};
 use super::events::{FailureReason, IkeSaId};
-use super::header::Header;
 use super::identity::Identity;
+use super::identity_proof::{Mm5, Mm6, Prover};
 use super::main_mode::MM;
 use super::notify::Notify;
-use super::numbers::{cert_encoding, exchange, notify_type, protocol};
+use super::numbers::{cert_encoding, notify_type, protocol};
 use super::payload::Payload;
-use super::protection::{open_or_fail, seal};
 use super::responder::Responder;
 use crate::pki::identity_match::certificate_proves;
-use crate::pki::{signature, CertificateSummary, VerifyFailure};
+use crate::pki::trust::VerifiedPeer;
+use crate::pki::{signature, CertificateSummary, KeyKind, VerifyFailure};
 
 impl Responder {
     /// CERT_REQ payloads for MM4: one per trusted CA subject, so the peer sends its certificate.
@@ -49,151 +47,52 @@ impl Responder {
         out
     }
 
-    pub(super) fn main_mode_auth_signature(
+    /// The certificate chain, the ID it must prove and SIG_I; MM6 carries our ID,
+    /// certificate(s) and SIG_R.
+    pub(super) fn mm6_for_signature(
         &mut self,
-        now: Instant,
         id: IkeSaId,
         endpoint: PeerEndpoint,
-        header: &Header,
         bytes: &[u8],
-    ) {
+        mm5: Mm5,
+        certs: &CertificateAuth,
+        kind: KeyKind,
+    ) -> Option<Mm6> {
         let remote = endpoint.remote;
-        let Some(certs) = self.policy.certificates.clone() else {
-            return self.fail(remote, MM, FailureReason::NoLocalCertificate);
+        let (Some(peer), Some(signature_i)) = (mm5.identity, mm5.signature) else {
+            self.fail(remote, MM, FailureReason::MissingPayload("ID or SIG"));
+            return None;
         };
+        let identity = peer.identity;
         let sa = self.sas.get(&id).expect("looked up by caller");
-        let method = sa.choice.auth;
-        let Some(kind) = method.key_kind() else {
-            return self.fail(remote, MM, FailureReason::WrongState);
+        let hash_i = sa.authentication_hash(Prover::Initiator, &peer.body);
+        let proof = SignatureProof {
+            certificates: &mm5.certificates,
+            other_encoding: mm5.other_encoding,
+            identity: &identity,
+            hash_i: &hash_i,
+            signature_i: &signature_i,
         };
-        let keys = sa.keys.as_ref().expect("keys exist after MM3");
-        let opened = match open_or_fail(keys, &sa.iv, header, bytes) {
-            Ok(o) => o,
-            Err(reason) => return self.fail(remote, MM, reason),
-        };
-        let chain = &opened.chain;
-        let last_block = opened.last_block.clone();
-        let mut identity_index = None;
-        let mut signature_i = None;
-        let mut certificates: Vec<Vec<u8>> = Vec::new();
-        let mut other_encoding = false;
-        let mut initial_contact = false;
-        for (i, p) in chain.iter().enumerate() {
-            match p {
-                Payload::Identification(_) => identity_index = Some(i),
-                Payload::Signature(s) => signature_i = Some(s.clone()),
-                Payload::Certificate { encoding, data } => {
-                    if *encoding == cert_encoding::X509_SIGNATURE {
-                        certificates.push(data.clone());
-                    } else {
-                        other_encoding = true;
-                    }
-                }
-                Payload::Notify(n) if n.message_type == notify_type::INITIAL_CONTACT => {
-                    initial_contact = true
-                }
-                _ => {}
-            }
-        }
-        let (Some(identity_index), Some(signature_i)) = (identity_index, signature_i) else {
-            return self.fail(remote, MM, FailureReason::MissingPayload("ID or SIG"));
-        };
-        let Payload::Identification(identity) = &chain.payloads[identity_index].payload else {
-            return;
-        };
-        let identity = identity.clone();
-        let id_body_i = chain.raw_body(identity_index).to_vec();
-        let Some((leaf, intermediates)) = certificates.split_first() else {
-            let failure = if other_encoding {
-                VerifyFailure::BadEncoding
-            } else {
-                VerifyFailure::NoCertificate
-            };
-            let notify = notify_for(&failure);
-            let reason = FailureReason::CertificateRefused(failure);
-            return self.refuse_phase1(id, endpoint, bytes, &last_block, reason, notify);
-        };
-        let verified = match certs.trust.verify(leaf, intermediates) {
+        let verified = match check_peer(certs, kind, &proof) {
             Ok(v) => v,
-            Err(failure) => {
-                let notify = notify_for(&failure);
-                let reason = FailureReason::CertificateRefused(failure);
-                return self.refuse_phase1(id, endpoint, bytes, &last_block, reason, notify);
+            Err(refusal) => {
+                self.refuse_phase1(id, endpoint, bytes, &mm5.last_block, refusal);
+                return None;
             }
         };
-        let Ok(peer_key) = verified.certificate.public_key() else {
-            let failure = VerifyFailure::WrongKeyType;
-            let reason = FailureReason::CertificateRefused(failure);
-            let notify = notify_type::INVALID_CERTIFICATE;
-            return self.refuse_phase1(id, endpoint, bytes, &last_block, reason, notify);
-        };
-        if crate::pki::KeyKind::of(&peer_key) != Ok(kind) {
-            let reason = FailureReason::CertificateRefused(VerifyFailure::WrongKeyType);
-            let notify = notify_type::INVALID_CERTIFICATE;
-            return self.refuse_phase1(id, endpoint, bytes, &last_block, reason, notify);
-        }
         let sa = self.sas.get(&id).expect("looked up by caller");
-        let keys = sa.keys.as_ref().expect("keys exist after MM3");
-        let public_r = sa
-            .dh
-            .as_ref()
-            .map(|d| d.public().to_vec())
-            .unwrap_or_default();
-        let hash_i = method.authentication_hash(
-            keys.hash,
-            keys.skeyid.expose(),
-            &[
-                &sa.public_i,
-                &public_r,
-                &sa.cookie_i,
-                &sa.cookie_r,
-                &sa.sa_i_body,
-                &id_body_i,
-            ],
-        );
-        if !signature::verify(&peer_key, kind, &hash_i, &signature_i) {
-            let reason = FailureReason::SignatureInvalid {
-                identity: identity.to_string(),
-            };
-            let notify = notify_type::INVALID_SIGNATURE;
-            return self.refuse_phase1(id, endpoint, bytes, &last_block, reason, notify);
-        }
-        if !certificate_proves(&verified.certificate, &identity.data) {
-            let reason = FailureReason::IdentityNotInCertificate {
-                identity: identity.to_string(),
-                subject: verified.summary.subject.clone(),
-            };
-            let notify = notify_type::INVALID_ID_INFORMATION;
-            return self.refuse_phase1(id, endpoint, bytes, &last_block, reason, notify);
-        }
-        if !certs.remote_id.allows(&identity.data) {
-            let reason = FailureReason::IdentityNotAllowed {
-                identity: identity.to_string(),
-            };
-            let notify = notify_type::AUTHENTICATION_FAILED;
-            return self.refuse_phase1(id, endpoint, bytes, &last_block, reason, notify);
-        }
         // Authenticated: answer with our identity, certificate(s) and SIG_R.
         let Some(credential) = certs.credential(kind) else {
-            return self.fail(remote, MM, FailureReason::NoLocalCertificate);
+            self.fail(remote, MM, FailureReason::NoLocalCertificate);
+            return None;
         };
         let our_identity: Identity = certs.our_identity(credential);
         let mut id_body_r = Vec::new();
         our_identity.write(&mut id_body_r);
-        let hash_r = method.authentication_hash(
-            keys.hash,
-            keys.skeyid.expose(),
-            &[
-                &public_r,
-                &sa.public_i,
-                &sa.cookie_r,
-                &sa.cookie_i,
-                &sa.sa_i_body,
-                &id_body_r,
-            ],
-        );
+        let hash_r = sa.authentication_hash(Prover::Responder, &id_body_r);
         let Ok(signature_r) = credential.sign(&hash_r) else {
-            return self.fail(remote, MM, FailureReason::NoLocalCertificate);
+            self.fail(remote, MM, FailureReason::NoLocalCertificate);
+            return None;
         };
         let mut payloads = vec![Payload::Identification(our_identity)];
         let mut ours = vec![&credential.certificate];
@@ -209,17 +108,9 @@ impl Responder {
             }
         }
         payloads.push(Payload::Signature(signature_r));
-        let reply_header = Header {
-            initiator_cookie: sa.cookie_i,
-            responder_cookie: sa.cookie_r,
-            next_payload: 0,
-            exchange: exchange::IDENTITY_PROTECTION,
-            flags: 0,
-            message_id: 0,
-            length: 0,
-        };
-        let Ok(sealed) = seal(keys, &opened.last_block, reply_header, &payloads) else {
-            return self.fail(remote, MM, FailureReason::WrongState);
+        let Ok(sealed) = sa.seal_mm6(&mm5.last_block, &payloads) else {
+            self.fail(remote, MM, FailureReason::WrongState);
+            return None;
         };
         let local_summary = CertificateSummary::of(&credential.certificate);
         tracing::info!(
@@ -228,22 +119,17 @@ impl Responder {
             subject = %verified.summary.subject,
             issuer = %verified.summary.issuer,
             ca_profile = %verified.ca_profile,
-            method = ?method,
+            method = ?sa.choice.auth,
             "peer certificate verified"
         );
         let sa = self.sas.get_mut(&id).expect("looked up by caller");
         sa.peer_certificate = Some(verified.summary);
         sa.local_certificate = Some(local_summary);
-        self.phase1_established(
-            now,
-            id,
-            endpoint,
-            header,
-            bytes,
+        Some(Mm6 {
             sealed,
             identity,
-            initial_contact,
-        );
+            initial_contact: mm5.initial_contact,
+        })
     }
 
     /// One failure line, then an Informational with `notify`, protected with the phase 1 keys
@@ -255,16 +141,16 @@ impl Responder {
         endpoint: PeerEndpoint,
         bytes: &[u8],
         mm5_last_block: &[u8],
-        reason: FailureReason,
-        notify: u16,
+        refusal: Refusal,
     ) {
-        self.fail(endpoint.remote, MM, reason);
+        self.fail(endpoint.remote, MM, refusal.reason);
         let Some(sa) = self.sas.get_mut(&id) else {
             return;
         };
         sa.phase1_last_block = mm5_last_block.to_vec();
         let spi = [sa.cookie_i, sa.cookie_r].concat();
-        let payload = Payload::Notify(Notify::new(protocol::ISAKMP, notify, spi, Vec::new()));
+        let notify = Notify::new(protocol::ISAKMP, refusal.notify, spi, Vec::new());
+        let payload = Payload::Notify(notify);
         let Some((_, message)) = self.protected_informational(id, vec![payload]) else {
             return;
         };
@@ -273,4 +159,81 @@ impl Responder {
         sa.last_reply = Some(message.clone());
         self.send(endpoint, &message);
     }
+}
+
+/// Why the peer is refused: the failure we log and the notify we answer with.
+struct Refusal {
+    reason: FailureReason,
+    notify: u16,
+}
+
+/// What MM5 offers as proof with signatures.
+struct SignatureProof<'a> {
+    certificates: &'a [Vec<u8>],
+    /// A CERT in an encoding we do not take was sent: says why there is no certificate.
+    other_encoding: bool,
+    identity: &'a Identity,
+    hash_i: &'a [u8],
+    signature_i: &'a [u8],
+}
+
+/// In this order: the chain is trusted, its key is of the negotiated kind, SIG_I verifies,
+/// the certificate proves the ID and `remote-id` allows it; the first miss is the refusal.
+fn check_peer(
+    certs: &CertificateAuth,
+    kind: KeyKind,
+    proof: &SignatureProof<'_>,
+) -> Result<VerifiedPeer, Refusal> {
+    let refuse_certificate = |failure: VerifyFailure| Refusal {
+        notify: notify_for(&failure),
+        reason: FailureReason::CertificateRefused(failure),
+    };
+    let Some((leaf, intermediates)) = proof.certificates.split_first() else {
+        return Err(refuse_certificate(if proof.other_encoding {
+            VerifyFailure::BadEncoding
+        } else {
+            VerifyFailure::NoCertificate
+        }));
+    };
+    let verified = certs
+        .trust
+        .verify(leaf, intermediates)
+        .map_err(refuse_certificate)?;
+    let wrong_key = Refusal {
+        reason: FailureReason::CertificateRefused(VerifyFailure::WrongKeyType),
+        notify: notify_type::INVALID_CERTIFICATE,
+    };
+    let Ok(peer_key) = verified.certificate.public_key() else {
+        return Err(wrong_key);
+    };
+    if KeyKind::of(&peer_key) != Ok(kind) {
+        return Err(wrong_key);
+    }
+    let identity = proof.identity;
+    if !signature::verify(&peer_key, kind, proof.hash_i, proof.signature_i) {
+        return Err(Refusal {
+            reason: FailureReason::SignatureInvalid {
+                identity: identity.to_string(),
+            },
+            notify: notify_type::INVALID_SIGNATURE,
+        });
+    }
+    if !certificate_proves(&verified.certificate, &identity.data) {
+        return Err(Refusal {
+            reason: FailureReason::IdentityNotInCertificate {
+                identity: identity.to_string(),
+                subject: verified.summary.subject.clone(),
+            },
+            notify: notify_type::INVALID_ID_INFORMATION,
+        });
+    }
+    if !certs.remote_id.allows(&identity.data) {
+        return Err(Refusal {
+            reason: FailureReason::IdentityNotAllowed {
+                identity: identity.to_string(),
+            },
+            notify: notify_type::AUTHENTICATION_FAILED,
+        });
+    }
+    Ok(verified)
 }

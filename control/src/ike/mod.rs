@@ -13,7 +13,8 @@
 //! Layout: codec (`header`, `payload`, `sa_payload`, `identity`, `notify`, `numbers`), crypto
 //! (`crypto`, `dh`, `keys`, `protection`, `secret`), choices (`policy`, `phase1_choice`,
 //! `phase2_choice`, `natt`), state and exchanges (`responder`, `ike_sa`, `main_mode`,
-//! `quick_mode`, `informational`), I/O (`driver`) and `test_initiator` for tests and benchmarks.
+//! `identity_proof`, `quick_mode`, `informational`), I/O (`driver`) and `test_initiator` for
+//! tests and benchmarks.
 
 pub mod auth_method;
 pub mod certificate_auth;
@@ -24,6 +25,7 @@ pub mod driver;
 pub mod events;
 pub mod header;
 pub mod identity;
+pub mod identity_proof;
 pub mod ike_sa;
 pub mod informational;
 pub mod keys;

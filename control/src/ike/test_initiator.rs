@@ -11,7 +11,7 @@ use super::crypto::{HashAlg, IkeCipher};
 use super::dh::{DhGroup, DhKeyPair};
 use super::header::{Header, HEADER_LEN};
 use super::identity::Identity;
-use super::keys::{KeymatInputs, Phase1Inputs, Phase1Keys, SignatureInputs};
+use super::keys::{KeymatInputs, Phase1Inputs, Phase1Keys};
 use super::natt::nat_d_hash;
 use super::notify::Notify;
 use super::numbers::{cert_encoding, exchange, flags, notify_type, p1, p2, protocol, vendor_id};
@@ -302,32 +302,18 @@ impl TestInitiator {
         let (public_r, nonce_r) = public_r.zip(nonce_r).ok_or("MM4 without KE/nonce")?;
         let dh = self.dh.as_ref().ok_or("no DH")?;
         let shared = dh.shared_secret(&public_r).map_err(|e| e.to_string())?;
-        let keys = if self.signer.is_some() {
-            Phase1Keys::derive_for_signatures(
-                self.params.hash,
-                self.params.cipher,
-                &SignatureInputs {
-                    nonce_i: &self.nonce_i,
-                    nonce_r: &nonce_r,
-                    shared: &shared,
-                    cookie_i: &self.cookie_i,
-                    cookie_r: &self.cookie_r,
-                },
-            )
-        } else {
-            Phase1Keys::derive(
-                self.params.hash,
-                self.params.cipher,
-                &Phase1Inputs {
-                    psk: &self.psk,
-                    nonce_i: &self.nonce_i,
-                    nonce_r: &nonce_r,
-                    shared: &shared,
-                    cookie_i: &self.cookie_i,
-                    cookie_r: &self.cookie_r,
-                },
-            )
-        };
+        let keys = Phase1Keys::derive(
+            self.params.hash,
+            self.params.cipher,
+            &Phase1Inputs {
+                psk: self.signer.is_none().then_some(&self.psk),
+                nonce_i: &self.nonce_i,
+                nonce_r: &nonce_r,
+                shared: &shared,
+                cookie_i: &self.cookie_i,
+                cookie_r: &self.cookie_r,
+            },
+        );
         self.iv = keys.phase1_iv(dh.public(), &public_r);
         self.public_r = public_r;
         self.keys = Some(keys);

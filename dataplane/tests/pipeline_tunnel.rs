@@ -224,7 +224,7 @@ fn rig_with_mtu(tunnel_mtu: Option<u16>) -> Rig {
             port: OUTSIDE,
             mac: GW_MAC_OUT,
             vrf: VrfId(0),
-            addresses: [ip("10.1.1.1")].into_iter().collect(),
+            addresses: [ip("10.1.1.1"), ip("2001:db8:1::1")].into_iter().collect(),
         },
         PortSetup {
             port: INSIDE,
@@ -523,4 +523,261 @@ fn a_packet_for_the_gateway_out_of_a_tunnel_is_counted_not_punted_with_no_way_ba
     assert_eq!(out[0], Disposition::Drop);
     let s = rig.counters.snapshot();
     assert_eq!((s.decrypted, s.drop_local_via_tunnel), (1, 1));
+}
+
+/// An ESP (AES-CBC + HMAC-SHA1) and AH (HMAC-SHA1) pair without NAT-T, as a bundle negotiates.
+fn bundle_specs(direction: Direction, esp_spi: u32, local: &str, remote: &str) -> (SaSpec, SaSpec) {
+    let mut esp = spec(direction, esp_spi, local, remote);
+    esp.encapsulation = Encapsulation::None;
+    let mut ah = esp.clone();
+    ah.spi = esp_spi + 1;
+    ah.protocol = IpsecProtocol::Ah;
+    ah.cipher = Cipher::Null;
+    ah.keys.encryption = Vec::new();
+    ah.keys.integrity = (0..20).map(|i| i as u8 ^ 0xa7).collect();
+    (esp, ah)
+}
+
+#[test]
+fn an_ah_esp_bundle_is_sealed_once_and_opened_by_one_lookup_of_its_ah_spi() {
+    let mut rig = rig();
+    rig.neighbors
+        .insert(OUTSIDE, "10.1.1.254".parse().unwrap(), ISP_MAC)
+        .unwrap();
+    rig.neighbors
+        .insert(INSIDE, "172.16.1.10".parse().unwrap(), LAN_HOST_MAC)
+        .unwrap();
+    // Rekey the tunnel onto a bundle: inbound ESP 0x300 / AH 0x301, outbound 0x400 / 0x401.
+    let (in_esp, in_ah) = bundle_specs(Direction::Inbound, 0x300, "10.1.1.1", "10.2.2.2");
+    let (out_esp, out_ah) = bundle_specs(Direction::Outbound, 0x400, "10.1.1.1", "10.2.2.2");
+    let mut outbound = ArrayVec::new();
+    outbound.push(TunnelOutbound {
+        sa: OutboundSa::new_bundle(&out_esp, &out_ah, 0, Backend::Fastest).unwrap(),
+        outer_vrf: VrfId(0),
+    });
+    let inbound = TunnelInbound {
+        sa: InboundSa::new_bundle(&in_esp, &in_ah, 0, Backend::Fastest).unwrap(),
+        inside_vrf: VrfId(0),
+        proxy: ProxyPair {
+            local: p("172.16.1.0/24"),
+            remote: p("172.16.2.0/24"),
+            protocol: 0,
+            local_port: 0,
+            remote_port: 0,
+        },
+    };
+    rig.worker
+        .tables
+        .apply(TableUpdate::AddSaPair {
+            tunnel: TUNNEL,
+            inbound: vec![(in_ah.spi, inbound)],
+            outbound,
+        })
+        .unwrap();
+
+    // LAN → peer, a burst of three: each leaves once, AH outside ESP, and the peer's bundle
+    // (our outbound keys, reversed) verifies and opens it.
+    let inners: Vec<Vec<u8>> = (0..3u8)
+        .map(|i| ipv4_udp("172.16.1.10", "172.16.2.1", &[b'a' + i; 100]))
+        .collect();
+    let mut bufs: Vec<HeapBuf> = inners
+        .iter()
+        .map(|inner| frame(GW_MAC_IN, LAN_HOST_MAC, inner))
+        .collect();
+    let mut out = [Disposition::Drop; 3];
+    rig.worker.process_burst(INSIDE, &mut bufs, &mut out, 1);
+    let (peer_in_esp, peer_in_ah) = bundle_specs(Direction::Inbound, 0x400, "10.2.2.2", "10.1.1.1");
+    let mut peer_in =
+        InboundSa::new_bundle(&peer_in_esp, &peer_in_ah, 0, Backend::PureRust).unwrap();
+    for (i, (buf, inner)) in bufs.iter().zip(&inners).enumerate() {
+        assert_eq!(out[i], Disposition::Transmit(OUTSIDE));
+        let outer = ipv4::Ipv4Packet::new_checked(&buf.data()[14..]).unwrap();
+        assert_eq!(outer.protocol(), 51, "AH outermost");
+        assert_eq!(
+            &buf.data()[14 + 20 + 4..14 + 20 + 8],
+            &0x401u32.to_be_bytes()
+        );
+        let mut packet = HeapBuf::from_slice(&buf.data()[14..]);
+        peer_in.decapsulate(&mut packet, 1).0.unwrap();
+        // Forwarded: one hop less, the rest as sent.
+        assert_eq!(packet.data()[8], inner[8] - 1);
+        assert_eq!(&packet.data()[12..], &inner[12..]);
+    }
+    assert_eq!(rig.counters.snapshot().encrypted, 3);
+
+    // Peer → LAN: sealed with the peer's bundle (our inbound keys, reversed).
+    let (peer_out_esp, peer_out_ah) =
+        bundle_specs(Direction::Outbound, 0x300, "10.2.2.2", "10.1.1.1");
+    let mut peer_out =
+        OutboundSa::new_bundle(&peer_out_esp, &peer_out_ah, 0, Backend::PureRust).unwrap();
+    let reply = ipv4_udp("172.16.2.1", "172.16.1.10", b"reply through AH and ESP");
+    let mut sealed = HeapBuf::from_slice(&reply);
+    peer_out.encapsulate(&mut sealed, 1).0.unwrap();
+    let mut tampered = sealed.data().to_vec();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let mut bufs = [
+        frame(GW_MAC_OUT, ISP_MAC, sealed.data()),
+        frame(GW_MAC_OUT, ISP_MAC, &tampered),
+    ];
+    let mut out = [Disposition::Drop; 2];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(out[0], Disposition::Transmit(INSIDE));
+    assert_eq!(&bufs[0].data()[14..14 + reply.len()][20..], &reply[20..]);
+    assert_eq!(
+        out[1],
+        Disposition::Drop,
+        "a tampered bundle packet is refused"
+    );
+    let snapshot = rig.counters.snapshot();
+    assert_eq!((snapshot.decrypted, snapshot.drop_sa_processing), (1, 1));
+}
+
+/// Splits an IPv6 packet into fragments of `chunk` payload bytes (a multiple of 8) behind a
+/// Fragment header, as a router on an IPv6 path would (RFC 8200 §4.5).
+fn ipv6_fragments(packet: &[u8], chunk: usize, id: u32) -> Vec<Vec<u8>> {
+    let payload = &packet[40..];
+    payload
+        .chunks(chunk)
+        .enumerate()
+        .map(|(i, part)| {
+            let offset = i * chunk;
+            let more = offset + part.len() < payload.len();
+            let mut fragment = packet[..40].to_vec();
+            fragment[6] = 44;
+            fragment[4..6].copy_from_slice(&((8 + part.len()) as u16).to_be_bytes());
+            fragment.extend_from_slice(&[packet[6], 0]);
+            fragment.extend_from_slice(&((offset as u16) | u16::from(more)).to_be_bytes());
+            fragment.extend_from_slice(&id.to_be_bytes());
+            fragment.extend_from_slice(part);
+            fragment
+        })
+        .collect()
+}
+
+fn frame_v6(ip_packet: &[u8]) -> HeapBuf {
+    let mut bytes = vec![0u8; 14];
+    ethernet::write_header(&mut bytes, GW_MAC_OUT, ISP_MAC, ethernet::ETHERTYPE_IPV6);
+    bytes.extend_from_slice(ip_packet);
+    HeapBuf::from_slice(&bytes)
+}
+
+#[test]
+fn outer_ipv6_fragments_from_the_peer_are_reassembled_and_bad_ones_counted() {
+    let mut rig = rig();
+    rig.neighbors
+        .insert(INSIDE, "172.16.1.10".parse().unwrap(), LAN_HOST_MAC)
+        .unwrap();
+    // A second tunnel to a peer reached over IPv6, plain ESP (no NAT-T over IPv6).
+    let v6_spec = |direction, spi, local: &str, remote: &str| {
+        let mut s = spec(direction, spi, local, remote);
+        s.encapsulation = Encapsulation::None;
+        s
+    };
+    let inbound = TunnelInbound {
+        sa: InboundSa::new(
+            &v6_spec(Direction::Inbound, 0x500, "2001:db8:1::1", "2001:db8:2::2"),
+            0,
+            Backend::Fastest,
+        )
+        .unwrap(),
+        inside_vrf: VrfId(0),
+        proxy: ProxyPair {
+            local: p("172.16.1.0/24"),
+            remote: p("172.16.2.0/24"),
+            protocol: 0,
+            local_port: 0,
+            remote_port: 0,
+        },
+    };
+    let mut outbound = ArrayVec::new();
+    outbound.push(TunnelOutbound {
+        sa: OutboundSa::new(
+            &v6_spec(Direction::Outbound, 0x600, "2001:db8:1::1", "2001:db8:2::2"),
+            0,
+            Backend::Fastest,
+        )
+        .unwrap(),
+        outer_vrf: VrfId(0),
+    });
+    rig.worker
+        .tables
+        .apply(TableUpdate::AddSaPair {
+            tunnel: TunnelId(8),
+            inbound: vec![(0x500, inbound)],
+            outbound,
+        })
+        .unwrap();
+    let mut peer = OutboundSa::new(
+        &v6_spec(Direction::Outbound, 0x500, "2001:db8:2::2", "2001:db8:1::1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let seal = |peer: &mut OutboundSa, fill: u8| {
+        let inner = ipv4_udp("172.16.2.1", "172.16.1.10", &[fill; 1300]);
+        let mut esp = HeapBuf::from_slice(&inner);
+        peer.encapsulate(&mut esp, 1).0.unwrap();
+        (inner, esp.data().to_vec())
+    };
+    let mut out = [Disposition::Punt; 3];
+
+    // In order or not, a whole datagram comes out opened, once.
+    let (inner, sealed) = seal(&mut peer, 0x44);
+    let pieces = ipv6_fragments(&sealed, 512, 1);
+    assert_eq!(pieces.len(), 3);
+    let mut bufs = [
+        frame_v6(&pieces[2]),
+        frame_v6(&pieces[0]),
+        frame_v6(&pieces[1]),
+    ];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(out[..2], [Disposition::Drop, Disposition::Drop], "held");
+    assert_eq!(out[2], Disposition::Transmit(INSIDE));
+    assert_eq!(&bufs[2].data()[14 + 20..14 + inner.len()], &inner[20..]);
+    let s = rig.counters.snapshot();
+    assert_eq!((s.fragments_held, s.reassembled, s.decrypted), (2, 1, 1));
+
+    // Overlapping: a forged piece that overlaps the first drops the datagram, and the
+    // genuine rest then never completes it.
+    let (_, sealed) = seal(&mut peer, 0x55);
+    let pieces = ipv6_fragments(&sealed, 512, 2);
+    let mut forged = pieces[1].clone();
+    forged[42..44].copy_from_slice(&(504u16 | 1).to_be_bytes());
+    let mut bufs = [
+        frame_v6(&pieces[0]),
+        frame_v6(&forged),
+        frame_v6(&pieces[1]),
+    ];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(out, [Disposition::Drop; 3]);
+    let mut bufs = [frame_v6(&pieces[2])];
+    rig.worker
+        .process_burst(OUTSIDE, &mut bufs, &mut out[..1], 1);
+    assert_eq!(out[0], Disposition::Drop);
+
+    // Tampered: a non-final piece whose length is not a multiple of 8.
+    let (_, sealed) = seal(&mut peer, 0x66);
+    let mut odd = ipv6_fragments(&sealed, 512, 3)[0].clone();
+    odd.pop();
+    let odd_len = (odd.len() - 40) as u16;
+    odd[4..6].copy_from_slice(&odd_len.to_be_bytes());
+    let mut bufs = [frame_v6(&odd)];
+    rig.worker
+        .process_burst(OUTSIDE, &mut bufs, &mut out[..1], 1);
+    assert_eq!(out[0], Disposition::Drop);
+    let s = rig.counters.snapshot();
+    assert_eq!((s.drop_reassembly, s.reassembled, s.decrypted), (2, 1, 1));
+
+    // Timeout: a datagram whose last piece comes after the timeout is not completed.
+    let (_, sealed) = seal(&mut peer, 0x77);
+    let pieces = ipv6_fragments(&sealed, 512, 4);
+    let mut bufs = [frame_v6(&pieces[0]), frame_v6(&pieces[1])];
+    rig.worker
+        .process_burst(OUTSIDE, &mut bufs, &mut out[..2], 10);
+    let mut bufs = [frame_v6(&pieces[2])];
+    rig.worker
+        .process_burst(OUTSIDE, &mut bufs, &mut out[..1], 100);
+    assert_eq!(out[0], Disposition::Drop);
+    assert_eq!(rig.counters.snapshot().reassembled, 1);
 }

@@ -39,6 +39,46 @@ impl SaBuilder<GatewaySas> for GatewayBuilder {
         })
     }
 
+    fn inbound_bundle(
+        &self,
+        esp: &SaSpec,
+        ah: &SaSpec,
+        context: &SaContext,
+    ) -> Option<Result<TunnelInbound, String>> {
+        let built = InboundSa::new_bundle(esp, ah, coarse_now(), Backend::Fastest)
+            .map_err(|e| e.to_string())
+            .map(|sa| {
+                // One state, one set of counters: `show` finds it under either SPI.
+                self.register(Direction::Inbound, esp.spi, sa.counters());
+                self.register(Direction::Inbound, ah.spi, sa.counters());
+                TunnelInbound {
+                    sa,
+                    inside_vrf: context.inside_vrf,
+                    proxy: context.proxy,
+                }
+            });
+        Some(built)
+    }
+
+    fn outbound_bundle(
+        &self,
+        esp: &SaSpec,
+        ah: &SaSpec,
+        context: &SaContext,
+    ) -> Option<Result<TunnelOutbound, String>> {
+        let built = OutboundSa::new_bundle(esp, ah, coarse_now(), Backend::Fastest)
+            .map_err(|e| e.to_string())
+            .map(|sa| {
+                self.register(Direction::Outbound, esp.spi, sa.counters());
+                self.register(Direction::Outbound, ah.spi, sa.counters());
+                TunnelOutbound {
+                    sa,
+                    outer_vrf: context.outer_vrf,
+                }
+            });
+        Some(built)
+    }
+
     fn outbound(&self, spec: &SaSpec, context: &SaContext) -> Result<TunnelOutbound, String> {
         let sa =
             OutboundSa::new(spec, coarse_now(), Backend::Fastest).map_err(|e| e.to_string())?;

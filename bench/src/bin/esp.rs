@@ -381,6 +381,74 @@ fn engine_comparison() -> Vec<(Backend, usize, f64)> {
     results
 }
 
+/// Raw seal and open of each CBC+HMAC engine (`Fastest` = OpenSSL for DES/3DES, RustCrypto for
+/// AES-CBC; `PureRust` = RustCrypto throughout): the measurement behind the DES/3DES choice.
+/// Rows are (suite, backend, length, seal ns, open ns).
+fn cbc_engine_comparison() -> Vec<(&'static str, Backend, usize, f64, f64)> {
+    let suites = [
+        (
+            "3DES-CBC+HMAC-MD5-96",
+            Cipher::TripleDesCbc,
+            Integrity::HmacMd5_96,
+        ),
+        (
+            "DES-CBC+HMAC-SHA1-96",
+            Cipher::DesCbc,
+            Integrity::HmacSha1_96,
+        ),
+        (
+            "AES-128-CBC+HMAC-SHA1-96",
+            Cipher::AesCbc128,
+            Integrity::HmacSha1_96,
+        ),
+    ];
+    let mut results = Vec::new();
+    for (name, cipher, integrity) in suites {
+        let key = filler(cipher.key_len(), 11);
+        let mac_key = filler(integrity.key_len(), 12);
+        let engines: Vec<(Backend, Box<dyn EspTransform>)> = [Backend::Fastest, Backend::PureRust]
+            .into_iter()
+            .map(|b| {
+                let engine = build_esp_transform(cipher, integrity, &key, &mac_key, b);
+                (b, engine.expect("engine"))
+            })
+            .collect();
+        for len in [64usize, 1420] {
+            let block = if cipher == Cipher::AesCbc128 { 16 } else { 8 };
+            let body = (len + 2).div_ceil(block) * block;
+            let packet_len = 8 + block + body + integrity.icv_len();
+            let mut best = vec![(f64::MAX, f64::MAX); engines.len()];
+            for _ in 0..ROUNDS {
+                for (slot, (_, engine)) in best.iter_mut().zip(&engines) {
+                    let mut work: Vec<Vec<u8>> =
+                        (0..BURST).map(|_| vec![0u8; packet_len]).collect();
+                    let seal = time_per_packet(BURST, || {
+                        for w in work.iter_mut() {
+                            engine.seal(w, None);
+                        }
+                        black_box(&work);
+                    });
+                    for w in work.iter_mut() {
+                        engine.seal(w, None);
+                    }
+                    let sealed = work.clone();
+                    let open = time_per_packet(BURST, || {
+                        for (w, s) in work.iter_mut().zip(&sealed) {
+                            w.copy_from_slice(s);
+                            let _ = black_box(engine.open(w, None));
+                        }
+                    });
+                    *slot = (slot.0.min(seal), slot.1.min(open));
+                }
+            }
+            for ((backend, _), (seal, open)) in engines.iter().zip(best) {
+                results.push((name, *backend, len, seal, open));
+            }
+        }
+    }
+    results
+}
+
 /// `openssl speed -evp aes-128-gcm` bytes per second at the given block size.
 fn openssl_speed(bytes: usize) -> Option<f64> {
     let out = Command::new("openssl")
@@ -411,8 +479,10 @@ fn gbps(avg_len: f64, ns: f64) -> f64 {
 fn main() {
     // `esp table` measures only the SA-table figures (quick look while tuning the layout).
     let only_table = std::env::args().nth(1).as_deref() == Some("table");
+    // `esp engines` measures only the engine comparisons.
+    let only_engines = std::env::args().nth(1).as_deref() == Some("engines");
     let mut rows = Vec::new();
-    for &(cipher, integrity) in SUITES.iter().filter(|_| !only_table) {
+    for &(cipher, integrity) in SUITES.iter().filter(|_| !only_table && !only_engines) {
         for &size in &SIZES {
             rows.push(measure(cipher, integrity, size));
         }
@@ -435,7 +505,10 @@ fn main() {
         );
     }
     let mut table_rows = Vec::new();
-    for backend in [Backend::Fastest, Backend::Ring] {
+    for backend in [Backend::Fastest, Backend::Ring]
+        .into_iter()
+        .filter(|_| !only_engines)
+    {
         for size in [64, 1420] {
             let (one, random, prefetched) = sa_table(size, backend);
             table_rows.push((backend, size, one, random, prefetched));
@@ -470,6 +543,16 @@ fn main() {
         };
         println!("| {backend:?} | {:.0} | {:.0} |", at(64), at(1420));
     }
+    let cbc_engines = cbc_engine_comparison();
+    println!("\n## CBC+HMAC engines, raw ns per packet (`Fastest`: OpenSSL libcrypto for DES/3DES, RustCrypto for AES-CBC; `PureRust`: RustCrypto)\n");
+    println!("| suite | engine | size | seal ns | open ns | seal MB/s |");
+    println!("|---|---|---|---|---|---|");
+    for (name, backend, len, seal, open) in &cbc_engines {
+        println!(
+            "| {name} | {backend:?} | {len} | {seal:.0} | {open:.0} | {:.1} |",
+            *len as f64 / seal * 1e3
+        );
+    }
     let openssl: Vec<(usize, Option<f64>)> = [64usize, 1420, 16384]
         .iter()
         .map(|&b| (b, openssl_speed(b)))
@@ -497,6 +580,7 @@ fn main() {
             "one_sa_ns": one, "random_ns": random, "random_prefetched_ns": pre,
         })).collect::<Vec<_>>(),
         "gcm_engines_raw_seal_ns": engines.iter().map(|(b, l, ns)| json!({"engine": format!("{b:?}"), "bytes": l, "ns": ns})).collect::<Vec<_>>(),
+        "cbc_engines_raw_ns": cbc_engines.iter().map(|(name, b, l, seal, open)| json!({"suite": name, "engine": format!("{b:?}"), "bytes": l, "seal_ns": seal, "open_ns": open})).collect::<Vec<_>>(),
         "ipsec_mb_arch": dataplane::crypto::ipsec_mb_arch(),
         "openssl_aes_128_gcm_bytes_per_s": openssl.iter().map(|(b, v)| json!({"bytes": b, "bytes_per_s": v})).collect::<Vec<_>>(),
     });

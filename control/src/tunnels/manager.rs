@@ -427,6 +427,9 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         context: &SaContext,
     ) -> Result<BuiltSas<K>, TunnelRefusal> {
         let refusal = |spi: u32| move |reason| TunnelRefusal::SaBuild { spi, reason };
+        if let Some(built) = self.build_bundle(inbound_specs, outbound_specs, context) {
+            return built;
+        }
         let mut inbound = Vec::with_capacity(inbound_specs.len());
         for spec in inbound_specs {
             let state = self
@@ -446,6 +449,36 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             }
         }
         Ok((inbound, outbound))
+    }
+
+    /// An AH+ESP bundle both ways, when the builder can make one state of it: the inbound
+    /// state is filed under the AH SPI (the outer header a packet carries), the outbound bundle
+    /// holds the one combined transform. Both inbound SPIs still name the tunnel for deletes.
+    fn build_bundle(
+        &self,
+        inbound_specs: &[SaSpec],
+        outbound_specs: &[SaSpec],
+        context: &SaContext,
+    ) -> Option<Result<BuiltSas<K>, TunnelRefusal>> {
+        let (in_esp, in_ah) = super::sa_build::as_bundle(inbound_specs)?;
+        let (out_esp, out_ah) = super::sa_build::as_bundle(outbound_specs)?;
+        let inbound = self.builder.inbound_bundle(in_esp, in_ah, context)?;
+        let outbound = self.builder.outbound_bundle(out_esp, out_ah, context)?;
+        let built = inbound
+            .map_err(|reason| TunnelRefusal::SaBuild {
+                spi: in_ah.spi,
+                reason,
+            })
+            .and_then(|inbound| {
+                let outbound = outbound.map_err(|reason| TunnelRefusal::SaBuild {
+                    spi: out_ah.spi,
+                    reason,
+                })?;
+                let mut bundle = SaBundle::new();
+                bundle.push(outbound);
+                Ok((vec![(in_ah.spi, inbound)], bundle))
+            });
+        Some(built)
     }
 
     /// An SA (by our inbound SPI) was deleted by the peer or expired.

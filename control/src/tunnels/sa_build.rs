@@ -20,6 +20,41 @@ pub struct SaContext {
 pub trait SaBuilder<K: SaKinds> {
     fn inbound(&self, spec: &SaSpec, context: &SaContext) -> Result<K::Inbound, String>;
     fn outbound(&self, spec: &SaSpec, context: &SaContext) -> Result<K::Outbound, String>;
+
+    /// An AH+ESP bundle as one state (AH outside, ESP inside), so a packet is looked up once,
+    /// by its AH SPI, and verified then decrypted in one pass. `None`: this builder keeps the
+    /// two SAs as separate states (the worker then applies them one after the other).
+    fn inbound_bundle(
+        &self,
+        _esp: &SaSpec,
+        _ah: &SaSpec,
+        _context: &SaContext,
+    ) -> Option<Result<K::Inbound, String>> {
+        None
+    }
+
+    /// The outbound side of [`inbound_bundle`](Self::inbound_bundle): one transform that
+    /// encrypts with ESP and then authenticates with AH.
+    fn outbound_bundle(
+        &self,
+        _esp: &SaSpec,
+        _ah: &SaSpec,
+        _context: &SaContext,
+    ) -> Option<Result<K::Outbound, String>> {
+        None
+    }
+}
+
+/// The ESP and AH specs of a direction that negotiated exactly an AH+ESP bundle.
+pub fn as_bundle(specs: &[SaSpec]) -> Option<(&SaSpec, &SaSpec)> {
+    match specs {
+        [a, b] => match (a.protocol, b.protocol) {
+            (IpsecProtocol::Esp, IpsecProtocol::Ah) => Some((a, b)),
+            (IpsecProtocol::Ah, IpsecProtocol::Esp) => Some((b, a)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 pub struct SpecSas;

@@ -8,8 +8,10 @@
 //! Engines (see `bench/src/bin/esp.rs` for the numbers that chose them):
 //! - AES-GCM: intel-ipsec-mb (loaded at run time, VAES/AVX-512 where the CPU has it), else
 //!   ring; RustCrypto `aes-gcm` as the pure-Rust engine that always builds.
-//! - AES/DES/3DES-CBC: RustCrypto block ciphers (runtime AES-NI detection) with a hand-rolled CBC
+//! - AES-CBC: RustCrypto block ciphers (runtime AES-NI detection) with a hand-rolled CBC
 //!   that decrypts several blocks per call so AES-NI can pipeline.
+//! - DES/3DES-CBC: OpenSSL's libcrypto (several times RustCrypto `des`); RustCrypto with
+//!   `Backend::PureRust`.
 //! - HMAC-MD5/SHA1/SHA256: RustCrypto `hmac` with the keyed inner/outer state precomputed once.
 
 mod cbc_hmac;
@@ -18,6 +20,7 @@ mod icv;
 mod ipsec_mb;
 mod iv;
 mod null;
+mod openssl_des;
 
 pub use icv::{build_icv_mac, IcvMac};
 pub use ipsec_mb::active_arch as ipsec_mb_arch;
@@ -28,7 +31,7 @@ use crate::sa::{Cipher, Integrity};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Backend {
     /// The fastest engine measured on this machine class: intel-ipsec-mb for GCM when the
-    /// library is present, else ring.
+    /// library is present, else ring; OpenSSL for DES and 3DES.
     #[default]
     Fastest,
     /// ring for GCM (what `Fastest` falls back to).
@@ -108,6 +111,9 @@ pub fn build_esp_transform(
     let mac = build_icv_mac(integrity, integrity_key)?;
     match cipher {
         Cipher::Null => Ok(Box::new(null::NullTransform::new(mac))),
+        Cipher::DesCbc | Cipher::TripleDesCbc if backend != Backend::PureRust => {
+            openssl_des::OpensslDesCbc::boxed(encryption_key, mac)
+        }
         Cipher::DesCbc => cbc_hmac::CbcHmac::<des::Des>::boxed(encryption_key, mac),
         Cipher::TripleDesCbc => cbc_hmac::CbcHmac::<des::TdesEde3>::boxed(encryption_key, mac),
         Cipher::AesCbc128 => cbc_hmac::CbcHmac::<aes::Aes128>::boxed(encryption_key, mac),

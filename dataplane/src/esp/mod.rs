@@ -21,6 +21,7 @@ mod outbound;
 mod outer;
 pub(crate) mod prefetch;
 pub mod reassembly;
+pub mod reassembly_v6;
 pub mod replay;
 mod verdict;
 

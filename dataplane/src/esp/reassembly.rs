@@ -30,6 +30,8 @@ pub enum ReassemblyDrop {
     TableFull,
     /// The completed datagram does not fit the buffer's room.
     NoRoom,
+    /// Fragments that overlap or contradict each other (IPv6 drops the datagram, RFC 5722).
+    Overlapping,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -9,9 +9,11 @@
 pub mod fast_hash;
 pub mod fib;
 pub mod handoff;
+pub mod huge_pages;
 pub mod ids;
 pub mod lpm_v4;
 pub mod lpm_v6;
+pub mod prefetch_index;
 pub mod queue;
 pub mod rules;
 pub mod sa_table;

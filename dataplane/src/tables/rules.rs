@@ -11,8 +11,10 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::fast_hash::FastHashMap;
+use super::huge_pages::advise_huge_pages;
 use super::ids::{DynamicRuleId, ServiceSetId, TunnelId, UnitId, WorkerId};
 use super::lpm_v6::mask_v6;
+use super::prefetch_index::PrefetchIndex;
 use crate::prefix::Prefix;
 
 /// The tunnel a rule sends traffic into, and the worker owning its SAs.
@@ -119,7 +121,11 @@ pub struct RuleTable {
     /// Indexed by unit id (control hands out dense ids): one small array read per packet.
     unit_service_set: Vec<u16>,
     static_rules: Vec<Vec<StaticRule>>,
-    dynamic_v4: Vec<FastHashMap<u64, DynamicBucket>>,
+    /// IPv4 dynamic rules: per destination length, an index whose probe line a burst can
+    /// prefetch, pointing into one slab of buckets (reused through `v4_free`).
+    dynamic_v4: Vec<PrefetchIndex>,
+    v4_buckets: Vec<Option<DynamicBucket>>,
+    v4_free: Vec<u32>,
     dynamic_v6: FastHashMap<(u32, u8, u128), DynamicBucket>,
     dynamic_index: FastHashMap<DynamicRuleId, DynamicKey>,
     /// Destination lengths in use, longest first, per family (index 0 IPv4, 1 IPv6).
@@ -176,7 +182,9 @@ impl RuleTable {
         RuleTable {
             unit_service_set: Vec::new(),
             static_rules: Vec::new(),
-            dynamic_v4: (0..=32).map(|_| FastHashMap::default()).collect(),
+            dynamic_v4: (0..=32).map(|_| PrefetchIndex::new()).collect(),
+            v4_buckets: Vec::new(),
+            v4_free: Vec::new(),
             dynamic_v6: FastHashMap::default(),
             dynamic_index: FastHashMap::default(),
             lengths: [Vec::new(), Vec::new()],
@@ -305,7 +313,10 @@ impl RuleTable {
             let bucket = if is_v6 {
                 self.dynamic_v6.get(&(unit.0, len, network))
             } else {
-                self.dynamic_v4[usize::from(len)].get(&v4_key(unit, network as u32))
+                self.dynamic_v4[usize::from(len)]
+                    .get(v4_key(unit, network as u32))
+                    .and_then(|slot| self.v4_buckets.get(slot as usize))
+                    .and_then(Option::as_ref)
             };
             if let Some(rule) = bucket.and_then(|b| b.iter().find(|r| r.source.contains(source))) {
                 return Some(RuleMatch {
@@ -317,9 +328,38 @@ impl RuleTable {
         None
     }
 
+    /// First stage of a burst's rule lookups: starts loading the index line that the dynamic
+    /// lookup of this packet probes first (the longest IPv4 destination length in use).
+    #[inline]
+    pub fn prefetch_dynamic_index(&self, unit: UnitId, destination: IpAddr) {
+        if let (IpAddr::V4(address), Some(&len)) = (destination, self.lengths[0].first()) {
+            let network = u128::from(u32::from(address)) & mask_for(false, len);
+            self.dynamic_v4[usize::from(len)].prefetch(v4_key(unit, network as u32));
+        }
+    }
+
+    /// Second stage, once the index line is cached: starts loading the rule bucket it names.
+    #[inline]
+    pub fn prefetch_dynamic_bucket(&self, unit: UnitId, destination: IpAddr) {
+        if let (IpAddr::V4(address), Some(&len)) = (destination, self.lengths[0].first()) {
+            let network = u128::from(u32::from(address)) & mask_for(false, len);
+            if let Some(slot) = self.dynamic_v4[usize::from(len)].get(v4_key(unit, network as u32))
+            {
+                let bucket = self.v4_buckets.as_ptr().wrapping_add(slot as usize);
+                crate::esp::prefetch::prefetch_bytes(
+                    bucket as *const u8,
+                    std::mem::size_of::<Option<DynamicBucket>>(),
+                );
+            }
+        }
+    }
+
     fn bucket_mut(&mut self, key: DynamicKey) -> Option<&mut DynamicBucket> {
         match key {
-            DynamicKey::V4 { len, key } => self.dynamic_v4[usize::from(len)].get_mut(&key),
+            DynamicKey::V4 { len, key } => {
+                let slot = self.dynamic_v4[usize::from(len)].get(key)?;
+                self.v4_buckets.get_mut(slot as usize)?.as_mut()
+            }
             DynamicKey::V6 { unit, len, network } => self.dynamic_v6.get_mut(&(unit, len, network)),
         }
     }
@@ -327,7 +367,21 @@ impl RuleTable {
     fn insert_bucket(&mut self, key: DynamicKey, bucket: DynamicBucket) {
         match key {
             DynamicKey::V4 { len, key } => {
-                self.dynamic_v4[usize::from(len)].insert(key, bucket);
+                let slot = match self.v4_free.pop() {
+                    Some(free) => {
+                        self.v4_buckets[free as usize] = Some(bucket);
+                        free
+                    }
+                    None => {
+                        let capacity = self.v4_buckets.capacity();
+                        self.v4_buckets.push(Some(bucket));
+                        if self.v4_buckets.capacity() != capacity {
+                            advise_huge_pages(&self.v4_buckets);
+                        }
+                        (self.v4_buckets.len() - 1) as u32
+                    }
+                };
+                self.dynamic_v4[usize::from(len)].insert(key, slot);
             }
             DynamicKey::V6 { unit, len, network } => {
                 self.dynamic_v6.insert((unit, len, network), bucket);
@@ -337,7 +391,11 @@ impl RuleTable {
 
     fn remove_bucket(&mut self, key: DynamicKey) -> Option<DynamicBucket> {
         match key {
-            DynamicKey::V4 { len, key } => self.dynamic_v4[usize::from(len)].remove(&key),
+            DynamicKey::V4 { len, key } => {
+                let slot = self.dynamic_v4[usize::from(len)].remove(key)?;
+                self.v4_free.push(slot);
+                self.v4_buckets.get_mut(slot as usize)?.take()
+            }
             DynamicKey::V6 { unit, len, network } => self.dynamic_v6.remove(&(unit, len, network)),
         }
     }

@@ -4,6 +4,7 @@
 
 use arrayvec::ArrayVec;
 
+use super::huge_pages::advise_huge_pages;
 use super::ids::{TunnelId, WorkerId};
 use super::spi::{spi_owner, spi_slot};
 
@@ -88,7 +89,11 @@ impl<K: SaKinds> SaTable<K> {
         }
         let slot = spi_slot(spi);
         if self.inbound.len() <= slot {
+            let capacity = self.inbound.capacity();
             self.inbound.resize_with(slot + 1, || None);
+            if self.inbound.capacity() != capacity {
+                advise_huge_pages(&self.inbound);
+            }
         }
         let previous = self.inbound[slot].replace(InboundEntry { spi, tunnel, sa });
         if previous.is_none() {
@@ -118,7 +123,11 @@ impl<K: SaKinds> SaTable<K> {
     ) -> Option<SaBundle<K::Outbound>> {
         let index = tunnel.0 as usize;
         if self.outbound.len() <= index {
+            let capacity = self.outbound.capacity();
             self.outbound.resize_with(index + 1, || None);
+            if self.outbound.capacity() != capacity {
+                advise_huge_pages(&self.outbound);
+            }
         }
         let previous = self.outbound[index].replace(bundle);
         if previous.is_none() {
@@ -147,6 +156,32 @@ impl<K: SaKinds> SaTable<K> {
         }
     }
 
+    /// Starts loading the table slot of `tunnel` (its first SA's state lies inline in it),
+    /// without reading it: a burst calls this for every packet before touching any slot.
+    #[inline]
+    pub fn prefetch_outbound(&self, tunnel: TunnelId) {
+        let index = tunnel.0 as usize;
+        if index < self.outbound.len() {
+            let slot = self.outbound.as_ptr().wrapping_add(index);
+            crate::esp::prefetch::prefetch_bytes(slot as *const u8, first_sa_span::<K::Outbound>());
+        }
+    }
+
+    /// Starts loading the table slot of inbound `spi`, without reading it.
+    #[inline]
+    pub fn prefetch_inbound(&self, spi: u32) {
+        let index = spi_slot(spi);
+        if index < self.inbound.len() {
+            let slot = self.inbound.as_ptr().wrapping_add(index);
+            // The header lines only: the replay bitmap word a packet needs depends on its
+            // sequence number, and the whole window would be a dozen lines.
+            crate::esp::prefetch::prefetch_bytes(
+                slot as *const u8,
+                std::mem::size_of::<Option<InboundEntry<K::Inbound>>>().min(256),
+            );
+        }
+    }
+
     #[inline]
     pub fn outbound(&mut self, tunnel: TunnelId) -> Option<&mut SaBundle<K::Outbound>> {
         self.outbound.get_mut(tunnel.0 as usize)?.as_mut()
@@ -163,6 +198,18 @@ impl<K: SaKinds> SaTable<K> {
     /// SPIs of every inbound SA held, for `show` and leak checks.
     pub fn inbound_spis(&self) -> Vec<u32> {
         self.inbound.iter().flatten().map(|e| e.spi).collect()
+    }
+}
+
+/// Bytes from the start of an outbound slot that cover its first SA: bundles are rare, so the
+/// second SA of a slot is left to a demand miss rather than doubling every prefetch.
+const fn first_sa_span<O>() -> usize {
+    let slot = std::mem::size_of::<Option<SaBundle<O>>>();
+    let first = std::mem::size_of::<O>() + 64;
+    if first < slot {
+        first
+    } else {
+        slot
     }
 }
 

@@ -8,155 +8,39 @@
 //!
 //! Every row sits next to references measured in the same run: the ESP engine alone on the same
 //! inner packets (`OutboundSa`/`InboundSa` on heap buffers, no parsing, lookups or forwarding),
-//! and `openssl speed -evp` for the suite's cipher at the same length.
+//! the I/O ceiling (`dpdk-testpmd --forward-mode=io` on two `net_null` ports with frames of the
+//! row's length, packets per CPU-second of its forwarding lcore), and `openssl speed -evp` for
+//! the suite's cipher at the same length. The gateway rows here do no port I/O (the generator
+//! hands mbufs to `process_burst`); `pktgen_ports` runs the whole worker loop through ports.
 //!
 //! `cargo run --release -p dyntun-bench --bin pktgen [-- --quick]` prints a markdown table and
 //! writes `bench/results/pktgen.json` and `bench/results/pktgen.png`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrayvec::ArrayVec;
 use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::crypto::Backend;
 use dataplane::esp::{InboundSa, OutboundSa, Verdict};
-use dataplane::pipeline::{
-    Disposition, GatewaySas, NeighborTable, PicWorker, PipelineCounters, PortSetup, Ports,
-    ResolveRequests, TunnelInbound, TunnelOutbound,
-};
-use dataplane::prefix::Prefix;
-use dataplane::sa::{
-    Cipher, DfMode, Direction, Encapsulation, Integrity, IpsecProtocol, Lifetime, ProxyPair,
-    SaKeys, SaSpec,
-};
-use dataplane::tables::{
-    event_queue, DynamicRule, DynamicRuleId, NextHop, PortId, Route, RouteOrigin, RuleTarget,
-    ServiceSetId, TableUpdate, TunnelId, UnitId, VrfId, WorkerId, WorkerTables,
-};
-use dataplane::wire::{ethernet, ipv4};
+use dataplane::pipeline::{Disposition, PicWorker};
+use dataplane::sa::Direction;
 use dpdk::{Eal, MbufBurst, Mempool};
+use dyntun_bench::gateway_streams::{
+    build_worker, inbound_spi, inner_ip_len, outbound_spi, peer_address, peer_host, peer_sealer,
+    sa_spec, udp_packet, Size, Suite, Traffic, Way, BURST, DECRYPT_POOL, FCS, GW_OUTSIDE, IMIX,
+    IN_MEMORY_PORTS, LAN_HOST, SUITES,
+};
+use dyntun_bench::testpmd::{run_testpmd, TestpmdRun, TestpmdSpec};
 use dyntun_bench::{results_dir, write_json, LinePlot, Series, Table};
 use serde_json::json;
-
-const OUTSIDE: PortId = PortId(0);
-const INSIDE: PortId = PortId(1);
-const GW_MAC_OUT: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
-const GW_MAC_IN: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
-const ISP_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
-const LAN_HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
-const GW_OUTSIDE: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 1);
-const ISP_ROUTER: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 254);
-const LAN_HOST: Ipv4Addr = Ipv4Addr::new(172, 16, 1, 10);
-const UNIT: UnitId = UnitId(1);
-const BURST: usize = 32;
-/// Inbound SPIs name worker 0, generation 1 and the tunnel's slot (see `tables::spi`).
-const INBOUND_SPI_BASE: u32 = 1 << 20;
-const OUTBOUND_SPI_BASE: u32 = 0x8000_0000;
-/// Distinct pre-sealed ESP frames per size for the decrypt direction: the peer's frames are
-/// authenticated, so they cannot be re-addressed per packet like clear LAN frames.
-const DECRYPT_POOL: usize = 1024;
-/// Spreads consecutive packets over tunnels pseudo-randomly (Knuth's multiplicative hash).
-const SPREAD: u64 = 2_654_435_761;
-/// Frame sizes include the 4-byte FCS, as pktgen and RFC 2544 count them; IMIX is 7:4:1 of
-/// 64, 570 and 1518 bytes.
-const IMIX: [usize; 12] = [64, 570, 64, 64, 570, 64, 1518, 64, 570, 64, 64, 570];
-const FCS: usize = 4;
-
-#[derive(Clone, Copy)]
-struct Suite {
-    name: &'static str,
-    cipher: Cipher,
-    integrity: Integrity,
-    openssl: &'static str,
-}
-
-const SUITES: [Suite; 4] = [
-    Suite {
-        name: "AES-128-GCM",
-        cipher: Cipher::AesGcm128,
-        integrity: Integrity::None,
-        openssl: "aes-128-gcm",
-    },
-    Suite {
-        name: "AES-256-GCM",
-        cipher: Cipher::AesGcm256,
-        integrity: Integrity::None,
-        openssl: "aes-256-gcm",
-    },
-    Suite {
-        name: "AES-128-CBC+HMAC-SHA1-96",
-        cipher: Cipher::AesCbc128,
-        integrity: Integrity::HmacSha1_96,
-        openssl: "aes-128-cbc-hmac-sha1",
-    },
-    Suite {
-        name: "3DES+HMAC-MD5-96",
-        cipher: Cipher::TripleDesCbc,
-        integrity: Integrity::HmacMd5_96,
-        openssl: "des-ede3-cbc",
-    },
-];
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-enum Size {
-    Frame(usize),
-    Imix,
-}
-
-impl Size {
-    fn label(self) -> String {
-        match self {
-            Size::Frame(n) => n.to_string(),
-            Size::Imix => "IMIX".into(),
-        }
-    }
-    fn frame_len(self, seq: u64) -> usize {
-        match self {
-            Size::Frame(n) => n,
-            Size::Imix => IMIX[(seq % IMIX.len() as u64) as usize],
-        }
-    }
-    fn distinct_frame_lens(self) -> Vec<usize> {
-        match self {
-            Size::Frame(n) => vec![n],
-            Size::Imix => vec![64, 570, 1518],
-        }
-    }
-    fn mean_frame_len(self) -> f64 {
-        match self {
-            Size::Frame(n) => n as f64,
-            Size::Imix => IMIX.iter().sum::<usize>() as f64 / IMIX.len() as f64,
-        }
-    }
-}
-
-fn inner_ip_len(frame_len: usize) -> usize {
-    frame_len - ethernet::HEADER_LEN - FCS
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Way {
-    Encrypt,
-    Decrypt,
-}
-
-impl Way {
-    fn name(self) -> &'static str {
-        match self {
-            Way::Encrypt => "encrypt",
-            Way::Decrypt => "decrypt",
-        }
-    }
-}
 
 struct Settings {
     sizes: Vec<Size>,
     tunnel_counts: Vec<usize>,
     row_time: Duration,
     rounds: usize,
+    testpmd_seconds: u64,
 }
 
 fn settings(quick: bool) -> Settings {
@@ -166,6 +50,7 @@ fn settings(quick: bool) -> Settings {
             tunnel_counts: vec![1, 1000],
             row_time: Duration::from_millis(70),
             rounds: 2,
+            testpmd_seconds: 2,
         }
     } else {
         Settings {
@@ -180,437 +65,7 @@ fn settings(quick: bool) -> Settings {
             tunnel_counts: vec![1, 1000, 100_000],
             row_time: Duration::from_millis(170),
             rounds: 3,
-        }
-    }
-}
-
-fn peer_address(tunnel: usize) -> Ipv4Addr {
-    Ipv4Addr::from(0x1e00_0000 + tunnel as u32) // 30.0.0.0 + i
-}
-
-/// The peer's protected /24: 20.0.0.0 + i·256.
-fn peer_network(tunnel: usize) -> Ipv4Addr {
-    Ipv4Addr::from(0x1400_0000 + ((tunnel as u32) << 8))
-}
-
-fn peer_host(tunnel: usize) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(peer_network(tunnel)) + 1)
-}
-
-fn prefix(address: Ipv4Addr, len: u8) -> Prefix {
-    format!("{address}/{len}")
-        .parse()
-        .expect("well-formed prefix")
-}
-
-/// Deterministic key material per SPI, so either end of any tunnel can be rebuilt at will.
-fn keys_for(suite: Suite, spi: u32) -> SaKeys {
-    let mut state = u64::from(spi) ^ 0x9e37_79b9_7f4a_7c15;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 56) as u8
-    };
-    SaKeys {
-        encryption: (0..suite.cipher.key_len()).map(|_| next()).collect(),
-        integrity: (0..suite.integrity.key_len()).map(|_| next()).collect(),
-    }
-}
-
-fn sa_spec(
-    suite: Suite,
-    spi: u32,
-    direction: Direction,
-    local: Ipv4Addr,
-    remote: Ipv4Addr,
-) -> SaSpec {
-    SaSpec {
-        spi,
-        direction,
-        protocol: IpsecProtocol::Esp,
-        cipher: suite.cipher,
-        integrity: suite.integrity,
-        keys: keys_for(suite, spi),
-        local: IpAddr::V4(local),
-        remote: IpAddr::V4(remote),
-        encapsulation: Encapsulation::Udp {
-            local_port: 4500,
-            remote_port: 4500,
-        },
-        // The decrypt pool is replayed over and over, so anti-replay must be off.
-        replay_window: 0,
-        extended_sequence_numbers: false,
-        lifetime: Lifetime::default(),
-        df_mode: DfMode::Copy,
-        tunnel_mtu: None,
-    }
-}
-
-fn inbound_spi(tunnel: usize) -> u32 {
-    INBOUND_SPI_BASE | tunnel as u32
-}
-
-fn outbound_spi(tunnel: usize) -> u32 {
-    OUTBOUND_SPI_BASE | tunnel as u32
-}
-
-/// The peer's end of tunnel `i`: seals what the gateway's inbound SA opens.
-fn peer_sealer(suite: Suite, tunnel: usize) -> OutboundSa {
-    let spec = sa_spec(
-        suite,
-        inbound_spi(tunnel),
-        Direction::Outbound,
-        peer_address(tunnel),
-        GW_OUTSIDE,
-    );
-    OutboundSa::new(&spec, 0, Backend::Fastest).expect("peer outbound SA")
-}
-
-/// The peer's end of tunnel `i`: opens what the gateway's outbound SA sealed.
-fn peer_opener(suite: Suite, tunnel: usize) -> InboundSa {
-    let spec = sa_spec(
-        suite,
-        outbound_spi(tunnel),
-        Direction::Inbound,
-        peer_address(tunnel),
-        GW_OUTSIDE,
-    );
-    InboundSa::new(&spec, 0, Backend::Fastest).expect("peer inbound SA")
-}
-
-fn tunnel_updates(suite: Suite, tunnel: usize) -> Vec<TableUpdate<GatewaySas>> {
-    let vrf = VrfId(0);
-    let id = TunnelId(tunnel as u32);
-    let remote_net = prefix(peer_network(tunnel), 24);
-    let inbound = InboundSa::new(
-        &sa_spec(
-            suite,
-            inbound_spi(tunnel),
-            Direction::Inbound,
-            GW_OUTSIDE,
-            peer_address(tunnel),
-        ),
-        0,
-        Backend::Fastest,
-    )
-    .expect("gateway inbound SA");
-    let outbound = OutboundSa::new(
-        &sa_spec(
-            suite,
-            outbound_spi(tunnel),
-            Direction::Outbound,
-            GW_OUTSIDE,
-            peer_address(tunnel),
-        ),
-        0,
-        Backend::Fastest,
-    )
-    .expect("gateway outbound SA");
-    let mut bundle = ArrayVec::new();
-    bundle.push(TunnelOutbound {
-        sa: outbound,
-        outer_vrf: vrf,
-    });
-    vec![
-        TableUpdate::AddSaPair {
-            tunnel: id,
-            inbound: vec![(
-                inbound_spi(tunnel),
-                TunnelInbound {
-                    sa: inbound,
-                    inside_vrf: vrf,
-                    proxy: ProxyPair {
-                        local: prefix(Ipv4Addr::new(172, 16, 1, 0), 24),
-                        remote: remote_net,
-                        protocol: 0,
-                        local_port: 0,
-                        remote_port: 0,
-                    },
-                },
-            )],
-            outbound: bundle,
-        },
-        TableUpdate::AddRule(DynamicRule {
-            id: DynamicRuleId(tunnel as u32 + 1),
-            inside_unit: UNIT,
-            source: prefix(Ipv4Addr::new(172, 16, 1, 0), 24),
-            destination: remote_net,
-            target: RuleTarget {
-                tunnel: id,
-                owner: WorkerId(0),
-            },
-        }),
-        TableUpdate::AddRoute {
-            vrf,
-            route: Route::new(
-                remote_net,
-                RouteOrigin::ReverseRoute,
-                NextHop::ServicesUnit(UNIT),
-            ),
-        },
-    ]
-}
-
-fn build_worker(suite: Suite, tunnels: usize) -> (PicWorker, Arc<PipelineCounters>) {
-    let vrf = VrfId(0);
-    let direct = |p: Prefix, port| {
-        Route::new(
-            p,
-            RouteOrigin::Direct,
-            NextHop::Neighbor {
-                port,
-                gateway: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            },
-        )
-    };
-    let mut tables = WorkerTables::new(WorkerId(0));
-    let base = [
-        TableUpdate::AddRoute {
-            vrf,
-            route: direct(prefix(Ipv4Addr::new(10, 1, 1, 0), 24), OUTSIDE),
-        },
-        TableUpdate::AddRoute {
-            vrf,
-            route: direct(prefix(Ipv4Addr::new(172, 16, 1, 0), 24), INSIDE),
-        },
-        TableUpdate::AddRoute {
-            vrf,
-            route: Route::new(
-                prefix(Ipv4Addr::UNSPECIFIED, 0),
-                RouteOrigin::Static,
-                NextHop::Neighbor {
-                    port: OUTSIDE,
-                    gateway: IpAddr::V4(ISP_ROUTER),
-                },
-            ),
-        },
-        TableUpdate::BindUnit {
-            unit: UNIT,
-            service_set: ServiceSetId(0),
-        },
-    ];
-    for update in base
-        .into_iter()
-        .chain((0..tunnels).flat_map(|t| tunnel_updates(suite, t)))
-    {
-        tables.apply(update).expect("table update applies");
-    }
-    let ports = Ports::new([
-        PortSetup {
-            port: OUTSIDE,
-            mac: GW_MAC_OUT,
-            vrf,
-            addresses: [IpAddr::V4(GW_OUTSIDE)].into_iter().collect(),
-        },
-        PortSetup {
-            port: INSIDE,
-            mac: GW_MAC_IN,
-            vrf,
-            addresses: [IpAddr::V4(Ipv4Addr::new(172, 16, 1, 1))]
-                .into_iter()
-                .collect(),
-        },
-    ]);
-    let neighbors = Arc::new(NeighborTable::new(64));
-    neighbors
-        .insert(OUTSIDE, IpAddr::V4(ISP_ROUTER), ISP_MAC)
-        .expect("neighbor");
-    neighbors
-        .insert(INSIDE, IpAddr::V4(LAN_HOST), LAN_HOST_MAC)
-        .expect("neighbor");
-    let resolve = Arc::new(ResolveRequests::new(16));
-    let counters = Arc::new(PipelineCounters::default());
-    let (events, _events_rx) = event_queue(1 << 16);
-    let worker = PicWorker::new(
-        tables,
-        ports,
-        neighbors,
-        resolve,
-        events,
-        counters.clone(),
-        1,
-    );
-    (worker, counters)
-}
-
-fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, total: usize, stamp: u64) -> Vec<u8> {
-    let mut packet = vec![0u8; total];
-    packet[0] = 0x45;
-    packet[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    packet[8] = 64;
-    packet[9] = 17;
-    packet[12..16].copy_from_slice(&src.octets());
-    packet[16..20].copy_from_slice(&dst.octets());
-    packet[20..22].copy_from_slice(&1234u16.to_be_bytes());
-    packet[22..24].copy_from_slice(&5678u16.to_be_bytes());
-    packet[24..26].copy_from_slice(&((total - 20) as u16).to_be_bytes());
-    for (i, b) in packet[28..].iter_mut().enumerate() {
-        *b = (stamp as u8).wrapping_add(i as u8);
-    }
-    ipv4::Ipv4Packet::new_unchecked(&mut packet[..]).fill_checksum();
-    packet
-}
-
-fn frame(dst: [u8; 6], src: [u8; 6], ip_packet: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![0u8; ethernet::HEADER_LEN];
-    ethernet::write_header(&mut bytes, dst, src, ethernet::ETHERTYPE_IPV4);
-    bytes.extend_from_slice(ip_packet);
-    bytes
-}
-
-/// What the generator puts on the wire for one row: clear LAN frames re-addressed per packet
-/// (encrypt), or pre-sealed peer frames (decrypt).
-enum Traffic {
-    Encrypt {
-        /// One LAN frame per distinct frame length, to 20.0.0.1; the destination is patched.
-        templates: HashMap<usize, Vec<u8>>,
-        tunnels: usize,
-    },
-    Decrypt {
-        /// Per frame length, the frames of the pool.
-        pools: HashMap<usize, Vec<SealedFrame>>,
-    },
-}
-
-/// A frame a peer sealed: its tunnel, the frame on the wire, and the packet inside.
-struct SealedFrame {
-    tunnel: usize,
-    frame: Vec<u8>,
-    inner: Vec<u8>,
-}
-
-fn tunnel_of(seq: u64, tunnels: usize) -> usize {
-    (seq.wrapping_mul(SPREAD) % tunnels as u64) as usize
-}
-
-impl Traffic {
-    fn encrypt(size: Size, tunnels: usize) -> Self {
-        let templates = size
-            .distinct_frame_lens()
-            .into_iter()
-            .map(|len| {
-                let ip = udp_packet(LAN_HOST, peer_host(0), inner_ip_len(len), len as u64);
-                (len, frame(GW_MAC_IN, LAN_HOST_MAC, &ip))
-            })
-            .collect();
-        Traffic::Encrypt { templates, tunnels }
-    }
-
-    fn decrypt(suite: Suite, size: Size, tunnels: usize) -> Self {
-        let pool_len = tunnels.min(DECRYPT_POOL);
-        let mut sealers: HashMap<usize, OutboundSa> = HashMap::new();
-        let mut pools = HashMap::new();
-        for len in size.distinct_frame_lens() {
-            let mut pool = Vec::with_capacity(pool_len);
-            for j in 0..pool_len {
-                let tunnel = tunnel_of(j as u64, tunnels);
-                let inner = udp_packet(peer_host(tunnel), LAN_HOST, inner_ip_len(len), j as u64);
-                let sealer = sealers
-                    .entry(tunnel)
-                    .or_insert_with(|| peer_sealer(suite, tunnel));
-                let mut buf = HeapBuf::from_slice(&inner);
-                sealer.encapsulate(&mut buf, 1).0.expect("peer seals");
-                pool.push(SealedFrame {
-                    tunnel,
-                    frame: frame(GW_MAC_OUT, ISP_MAC, buf.data()),
-                    inner,
-                });
-            }
-            pools.insert(len, pool);
-        }
-        Traffic::Decrypt { pools }
-    }
-
-    fn rx_port(&self) -> PortId {
-        match self {
-            Traffic::Encrypt { .. } => INSIDE,
-            Traffic::Decrypt { .. } => OUTSIDE,
-        }
-    }
-
-    fn expected(&self) -> Disposition {
-        match self {
-            Traffic::Encrypt { .. } => Disposition::Transmit(OUTSIDE),
-            Traffic::Decrypt { .. } => Disposition::Transmit(INSIDE),
-        }
-    }
-
-    /// Writes packet `seq` of the stream into `buf` (an empty mbuf); returns its tunnel.
-    fn fill(&self, size: Size, seq: u64, buf: &mut impl PacketBuf) -> usize {
-        let len = size.frame_len(seq);
-        match self {
-            Traffic::Encrypt { templates, tunnels } => {
-                let tunnel = tunnel_of(seq, *tunnels);
-                let template = &templates[&len];
-                let data = buf.append(template.len()).expect("mbuf room");
-                data.copy_from_slice(template);
-                let ip = &mut data[ethernet::HEADER_LEN..];
-                ip[16..20].copy_from_slice(&peer_host(tunnel).octets());
-                ipv4::Ipv4Packet::new_unchecked(ip).fill_checksum();
-                tunnel
-            }
-            Traffic::Decrypt { pools } => {
-                let pool = &pools[&len];
-                let SealedFrame {
-                    tunnel,
-                    frame: sealed,
-                    ..
-                } = &pool[(seq % pool.len() as u64) as usize];
-                buf.append(sealed.len())
-                    .expect("mbuf room")
-                    .copy_from_slice(sealed);
-                *tunnel
-            }
-        }
-    }
-
-    /// Checks one output frame against what went in: the sealed frame opens, with the peer's
-    /// keys, to the LAN packet; the opened frame carries the packet the peer sealed.
-    fn verify(&self, suite: Suite, size: Size, seq: u64, out: &[u8]) -> Result<(), String> {
-        let len = size.frame_len(seq);
-        match self {
-            Traffic::Encrypt { templates, tunnels } => {
-                let tunnel = tunnel_of(seq, *tunnels);
-                if out.get(..6) != Some(&ISP_MAC[..]) {
-                    return Err("sealed frame not sent to the ISP router".into());
-                }
-                let mut sealed = HeapBuf::from_slice(&out[ethernet::HEADER_LEN..]);
-                let mut opener = peer_opener(suite, tunnel);
-                opener
-                    .decapsulate(&mut sealed, 1)
-                    .0
-                    .map_err(|e| format!("peer cannot open tunnel {tunnel}'s frame: {e:?}"))?;
-                let sent = &templates[&len][ethernet::HEADER_LEN..];
-                let opened = sealed.data();
-                let same = opened.len() == sent.len()
-                    && opened[12..16] == sent[12..16]
-                    && opened[16..20] == peer_host(tunnel).octets()
-                    && opened[20..] == sent[20..];
-                if same {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "tunnel {tunnel}: opened packet differs from the input"
-                    ))
-                }
-            }
-            Traffic::Decrypt { pools } => {
-                let pool = &pools[&len];
-                let SealedFrame { tunnel, inner, .. } = &pool[(seq % pool.len() as u64) as usize];
-                let ip = out.get(ethernet::HEADER_LEN..).unwrap_or_default();
-                let same = out.get(..6) == Some(&LAN_HOST_MAC[..])
-                    && ip.len() >= inner.len()
-                    && ip[12..20] == inner[12..20]
-                    && ip[20..inner.len()] == inner[20..];
-                if same {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "tunnel {tunnel}: forwarded packet differs from what the peer sealed"
-                    ))
-                }
-            }
+            testpmd_seconds: 3,
         }
     }
 }
@@ -650,7 +105,7 @@ fn run_row(
     let mut best: Option<Measured> = None;
     let mut burst = MbufBurst::new();
     let mut out = [Disposition::Drop; BURST];
-    let expected = traffic.expected();
+    let expected = traffic.expected(IN_MEMORY_PORTS);
     let (mut bad_total, mut verified, mut errors) = (0u64, 0u64, Vec::new());
     for _ in 0..rounds {
         let (mut packets, mut wire, mut inside) = (0u64, 0f64, Duration::ZERO);
@@ -669,7 +124,12 @@ fn run_row(
                 *seq += 1;
             }
             let start = Instant::now();
-            worker.process_burst(traffic.rx_port(), burst.as_mut_slice(), &mut out, 1);
+            worker.process_burst(
+                traffic.rx_port(IN_MEMORY_PORTS),
+                burst.as_mut_slice(),
+                &mut out,
+                1,
+            );
             inside += start.elapsed();
             for (i, d) in out.iter().enumerate() {
                 if *d == expected {
@@ -797,6 +257,22 @@ fn engine_ceiling(suite: Suite, size: Size, way: Way, row_time: Duration, rounds
     best
 }
 
+/// `dpdk-testpmd --forward-mode=io` on two `net_null` ports whose frames have the row's length
+/// (without FCS; IMIX at its mean): what a core does with I/O alone, measured in this run.
+fn io_ceiling(size: Size, seconds: u64) -> Result<TestpmdRun, String> {
+    let bytes = size.mean_frame_len().round() as usize - FCS;
+    run_testpmd(&TestpmdSpec {
+        vdevs: vec![
+            format!("net_null0,size={bytes}"),
+            format!("net_null1,size={bytes}"),
+        ],
+        forward_mode: "io".into(),
+        seconds,
+        tx_first: false,
+        mbufs: 8192,
+    })
+}
+
 /// `openssl speed -evp CIPHER -bytes N` in bytes per second, or None if openssl refuses.
 fn openssl_speed(cipher: &str, bytes: usize) -> Option<f64> {
     let out = Command::new("openssl")
@@ -859,6 +335,18 @@ fn main() {
         }
     }
 
+    // The I/O ceiling: testpmd io on two net_null ports with frames of the row's length.
+    let io_ceilings: HashMap<Size, Result<TestpmdRun, String>> = s
+        .sizes
+        .iter()
+        .map(|size| (*size, io_ceiling(*size, s.testpmd_seconds)))
+        .collect();
+    for (size, run) in &io_ceilings {
+        if let Err(e) = run {
+            eprintln!("testpmd ceiling for {}: {e}", size.label());
+        }
+    }
+
     let mut table = Table::new([
         "suite",
         "direction",
@@ -868,6 +356,8 @@ fn main() {
         "Gbps/core",
         "engine-only Gbps",
         "gateway/engine",
+        "testpmd io Mpps",
+        "gateway/testpmd",
         "openssl Gbps",
         "verified",
         "not forwarded",
@@ -897,7 +387,7 @@ fn main() {
             .collect();
         for &tunnels in &s.tunnel_counts {
             let setup = Instant::now();
-            let (mut worker, counters) = build_worker(*suite, tunnels);
+            let (mut worker, counters) = build_worker(*suite, tunnels, IN_MEMORY_PORTS);
             let setup_s = setup.elapsed().as_secs_f64();
             let mut seq = 0u64;
             for &size in &s.sizes {
@@ -920,6 +410,10 @@ fn main() {
                     let after = counters.snapshot();
                     let ceiling = ceilings[&(size, way.name())];
                     let ossl = openssl[&(suite.openssl, size)];
+                    let io_mpps = io_ceilings[&size]
+                        .as_ref()
+                        .ok()
+                        .map(TestpmdRun::mpps_per_cpu_second);
                     let ossl_gbps = ossl.map(|b| b * 8.0 / 1e9);
                     if !m.verify_errors.is_empty() || m.verified == 0 && m.packets > 0 {
                         failures += 1;
@@ -947,6 +441,8 @@ fn main() {
                         format!("{:.2}", m.gbps()),
                         format!("{ceiling:.2}"),
                         format!("{:.2}", m.gbps() / ceiling),
+                        io_mpps.map_or("-".into(), |t| format!("{t:.1}")),
+                        io_mpps.map_or("-".into(), |t| format!("{:.3}", m.pps() / 1e6 / t)),
                         ossl_gbps.map_or("-".into(), |g| format!("{g:.2}")),
                         format!(
                             "{}/{}",
@@ -978,6 +474,8 @@ fn main() {
                         "packets_counted": m.packets,
                         "seconds_in_worker": m.seconds,
                         "engine_only_gbps": if ceiling.is_finite() { json!(ceiling) } else { json!(null) },
+                        "testpmd_io_mpps_per_cpu_second": io_mpps,
+                        "gateway_over_testpmd": io_mpps.map(|t| m.pps() / 1e6 / t),
                         "openssl_speed_gbps": ossl_gbps,
                         "openssl_cipher": suite.openssl,
                         "sample_verified": m.verified,
@@ -1020,6 +518,15 @@ fn main() {
         "decrypt_pool_per_size": DECRYPT_POOL,
         "anti_replay": "off (the decrypt pool is replayed)",
         "backend": "Backend::Fastest",
+        "io_ceiling": {
+            "what": "dpdk-testpmd --forward-mode=io, two net_null ports (size = frame without FCS), one forwarding lcore, same run",
+            "per_size": io_ceilings.iter().map(|(size, run)| json!({
+                "frame_bytes": size.label(),
+                "mpps_per_cpu_second": run.as_ref().ok().map(TestpmdRun::mpps_per_cpu_second),
+                "wall_median_mpps": run.as_ref().ok().map(TestpmdRun::wall_median_mpps),
+                "error": run.as_ref().err(),
+            })).collect::<Vec<_>>(),
+        },
         "rows": rows,
         "wall_seconds": started.elapsed().as_secs_f64(),
     });

@@ -58,3 +58,48 @@ topology_down() {
         ip netns del "$(topo_ns "$role")" 2>/dev/null || true
     done
 }
+
+# The same roles with an IPv6 outside network (documentation prefixes, only inside these
+# namespaces); the LAN is dual-stack, and each peer protects an IPv4 and an IPv6 address on lo.
+#
+#   lan (172.16.1.10, fd00:1::10) --- [SG1] sg1-out --- isp 2001:db8:1::fe --- sg2 (2001:db8:2::2, 172.16.2.1, fd00:2::1)
+#                                 outside 2001:db8:1::1     2001:db8:2/3::fe \-- sg3 (2001:db8:3::3, 172.16.3.1, fd00:3::1)
+topology_up_v6() {
+    local lan sg1 isp
+    lan=$(topo_ns lan); sg1=$(topo_ns sg1); isp=$(topo_ns isp)
+    local ns
+    for ns in "$lan" "$sg1" "$isp" "$(topo_ns sg2)" "$(topo_ns sg3)"; do
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+    done
+
+    ip link add lan0 netns "$lan" type veth peer name sg1-in netns "$sg1"
+    ip -n "$lan" addr add 172.16.1.10/24 dev lan0
+    ip -n "$lan" -6 addr add fd00:1::10/64 dev lan0 nodad
+    ip -n "$lan" link set lan0 up
+    ip -n "$lan" route add default via 172.16.1.1
+    ip -n "$lan" -6 route add default via fd00:1::1
+
+    ip link add sg1-out netns "$sg1" type veth peer name isp-sg1 netns "$isp"
+    ip -n "$isp" -6 addr add 2001:db8:1::fe/64 dev isp-sg1 nodad
+    ip -n "$isp" link set isp-sg1 up
+    local dev
+    for dev in sg1-in sg1-out; do
+        ip -n "$sg1" link set "$dev" up promisc on
+        ip netns exec "$sg1" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
+    done
+
+    local peer
+    for peer in 2 3; do
+        ns=$(topo_ns "sg$peer")
+        ip link add "isp-sg$peer" netns "$isp" type veth peer name wan0 netns "$ns"
+        ip -n "$isp" -6 addr add "2001:db8:$peer::fe/64" dev "isp-sg$peer" nodad
+        ip -n "$isp" link set "isp-sg$peer" up
+        ip -n "$ns" -6 addr add "2001:db8:$peer::$peer/64" dev wan0 nodad
+        ip -n "$ns" link set wan0 up
+        ip -n "$ns" -6 route add default via "2001:db8:$peer::fe"
+        ip -n "$ns" addr add "172.16.$peer.1/32" dev lo
+        ip -n "$ns" -6 addr add "fd00:$peer::1/128" dev lo
+    done
+    ip netns exec "$isp" sysctl -qw net.ipv6.conf.all.forwarding=1
+}

@@ -45,6 +45,11 @@ pub struct Scenario {
 
 impl Scenario {
     pub fn new() -> Scenario {
+        Scenario::with_topology("topology_up")
+    }
+
+    /// The same roles built by another function of scripts/lib/topology.sh (e.g. `topology_up_v6`).
+    pub fn with_topology(function: &str) -> Scenario {
         let tag = format!(
             "e2e{}x{}",
             std::process::id() % 100_000,
@@ -61,7 +66,7 @@ impl Scenario {
             peers: Vec::new(),
         };
         let out = bash(
-            ". scripts/lib/topology.sh; topology_up",
+            &format!(". scripts/lib/topology.sh; {function}"),
             &[("TOPO_TAG", &scenario.tag)],
         );
         assert!(
@@ -184,9 +189,28 @@ impl Scenario {
         esp: &str,
         extra: &[(&str, &str)],
     ) -> usize {
+        self.start_peer_to_gateway(
+            role, local, "10.1.1.1", local_ts, remote_ts, psk, ike, esp, extra,
+        )
+    }
+
+    /// Like `start_peer_towards`, with the gateway's address given (e.g. an IPv6 outside).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_peer_to_gateway(
+        &mut self,
+        role: &str,
+        local: &str,
+        gateway: &str,
+        local_ts: &str,
+        remote_ts: &str,
+        psk: &str,
+        ike: &str,
+        esp: &str,
+        extra: &[(&str, &str)],
+    ) -> usize {
         let dir = self.work.join(format!("{role}-{}", self.peers.len()));
         let script = format!(
-            ". scripts/lib/strongswan.sh; charon_start {} {} {local} 10.1.1.1 {local_ts} {remote_ts} '{psk}' {ike} {esp}",
+            ". scripts/lib/strongswan.sh; charon_start {} {} {local} {gateway} {local_ts} {remote_ts} '{psk}' {ike} {esp}",
             self.ns(role),
             dir.display()
         );

@@ -287,7 +287,8 @@ fn ipv6_peers_carry_ipv4_and_ipv6_lans_in_outer_ipv6_and_go_on_delete() {
 }
 
 /// A static tunnel keyed by hand to a fixed IPv6 peer: strongSwan 5.9.8 always puts ESP in UDP,
-/// so plain ESP (next header 50) over IPv6 is exercised by scapy with these keys.
+/// so plain ESP (next header 50) over IPv6 is exercised by scapy with these keys. The service
+/// set has no `ike-access-profile`: static rules alone are a complete service set.
 const MANUAL_CONFIG: &str = r#"interfaces {
     ge-0/0/0 {
         unit 0 {
@@ -307,24 +308,10 @@ const MANUAL_CONFIG: &str = r#"interfaces {
         unit 1 {
             family inet;
             service-domain inside;
-            dial-options {
-                ipsec-interface-id demo-ipsec-interface-id;
-                shared;
-            }
         }
         unit 2 {
             family inet;
             service-domain outside;
-        }
-    }
-}
-access {
-    profile demo-access-profile {
-        client * {
-            ike {
-                pre-shared-key ascii-text "dyntun-demo-global-key";
-                interface-id demo-ipsec-interface-id;
-            }
         }
     }
 }
@@ -336,7 +323,6 @@ services {
         }
         ipsec-vpn-options {
             local-gateway 2001:db8:1::1;
-            ike-access-profile demo-access-profile;
         }
         ipsec-vpn-rules to-sg2;
     }

@@ -5,7 +5,7 @@
 //! Everything that can be wrong with the configuration was refused by `dyntun check`; what is
 //! refused here is what the running gateway does not support yet, each with one clear line.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use control::config::{self, Config, Device, NextHop as ConfigNextHop, ServiceSetKind};
 use control::ike::{self, IkeProposal, IpsecProposal, PskTable, ResponderPolicy};
@@ -209,9 +209,9 @@ fn plan_topology(config: &Config, pics: &[PlannedPic]) -> Result<TunnelTopology,
                 (service_interface.clone(), service_interface.clone(), false)
             }
         };
-        let Some(profile) = view.access_profile else {
-            continue;
-        };
+        // A service set without `ike-access-profile` carries only static rules (manual SAs or
+        // IKE-less terms): it still owns its services units, which static routes point at.
+        let profile = view.access_profile;
         let interface = match config.interfaces.get(&inside.interface) {
             Some(found) if !found.members.is_empty() => ServicesInterface::Ams {
                 name: inside.interface.clone(),
@@ -235,12 +235,16 @@ fn plan_topology(config: &Config, pics: &[PlannedPic]) -> Result<TunnelTopology,
                 )
             })?),
         };
-        let local_gateway = set.local_gateway.ok_or_else(|| {
-            format!(
-                "service set {}: dynamic endpoints need `local-gateway`",
-                set.name
-            )
-        })?;
+        let local_gateway = match (set.local_gateway, profile) {
+            (Some(address), _) => address,
+            (None, None) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            (None, Some(_)) => {
+                return Err(format!(
+                    "service set {}: dynamic endpoints need `local-gateway`",
+                    set.name
+                ))
+            }
+        };
         topology.service_sets.push(ServiceSetInfo {
             name: set.name.clone(),
             interface,
@@ -248,7 +252,7 @@ fn plan_topology(config: &Config, pics: &[PlannedPic]) -> Result<TunnelTopology,
             outside_unit: outside.to_string(),
             vrf: config.routing_instance_of(&inside).map(str::to_string),
             next_hop_style,
-            access_profile: profile.name.clone(),
+            access_profile: profile.map(|p| p.name.clone()).unwrap_or_default(),
             local_gateway,
             local_gateway_vrf: set.local_gateway_instance.clone(),
             pool_id: view.pool.map(|p| p.id.clone()),

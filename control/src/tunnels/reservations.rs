@@ -46,9 +46,12 @@ impl Reservations {
 
     pub fn add_service_set(&mut self, set: &ServiceSetInfo) {
         self.balancer.add_service_set(set);
-        self.profiles
-            .entry(set.local_gateway)
-            .or_insert_with(|| set.access_profile.clone());
+        // A static-only set answers no IKE: it must not claim its gateway address.
+        if !set.access_profile.is_empty() {
+            self.profiles
+                .entry(set.local_gateway)
+                .or_insert_with(|| set.access_profile.clone());
+        }
     }
 
     /// Places the peer (or reuses its placement) and allocates an SPI on its worker.

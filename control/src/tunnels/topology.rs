@@ -39,6 +39,8 @@ pub struct ServiceSetInfo {
     pub vrf: Option<String>,
     /// Reverse routes are only inserted for next-hop-style service sets.
     pub next_hop_style: bool,
+    /// The `ike-access-profile` its dynamic peers come through; empty for a set with static
+    /// rules only.
     pub access_profile: String,
     pub local_gateway: IpAddr,
     /// `local-gateway … routing-instance R`: where outer packets are routed (`None`: default).

@@ -32,7 +32,10 @@ fn build_example(work: &Path) -> PathBuf {
         .current_dir(repo())
         .status()
         .unwrap();
-    assert!(built.success(), "cargo build --workspace --all-targets failed");
+    assert!(
+        built.success(),
+        "cargo build --workspace --all-targets failed"
+    );
     let libdir = profile_dir();
     assert!(
         libdir.join("libdyntun.so").exists() && libdir.join("dyntun.pc").exists(),

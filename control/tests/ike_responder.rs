@@ -591,7 +591,7 @@ fn dpd_deletes_both_ways_and_expiry() {
         matches!(ev[..], [IkeEvent::ChildSaDown { child, reason: DownReason::DeletedByPeer }] if child == ups[0].0),
         "{ev:?}"
     );
-    // Child 2 expires at its hard lifetime.
+    // Child 2 expires at its hard lifetime, and the peer is told so.
     r.handle_timeout(now + Duration::from_secs(101));
     let ev = events(&mut r);
     assert!(
@@ -599,6 +599,15 @@ fn dpd_deletes_both_ways_and_expiry() {
         "{ev:?}"
     );
     assert_eq!(c2.len(), 1);
+    let t = r.poll_transmit().expect("a delete for the expired child");
+    assert_eq!(
+        s.init.open_informational(&t.bytes[4..]).unwrap(),
+        vec![Payload::Delete(Delete::new(
+            protocol::ESP,
+            vec![c2[0].responder_spi.to_be_bytes().to_vec()]
+        ))]
+    );
+    assert!(r.poll_transmit().is_none());
     // A local delete tells the peer our inbound SPI.
     let c3 = quick_mode(&mut r, now, &mut s, &quick());
     let child3 = child_ups(&events(&mut r))[0].0;
@@ -942,4 +951,44 @@ fn ipv6_ranges_and_ports_are_proxy_identities_when_allowed() {
         (proxy.protocol, proxy.local_port, proxy.remote_port),
         (6, 443, 0)
     );
+}
+
+#[test]
+fn an_expiring_ike_sa_tells_the_peer_and_keeps_its_children() {
+    let mut r = Responder::new(policy());
+    let now = Instant::now();
+    let params = Phase1Params {
+        lifetime_seconds: 1000,
+        ..phase1()
+    };
+    let mut s = main_mode(&mut r, now, "10.2.2.2", params, false);
+    quick_mode(&mut r, now, &mut s, &quick());
+    events(&mut r);
+    while r.poll_transmit().is_some() {}
+
+    r.handle_timeout(now + Duration::from_secs(999));
+    assert!(r.poll_transmit().is_none(), "nothing before the lifetime");
+    assert_eq!(r.ike_sas().count(), 1);
+
+    r.handle_timeout(now + Duration::from_secs(1001));
+    let t = r.poll_transmit().expect("a delete for the expired IKE SA");
+    assert_eq!(
+        s.init.open_informational(&t.bytes[4..]).unwrap(),
+        vec![Payload::Delete(Delete::new(
+            protocol::ISAKMP,
+            vec![[s.init.cookie_i, s.init.cookie_r].concat()]
+        ))]
+    );
+    let ev = events(&mut r);
+    assert!(
+        matches!(
+            ev[..],
+            [IkeEvent::IkeSaDown {
+                reason: DownReason::Expired,
+                ..
+            }]
+        ),
+        "only the IKE SA goes (IKEv1: children outlive it): {ev:?}"
+    );
+    assert_eq!(r.ike_sas().count(), 0);
 }

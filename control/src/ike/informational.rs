@@ -192,6 +192,12 @@ impl Responder {
 
     /// Deletes a child SA locally and tells the peer (over the newest IKE SA of that peer).
     pub fn delete_child(&mut self, child: ChildId) {
+        self.delete_child_because(child, DownReason::DeletedLocally);
+    }
+
+    /// Also used at hard expiry, so that the peer drops its half of the pair at once instead of
+    /// sending into an SA we no longer have.
+    pub(super) fn delete_child_because(&mut self, child: ChildId, reason: DownReason) {
         let Some(c) = self.children.get(&child) else {
             return;
         };
@@ -223,11 +229,15 @@ impl Responder {
                 self.send_informational(ike, vec![Payload::Delete(Delete::new(number, spis))]);
             }
         }
-        self.remove_child(child, DownReason::DeletedLocally);
+        self.remove_child(child, reason);
     }
 
     /// Deletes an IKE SA locally and tells the peer; its child SAs stay (IKEv1 semantics).
     pub fn delete_ike_sa(&mut self, id: IkeSaId) {
+        self.delete_ike_sa_because(id, DownReason::DeletedLocally);
+    }
+
+    pub(super) fn delete_ike_sa_because(&mut self, id: IkeSaId, reason: DownReason) {
         let Some(sa) = self.sas.get(&id) else { return };
         if sa.is_established() {
             let cookies = [sa.cookie_i, sa.cookie_r].concat();
@@ -239,7 +249,7 @@ impl Responder {
                 ))],
             );
         }
-        self.remove_ike_sa(id, DownReason::DeletedLocally);
+        self.remove_ike_sa(id, reason);
     }
 
     /// Deletes every IKE SA and child SA whose peer is at `peer` (operator "clear"), telling

@@ -150,7 +150,7 @@ impl Responder {
         for id in expired {
             if let Some(sa) = self.sas.get(&id) {
                 if sa.is_established() {
-                    self.remove_ike_sa(id, DownReason::Expired);
+                    self.delete_ike_sa_because(id, DownReason::Expired);
                 } else {
                     let remote = sa.endpoint.remote;
                     self.remove_ike_sa(id, DownReason::Expired);
@@ -184,7 +184,7 @@ impl Responder {
             .map(|c| c.id)
             .collect();
         for child in dead {
-            self.remove_child(child, DownReason::Expired);
+            self.delete_child_because(child, DownReason::Expired);
         }
     }
 

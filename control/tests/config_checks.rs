@@ -192,7 +192,7 @@ fn certificate_proposals_need_a_local_certificate() {
         "services {\n",
         ike,
         "policy certs",
-        "rsa-signatures proposals need local-certificate",
+        "signature proposals (rsa-signatures, ecdsa-signatures-*) need local-certificate",
     );
     let with_cert = ike.replace(
         "proposals rsa;",

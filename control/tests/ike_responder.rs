@@ -423,6 +423,7 @@ fn aggressive_mode_unknown_cookies_and_half_open_limits() {
         groups: vec![DhGroup::Modp2048],
         hashes: vec![HashAlg::Sha256],
         ciphers: vec![IkeCipher::AesCbc { key_bits: 256 }],
+        auth_methods: vec![control::ike::AuthMethod::PreSharedKey],
         lifetime_seconds: 3600,
     }];
     let mut strict = Responder::new(p);

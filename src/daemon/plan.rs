@@ -475,6 +475,12 @@ fn ike_proposals_of(config: &Config, names: &[String]) -> Result<Vec<IkeProposal
                     },
                 ),
                 ciphers: cipher.map_or_else(|| default.ciphers.clone(), |c| vec![c]),
+                auth_methods: vec![match p.auth_method {
+                    config::IkeAuthMethod::PreSharedKeys => ike::AuthMethod::PreSharedKey,
+                    config::IkeAuthMethod::RsaSignatures => ike::AuthMethod::RsaSignature,
+                    config::IkeAuthMethod::EcdsaSignatures256 => ike::AuthMethod::EcdsaP256,
+                    config::IkeAuthMethod::EcdsaSignatures384 => ike::AuthMethod::EcdsaP384,
+                }],
                 lifetime_seconds: p
                     .lifetime_seconds
                     .map_or(default.lifetime_seconds, u64::from),

@@ -783,12 +783,10 @@ impl<'e> Builder<'e> {
                     &[
                         ("pre-shared-keys", IkeAuthMethod::PreSharedKeys),
                         ("rsa-signatures", IkeAuthMethod::RsaSignatures),
+                        ("ecdsa-signatures-256", IkeAuthMethod::EcdsaSignatures256),
+                        ("ecdsa-signatures-384", IkeAuthMethod::EcdsaSignatures384),
                     ],
-                    &[
-                        "dsa-signatures",
-                        "ecdsa-signatures-256",
-                        "ecdsa-signatures-384",
-                    ],
+                    &["dsa-signatures"],
                 )
                 .unwrap_or(IkeAuthMethod::PreSharedKeys),
             dh_group: self.choice(node, "dh-group", DH_GROUPS, DH_GROUPS_UNSUPPORTED),

@@ -463,11 +463,11 @@ impl<'c> Checker<'c> {
                 .proposals
                 .iter()
                 .filter_map(|p| config.ike_proposals.get(p))
-                .any(|p| p.auth_method == IkeAuthMethod::RsaSignatures);
+                .any(|p| p.auth_method != IkeAuthMethod::PreSharedKeys);
             if certificates && policy.local_certificate.is_none() {
                 self.error(
                     &policy.origin,
-                    "rsa-signatures proposals need local-certificate",
+                    "signature proposals (rsa-signatures, ecdsa-signatures-*) need local-certificate",
                 );
             }
         }

@@ -217,6 +217,9 @@ pub struct ManualSa {
 pub enum IkeAuthMethod {
     PreSharedKeys,
     RsaSignatures,
+    /// RFC 4754 ECDSA with P-256 / P-384.
+    EcdsaSignatures256,
+    EcdsaSignatures384,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

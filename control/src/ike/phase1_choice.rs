@@ -102,7 +102,10 @@ pub fn choose_with_methods(
             continue;
         };
         let Some(policy) = ours.iter().find(|p| {
-            p.ciphers.contains(&cipher) && p.hashes.contains(&hash) && p.groups.contains(&group)
+            p.ciphers.contains(&cipher)
+                && p.hashes.contains(&hash)
+                && p.groups.contains(&group)
+                && p.auth_methods.contains(&auth)
         }) else {
             continue;
         };
@@ -214,9 +217,20 @@ mod tests {
             groups: vec![DhGroup::Modp2048],
             hashes: vec![HashAlg::Sha256],
             ciphers: vec![IkeCipher::AesCbc { key_bits: 256 }],
+            auth_methods: vec![AuthMethod::PreSharedKey],
             lifetime_seconds: 600,
         }];
         assert!(choose(&sa(vec![offer(7, Some(128), 2, 2, 100)]), &ours).is_none());
         assert!(choose(&sa(vec![offer(7, Some(256), 4, 14, 100)]), &ours).is_some());
+        // A signature-only proposal does not match a pre-shared-key offer, even when the
+        // gateway could also check a pre-shared key.
+        let signatures_only = vec![IkeProposal {
+            auth_methods: vec![AuthMethod::RsaSignature],
+            ..ours[0].clone()
+        }];
+        let both = [AuthMethod::PreSharedKey, AuthMethod::RsaSignature];
+        let psk_offer = sa(vec![offer(7, Some(256), 4, 14, 100)]);
+        assert!(choose_with_methods(&psk_offer, &signatures_only, &both).is_none());
+        assert!(choose_with_methods(&psk_offer, &ours, &both).is_some());
     }
 }

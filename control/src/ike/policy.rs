@@ -7,6 +7,7 @@ use std::time::Duration;
 use dataplane::prefix::Prefix;
 use dataplane::sa::{Cipher, Integrity, IpsecProtocol, PeerEndpoint};
 
+use super::auth_method::AuthMethod;
 use super::certificate_auth::CertificateAuth;
 use super::crypto::{HashAlg, IkeCipher};
 use super::dh::DhGroup;
@@ -35,6 +36,9 @@ pub struct IkeProposal {
     pub groups: Vec<DhGroup>,
     pub hashes: Vec<HashAlg>,
     pub ciphers: Vec<IkeCipher>,
+    /// The proposal's `authentication-method`: a peer authenticating otherwise does not match
+    /// it, even when the gateway holds a key for that other method.
+    pub auth_methods: Vec<AuthMethod>,
     pub lifetime_seconds: u64,
 }
 
@@ -50,6 +54,14 @@ impl IkeProposal {
                 IkeCipher::AesCbc { key_bits: 128 },
                 IkeCipher::AesCbc { key_bits: 192 },
                 IkeCipher::AesCbc { key_bits: 256 },
+            ],
+            // Every method; which ones can succeed is decided by the keys and certificates held.
+            auth_methods: vec![
+                AuthMethod::PreSharedKey,
+                AuthMethod::RsaSignature,
+                AuthMethod::EcdsaP256,
+                AuthMethod::EcdsaP384,
+                AuthMethod::EcdsaP521,
             ],
             lifetime_seconds: 3600,
         }
@@ -187,8 +199,8 @@ impl ResponderPolicy {
     }
 
     /// Pre-shared keys always; signatures with the key kinds we hold certificates for.
-    pub fn auth_methods(&self) -> Vec<super::auth_method::AuthMethod> {
-        let mut methods = vec![super::auth_method::AuthMethod::PreSharedKey];
+    pub fn auth_methods(&self) -> Vec<AuthMethod> {
+        let mut methods = vec![AuthMethod::PreSharedKey];
         if let Some(c) = &self.certificates {
             methods.extend(c.methods());
         }

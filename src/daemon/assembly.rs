@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use control::tunnels::TunnelManager;
+use dataplane::pipeline::ports::ETHERNET_MTU;
 use dataplane::pipeline::{
     GatewaySas, NeighborTable, PicWorker, PipelineCounters, PortSetup, Ports, ResolveRequests,
 };
@@ -70,11 +71,16 @@ pub fn assemble(
     let port_ids: Vec<PortId> = bindings.iter().map(|b| b.id).collect();
     control_loop::install_configured_routes(&mut manager, plan, &port_ids)?;
     let static_tunnels = control_loop::install_static_rules(&mut manager, plan)?;
-    let ports = Ports::new(plan.ports.iter().zip(bindings).map(|(planned, binding)| {
+    let mut ports = Ports::new(plan.ports.iter().zip(bindings).map(|(planned, binding)| {
         let mut setup = planned_setup(planned, plan, binding.id, binding.mac);
         setup.vrf = manager.vrf_id(planned.vrf.as_deref()).unwrap_or(VrfId(0));
         setup
     }));
+    // The configuration has no interface `mtu` (commit check refuses it), so every port is
+    // plain Ethernet: sealed packets that would exceed it are split or answered with ICMP.
+    for binding in bindings {
+        ports.set_mtu(binding.id, ETHERNET_MTU);
+    }
 
     let neighbors = Arc::new(NeighborTable::new(4096));
     let resolve = Arc::new(ResolveRequests::new(1024));

@@ -1,5 +1,6 @@
 //! Outbound SA: inner IP packet in, outer packet (IP | [UDP] | [AH] | ESP ... or IP | AH | inner) out.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::ah;
@@ -53,7 +54,10 @@ pub struct OutboundSa {
     esp: Option<EspSeal>,
     ah: Option<AhSeal>,
     outer: OuterTemplate,
-    /// Largest outer packet; `u16::MAX` when the port's MTU governs (the pipeline checks it).
+    /// Where the outer packets go; the pipeline routes it before sealing to learn the port MTU.
+    remote: IpAddr,
+    /// Largest outer packet (`tunnel-mtu`); `u16::MAX` when only the port's MTU governs, which
+    /// the caller passes to [`encapsulate_within`](Self::encapsulate_within).
     mtu: usize,
     lifetime: LifetimeTracker,
     counters: Arc<SaCounters>,
@@ -147,10 +151,16 @@ impl OutboundSa {
             esp,
             ah,
             outer,
+            remote: main.remote,
             mtu: main.tunnel_mtu.map_or(usize::from(u16::MAX), usize::from),
             lifetime: LifetimeTracker::new(&main.lifetime, now),
             counters: Arc::new(SaCounters::default()),
         })
+    }
+
+    /// The peer's address: the destination of every outer packet.
+    pub fn remote(&self) -> IpAddr {
+        self.remote
     }
 
     /// SPI of the outermost protocol (AH for a bundle).
@@ -229,6 +239,20 @@ impl OutboundSa {
         verdicts: &mut [Verdict],
         now: u64,
     ) -> RaisedEvents {
+        self.encapsulate_burst_within(bufs, verdicts, now, usize::MAX)
+    }
+
+    /// [`encapsulate_burst`](Self::encapsulate_burst) for outer packets leaving through a link
+    /// of `link_mtu` bytes: a packet that would not fit it (or the tunnel MTU, whichever is
+    /// smaller) is refused with [`DropReason::TooBig`] and left untouched.
+    pub fn encapsulate_burst_within<B: PacketBuf>(
+        &mut self,
+        bufs: &mut [B],
+        verdicts: &mut [Verdict],
+        now: u64,
+        link_mtu: usize,
+    ) -> RaisedEvents {
+        let mtu = self.mtu.min(link_mtu);
         let mut events = self.lifetime.evaluate(now, false);
         let mut tally = BurstTally::default();
         let mut byte_limit_hit = false;
@@ -244,6 +268,7 @@ impl OutboundSa {
                 self.encap_loop::<$v6, $udp, $ah, $esp, B>(
                     bufs,
                     verdicts,
+                    mtu,
                     &mut tally,
                     &mut byte_limit_hit,
                     &mut events,
@@ -273,8 +298,19 @@ impl OutboundSa {
 
     /// One packet; same as a burst of one.
     pub fn encapsulate<B: PacketBuf>(&mut self, buf: &mut B, now: u64) -> (Verdict, RaisedEvents) {
+        self.encapsulate_within(buf, now, usize::MAX)
+    }
+
+    /// One packet through a link of `link_mtu` bytes; same as a burst of one.
+    pub fn encapsulate_within<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        now: u64,
+        link_mtu: usize,
+    ) -> (Verdict, RaisedEvents) {
         let mut verdict = [Ok(())];
-        let events = self.encapsulate_burst(std::slice::from_mut(buf), &mut verdict, now);
+        let events =
+            self.encapsulate_burst_within(std::slice::from_mut(buf), &mut verdict, now, link_mtu);
         (verdict[0], events)
     }
 
@@ -290,6 +326,7 @@ impl OutboundSa {
         &mut self,
         bufs: &mut [B],
         verdicts: &mut [Verdict],
+        mtu: usize,
         tally: &mut BurstTally,
         byte_limit_hit: &mut bool,
         events: &mut RaisedEvents,
@@ -310,7 +347,7 @@ impl OutboundSa {
                 .zip(group_verdicts.iter_mut())
                 .zip(framed.iter_mut())
             {
-                match self.frame_one::<AH, ESP, B>(buf, byte_limit_hit, events) {
+                match self.frame_one::<AH, ESP, B>(buf, mtu, byte_limit_hit, events) {
                     Ok(f) => {
                         *slot = Some(f);
                         *verdict = Ok(());
@@ -352,6 +389,7 @@ impl OutboundSa {
     fn frame_one<const AH: bool, const ESP: bool, B: PacketBuf>(
         &mut self,
         buf: &mut B,
+        mtu: usize,
         byte_limit_hit: &mut bool,
         events: &mut RaisedEvents,
     ) -> Result<Framed, DropReason> {
@@ -381,9 +419,9 @@ impl OutboundSa {
             _ => (0, 0, 0),
         };
         let head = outer_len + ah_len + esp_head;
-        if head + inner.len + tail > self.mtu {
+        if head + inner.len + tail > mtu {
             return Err(DropReason::TooBig {
-                mtu: self.largest_inner(head) as u16,
+                mtu: self.largest_inner(mtu, head) as u16,
                 may_fragment: inner.may_fragment,
             });
         }
@@ -462,9 +500,9 @@ impl OutboundSa {
         }
     }
 
-    /// Largest inner packet that fits the MTU after `head` bytes of headers.
-    fn largest_inner(&self, head: usize) -> usize {
-        let room = self.mtu.saturating_sub(head);
+    /// Largest inner packet that fits `mtu` after `head` bytes of headers.
+    fn largest_inner(&self, mtu: usize, head: usize) -> usize {
+        let room = mtu.saturating_sub(head);
         match &self.esp {
             Some(e) => (room.saturating_sub(e.icv_len) / e.pad_align * e.pad_align)
                 .saturating_sub(esp::TRAILER_LEN),

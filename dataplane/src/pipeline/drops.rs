@@ -45,6 +45,7 @@ pipeline_counters! {
     drop_not_for_us: "frames addressed to another MAC",
     drop_bad_l2: "truncated or unsupported Ethernet frames",
     drop_bad_l3: "malformed IP headers",
+    drop_truncated: "IP packets longer than the frame that carried them (a net_af_packet port passes on the kernel's reassembly of fragments, cut to its ring frame)",
     drop_ttl_expired: "TTL reached zero",
     drop_local_other: "packets to a gateway address that no service wants",
     drop_local_via_tunnel: "decrypted packets for the gateway itself (answering through the tunnel is not implemented yet)",

@@ -1,5 +1,5 @@
 //! What a worker knows about the ports it forwards between: their MAC, the routing instance of
-//! the interface unit behind them, and the addresses the gateway owns on them.
+//! the interface unit behind them, the addresses the gateway owns on them, and their MTU.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -9,6 +9,10 @@ use crate::tables::{PortId, VrfId};
 
 pub const MAX_PORTS: usize = 16;
 pub const MAX_ADDRESSES_PER_PORT: usize = 8;
+/// Ethernet's MTU, what an interface has unless configured otherwise.
+pub const ETHERNET_MTU: u16 = 1500;
+/// The MTU of a port nobody gave one: no limit is checked before sending.
+pub const UNKNOWN_MTU: u16 = u16::MAX;
 
 #[derive(Clone, Debug)]
 pub struct PortSetup {
@@ -36,9 +40,21 @@ impl PortSetup {
 }
 
 /// The port table, indexed by `PortId` (DPDK port ids are small and dense).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Ports {
     by_id: ArrayVec<Option<PortSetup>, MAX_PORTS>,
+    /// Largest IP packet each port sends. Kept beside the setups rather than in them so that
+    /// callers that build `PortSetup`s by hand keep compiling; [`UNKNOWN_MTU`] until set.
+    mtu: [u16; MAX_PORTS],
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            by_id: ArrayVec::new(),
+            mtu: [UNKNOWN_MTU; MAX_PORTS],
+        }
+    }
 }
 
 impl Ports {
@@ -55,6 +71,23 @@ impl Ports {
             ports.by_id[index] = Some(setup);
         }
         ports
+    }
+
+    /// Sets the largest IP packet `port` may send (without its Ethernet header); ports beyond
+    /// the table are ignored, as in [`new`](Self::new).
+    pub fn set_mtu(&mut self, port: PortId, mtu: u16) {
+        if let Some(slot) = self.mtu.get_mut(usize::from(port.0)) {
+            *slot = mtu;
+        }
+    }
+
+    /// The largest IP packet `port` may send; [`UNKNOWN_MTU`] when nobody said.
+    #[inline]
+    pub fn mtu(&self, port: PortId) -> u16 {
+        self.mtu
+            .get(usize::from(port.0))
+            .copied()
+            .unwrap_or(UNKNOWN_MTU)
     }
 
     #[inline]

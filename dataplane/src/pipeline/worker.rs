@@ -292,8 +292,10 @@ impl PicWorker {
         now: u64,
     ) -> Step {
         let (src, dst, protocol, header_len, ttl, is_fragment) = {
-            let Ok(ip) = ipv4::Ipv4Packet::new_checked(&buf.data()[l2_len..]) else {
-                return self.done(&|c| &c.drop_bad_l3);
+            let ip = match ipv4::Ipv4Packet::new_checked(&buf.data()[l2_len..]) {
+                Ok(ip) => ip,
+                Err(crate::wire::WireError::Truncated) => return self.done(&|c| &c.drop_truncated),
+                Err(_) => return self.done(&|c| &c.drop_bad_l3),
             };
             if !ip.verify_checksum() {
                 return self.done(&|c| &c.drop_bad_l3);
@@ -402,8 +404,10 @@ impl PicWorker {
         now: u64,
     ) -> Step {
         let (src, dst, next_header, hop_limit) = {
-            let Ok(ip) = ipv6::Ipv6Packet::new_checked(&buf.data()[l2_len..]) else {
-                return self.done(&|c| &c.drop_bad_l3);
+            let ip = match ipv6::Ipv6Packet::new_checked(&buf.data()[l2_len..]) {
+                Ok(ip) => ip,
+                Err(crate::wire::WireError::Truncated) => return self.done(&|c| &c.drop_truncated),
+                Err(_) => return self.done(&|c| &c.drop_bad_l3),
             };
             (ip.src(), ip.dst(), ip.next_header(), ip.hop_limit())
         };
@@ -508,7 +512,6 @@ impl PicWorker {
         now: u64,
     ) -> Disposition {
         let worker = self.worker();
-        let vrf = rx.vrf;
         match decision {
             OutboundDecision::Forward(next_hop) => {
                 decrement_ttl(buf, l2_len);
@@ -521,17 +524,42 @@ impl PicWorker {
                 let Some(sas) = self.tables.sas.outbound(tunnel) else {
                     return Disposition::Drop;
                 };
+                // The outer packet is routed before sealing: without a `tunnel-mtu` the MTU of
+                // the port it leaves by is the limit, and a packet refused for it must still be
+                // whole to be split or answered with ICMP.
+                let Some(outermost) = sas.last() else {
+                    return Disposition::Drop;
+                };
+                let outer_dst = outermost.sa.remote();
+                let Some(outer_hop) = self
+                    .tables
+                    .fibs
+                    .get(outermost.outer_vrf)
+                    .and_then(|fib| fib.lookup(outer_dst))
+                    .copied()
+                else {
+                    return self.drop(&|c| &c.drop_no_route);
+                };
+                let link_mtu = match outer_hop {
+                    NextHop::Neighbor { port, .. } => usize::from(self.ports.mtu(port)),
+                    _ => usize::MAX,
+                };
                 decrement_ttl(buf, l2_len);
                 if !buf.adj(l2_len) {
                     return Disposition::Drop;
                 }
-                let mut outer_vrf = vrf;
                 let mut failed = None;
                 let mut reports: [(u32, RaisedEvents); 2] = Default::default();
+                let layers = sas.len();
                 for (i, tunnel) in sas.iter_mut().enumerate() {
-                    let (verdict, raised) = tunnel.sa.encapsulate(buf, now);
+                    // Only the outermost layer's packet meets the link as it is.
+                    let limit = if i + 1 == layers {
+                        link_mtu
+                    } else {
+                        usize::MAX
+                    };
+                    let (verdict, raised) = tunnel.sa.encapsulate_within(buf, now, limit);
                     reports[i] = (tunnel.sa.spi(), raised);
-                    outer_vrf = tunnel.outer_vrf;
                     if let Err(reason) = verdict {
                         failed = Some(reason);
                         break;
@@ -560,10 +588,7 @@ impl PicWorker {
                     Some(_) => return self.drop(&|c| &c.drop_sa_processing),
                 }
                 bump(&self.counters.encrypted);
-                let Some((_, outer_dst)) = ip_addresses(buf.data()) else {
-                    return self.drop(&|c| &c.drop_bad_l3);
-                };
-                self.route_ip(buf, outer_vrf, outer_dst, false)
+                self.frame_for_next_hop(buf, outer_hop, outer_dst, false)
             }
             // A rule that lets traffic through a service set in clear is not implemented yet.
             OutboundDecision::Bypass(_) => self.drop(&|c| &c.drop_unsupported),

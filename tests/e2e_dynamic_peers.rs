@@ -251,10 +251,10 @@ fn link_type_tunnels_take_dedicated_units_from_the_pool() {
             .unwrap()
             >= 2
     );
-    // A datagram the LAN host fragments itself. net_af_packet joins the kernel's fanout with
-    // PACKET_FANOUT_FLAG_DEFRAG, so the kernel reassembles the fragments before dyntun sees
-    // them and cuts what exceeds the 2048-byte ring frame (1982 bytes of packet); 1900 bytes of
-    // ICMP data stay below that. The gateway splits the datagram for the tunnel again.
+    // A datagram the LAN host fragments itself (three fragments). net_af_packet joins the
+    // kernel's fanout with PACKET_FANOUT_FLAG_DEFRAG, so the kernel reassembles the fragments
+    // before dyntun sees them; dyntun gives af_packet 4 KiB ring frames so that the whole
+    // datagram fits (the default 2 KiB frame cut it). The gateway splits it for the tunnel again.
     let before = s.show("dataplane statistics")["workers"][0]["counters"].clone();
     let out = std::process::Command::new("ip")
         .args([
@@ -270,7 +270,7 @@ fn link_type_tunnels_take_dedicated_units_from_the_pool() {
             "-W",
             "2",
             "-s",
-            "1900",
+            "3200",
             "172.16.2.1",
         ])
         .output()

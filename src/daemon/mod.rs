@@ -51,7 +51,7 @@ pub fn run(options: RunOptions) -> Result<(), String> {
     let _runtime_dir = RuntimeDir(format!("/var/run/dpdk/{}", options.file_prefix));
     let eal = Eal::init(&plan.eal_args).map_err(|e| format!("EAL: {e}"))?;
     let worker_count: usize = plan.pics.iter().map(|p| p.workers.len()).sum();
-    let pool = Mempool::create("dyntun_mbufs", 16383, 256, Mempool::DEFAULT_DATA_ROOM)
+    let pool = Mempool::create("dyntun_mbufs", 16383, 256, plan.mbuf_data_room)
         .map_err(|e| e.to_string())?;
 
     // Ports: one rx queue per worker where the PMD has them (else worker 0 polls the single

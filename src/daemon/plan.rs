@@ -85,6 +85,8 @@ pub struct PlannedTerm {
 
 pub struct Plan {
     pub eal_args: Vec<String>,
+    /// Data room of the gateway's mbufs: large enough for the biggest frame a port hands over.
+    pub mbuf_data_room: u16,
     pub static_terms: Vec<PlannedTerm>,
     pub ports: Vec<PlannedPort>,
     pub pics: Vec<PlannedPic>,
@@ -102,8 +104,15 @@ pub fn plan(config: &Config, file_prefix: &str, extra_eal: &[String]) -> Result<
     let routes = plan_routes(config, &ports)?;
     let eal_args = eal_arguments(config, &pics, control_core, file_prefix, extra_eal);
     let static_terms = plan_static_terms(config)?;
+    let mbuf_data_room = eal_args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--vdev="))
+        .filter_map(af_packet_frame_size)
+        .map(|frame| frame.saturating_add(MBUF_HEADROOM))
+        .fold(dpdk::Mempool::DEFAULT_DATA_ROOM, u16::max);
     Ok(Plan {
         eal_args,
+        mbuf_data_room,
         static_terms,
         ports,
         pics,
@@ -649,7 +658,9 @@ fn eal_arguments(
     let mut has_pci = false;
     for device in config.dataplane.devices.values() {
         match device {
-            Device::Virtual(devargs) => args.push(format!("--vdev={devargs}")),
+            Device::Virtual(devargs) => {
+                args.push(format!("--vdev={}", with_af_packet_frames(devargs)))
+            }
             Device::Pci(address) => {
                 has_pci = true;
                 args.push("-a".into());
@@ -665,9 +676,57 @@ fn eal_arguments(
     args
 }
 
+/// net_af_packet joins its fanout group with kernel defragmentation, so a LAN host's fragmented
+/// IPv4 datagram arrives whole; the default 2 KiB ring frame would cut it. 4 KiB frames carry
+/// datagrams up to about 4,000 bytes (larger ones are counted as `drop_truncated`).
+const AF_PACKET_FRAME_SIZE: u16 = 4096;
+/// DPDK's mbuf headroom: the PMD copies a whole frame into one mbuf, after it.
+const MBUF_HEADROOM: u16 = 128;
+
+fn af_packet_frame_size(devargs: &str) -> Option<u16> {
+    if !devargs.starts_with("net_af_packet") {
+        return None;
+    }
+    devargs
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("framesz="))
+        .and_then(|n| n.parse().ok())
+}
+
+fn with_af_packet_frames(devargs: &str) -> String {
+    if !devargs.starts_with("net_af_packet") || devargs.contains("framesz=") {
+        return devargs.to_string();
+    }
+    let size = AF_PACKET_FRAME_SIZE;
+    let block = if devargs.contains("blocksz=") {
+        String::new()
+    } else {
+        format!(",blocksz={size}")
+    };
+    format!("{devargs},framesz={size}{block}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn af_packet_devices_get_frames_for_defragmented_datagrams() {
+        assert_eq!(
+            with_af_packet_frames("net_af_packet0,iface=sg1-out,qpairs=2"),
+            "net_af_packet0,iface=sg1-out,qpairs=2,framesz=4096,blocksz=4096"
+        );
+        assert_eq!(
+            with_af_packet_frames("net_af_packet0,iface=x,framesz=9000,blocksz=16384"),
+            "net_af_packet0,iface=x,framesz=9000,blocksz=16384"
+        );
+        assert_eq!(with_af_packet_frames("net_ring0"), "net_ring0");
+        assert_eq!(
+            af_packet_frame_size("net_af_packet1,iface=y,framesz=9000"),
+            Some(9000)
+        );
+        assert_eq!(af_packet_frame_size("net_ring0,framesz=9000"), None);
+    }
 
     fn example(name: &str) -> Config {
         let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -692,8 +751,8 @@ mod tests {
                 "0",
                 "--file-prefix",
                 "px",
-                "--vdev=net_af_packet0,iface=sg1-out,qpairs=2",
-                "--vdev=net_af_packet1,iface=sg1-in,qpairs=2",
+                "--vdev=net_af_packet0,iface=sg1-out,qpairs=2,framesz=4096,blocksz=4096",
+                "--vdev=net_af_packet1,iface=sg1-in,qpairs=2,framesz=4096,blocksz=4096",
                 "--no-pci",
                 "--no-huge",
                 "-m",
@@ -701,6 +760,7 @@ mod tests {
                 "--log-level=5"
             ]
         );
+        assert_eq!(plan.mbuf_data_room, 4096 + 128);
         let workers: Vec<_> = plan.pics.iter().map(|p| p.workers.clone()).collect();
         assert_eq!(workers, [vec![WorkerId(0)], vec![WorkerId(1)]]);
         assert_eq!(plan.topology.service_sets.len(), 2);

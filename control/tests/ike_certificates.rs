@@ -222,10 +222,17 @@ fn profile(name: &str, ca: &Ca) -> CaProfile {
 /// A CA profile from `ca`, with a CRL revoking `revoked` serials when given; the CRL is read
 /// when the trust store is built, so its directory lives as long as the returned guard.
 fn profile_with_crl(name: &str, ca: &Ca, revoked: Option<&[u32]>) -> (CaProfile, TempDir) {
+    let crls: Vec<(&Ca, &[u32])> = revoked.map(|serials| (ca, serials)).into_iter().collect();
+    profile_with_crls(name, ca, &crls)
+}
+
+/// A CA profile from `ca` whose CRL file holds one CRL per `(issuer, revoked serials)`.
+fn profile_with_crls(name: &str, ca: &Ca, crls: &[(&Ca, &[u32])]) -> (CaProfile, TempDir) {
     let dir = temp_dir();
     let cert_path = dir.join("ca.pem");
     std::fs::write(&cert_path, pem(&ca.cert)).unwrap();
-    let crl_path = revoked.map(|serials| {
+    let mut crl_file = Vec::new();
+    for (ca, serials) in crls {
         let mut b = X509CrlBuilder::new().unwrap();
         b.set_issuer_name(ca.cert.subject_name()).unwrap();
         let context_holder = X509Builder::new().unwrap();
@@ -246,7 +253,7 @@ fn profile_with_crl(name: &str, ca: &Ca, revoked: Option<&[u32]>) -> (CaProfile,
             .unwrap();
         b.set_next_update(&Asn1Time::from_unix(now + DAY).unwrap())
             .unwrap();
-        for s in serials {
+        for s in serials.iter() {
             let mut r = X509RevokedBuilder::new().unwrap();
             r.set_serial_number(&Asn1Integer::from_bn(&BigNum::from_u32(*s).unwrap()).unwrap())
                 .unwrap();
@@ -255,8 +262,11 @@ fn profile_with_crl(name: &str, ca: &Ca, revoked: Option<&[u32]>) -> (CaProfile,
             b.add_revoked(r.build()).unwrap();
         }
         b.sign(&ca.key, MessageDigest::sha256()).unwrap();
+        crl_file.extend(b.build().unwrap().to_pem().unwrap());
+    }
+    let crl_path = (!crls.is_empty()).then(|| {
         let path = dir.join("ca.crl");
-        std::fs::write(&path, b.build().unwrap().to_pem().unwrap()).unwrap();
+        std::fs::write(&path, &crl_file).unwrap();
         path
     });
     let p = CaProfile::load(name, None, &cert_path, crl_path.as_deref()).unwrap();
@@ -922,4 +932,60 @@ fn without_the_chain_mm6_carries_our_certificate_only_and_the_configured_local_i
         i.responder_identity.unwrap().data,
         IdentityData::Fqdn(b"sg1.example.net".to_vec())
     );
+}
+
+#[test]
+fn revocation_is_checked_along_the_whole_chain() {
+    let root = ca("dyntun root", KeyKind::Rsa);
+    let intermediate = |serial| {
+        let key = key(KeyKind::Rsa);
+        let spec = Spec {
+            ca: true,
+            serial,
+            ..Spec::leaf("dyntun intermediate")
+        };
+        Ca {
+            cert: root.issue(&spec, &key),
+            key,
+        }
+    };
+    let revoked_inter = intermediate(5);
+    let good_inter = intermediate(6);
+    let revoked_leaf = Spec {
+        serial: 40,
+        ..Spec::leaf("revoked branch")
+    };
+    // The root revokes intermediate 5; intermediate 6 revokes leaf 40.
+    let (profile, _files) =
+        profile_with_crls("root", &root, &[(&root, &[5]), (&good_inter, &[40])]);
+    let mut r = gateway(&root, &[KeyKind::Rsa], vec![profile], RemoteIdRules::Any);
+    let revoked = |subject: &str| {
+        let subject = subject.to_string();
+        move |reason: &FailureReason| matches!(reason, FailureReason::CertificateRefused(VerifyFailure::Revoked { subject: s }) if s.contains(&subject))
+    };
+
+    let k = key(KeyKind::Rsa);
+    let cert = revoked_inter.issue(&Spec::leaf("branch under revoked CA"), &k);
+    let mut i = initiator(k, &[&cert, &revoked_inter.cert], dn(&cert), HashAlg::Sha256);
+    assert_refused(
+        &mut r,
+        &mut i,
+        notify_type::INVALID_CERTIFICATE,
+        revoked("dyntun intermediate"),
+    );
+
+    let k = key(KeyKind::Rsa);
+    let cert = good_inter.issue(&revoked_leaf, &k);
+    let mut i = initiator(k, &[&cert, &good_inter.cert], dn(&cert), HashAlg::Sha256);
+    assert_refused(
+        &mut r,
+        &mut i,
+        notify_type::INVALID_CERTIFICATE,
+        revoked("revoked branch"),
+    );
+
+    let k = key(KeyKind::Rsa);
+    let cert = good_inter.issue(&Spec::leaf("good branch"), &k);
+    let mut i = initiator(k, &[&cert, &good_inter.cert], dn(&cert), HashAlg::Sha256);
+    establish(&mut r, &mut i);
 }

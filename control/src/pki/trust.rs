@@ -1,16 +1,16 @@
 //! The CA profiles a service set trusts (`trusted-ca`), and verification of a peer's chain
 //! against them with OpenSSL: signatures up to a configured CA, validity periods, basic
-//! constraints and CA key usage (OpenSSL's chain checks), the leaf's key usage (ours), and the
-//! CRL of the issuing CA when its profile names one.
+//! constraints and CA key usage (OpenSSL's chain checks), the leaf's key usage (ours), and
+//! revocation of every certificate of the chain by any CRL the profiles name (a root's CRL can
+//! revoke an intermediate the peer sent; an intermediate's CRL in a CRL file revokes its leaves).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use openssl::ssl::SslFiletype;
+use openssl::asn1::Asn1Time;
 use openssl::stack::Stack;
-use openssl::x509::store::{X509Lookup, X509Store, X509StoreBuilder};
-use openssl::x509::verify::X509VerifyFlags;
-use openssl::x509::{X509KeyUsage, X509Ref, X509StoreContext, X509};
+use openssl::x509::store::{X509Store, X509StoreBuilder};
+use openssl::x509::{CrlStatus, X509Crl, X509KeyUsage, X509StoreContext, X509};
 use openssl_sys as ffi;
 
 use super::error::{PkiError, VerifyFailure};
@@ -77,11 +77,33 @@ fn check_crl(path: &Path) -> Result<(), PkiError> {
         path: label.clone(),
         reason: e.to_string(),
     })?;
-    openssl::x509::X509Crl::from_pem(&pem).map_err(|_| PkiError::NotPem {
+    X509Crl::from_pem(&pem).map_err(|_| PkiError::NotPem {
         path: label,
         what: "CRL",
     })?;
     Ok(())
+}
+
+/// Every CRL of a PEM file (a file may hold the CRLs of a CA and of its intermediates).
+fn crls_in(path: &Path) -> Result<Vec<X509Crl>, PkiError> {
+    const BEGIN: &str = "-----BEGIN X509 CRL-----";
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| PkiError::Unreadable {
+        path: label.clone(),
+        reason: e.to_string(),
+    })?;
+    let starts: Vec<usize> = text.match_indices(BEGIN).map(|(i, _)| i).collect();
+    let mut crls = Vec::with_capacity(starts.len());
+    for (n, start) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(text.len());
+        let crl =
+            X509Crl::from_pem(&text.as_bytes()[*start..end]).map_err(|_| PkiError::NotPem {
+                path: label.clone(),
+                what: "CRL",
+            })?;
+        crls.push(crl);
+    }
+    Ok(crls)
 }
 
 /// A peer certificate that chains to a trusted CA and may sign.
@@ -95,9 +117,10 @@ pub struct VerifiedPeer {
 
 pub struct TrustStore {
     profiles: Vec<CaProfile>,
-    /// Without CRL checks, and with them (used when the issuing CA's profile has a CRL file).
-    plain: X509Store,
-    with_crls: Option<X509Store>,
+    store: X509Store,
+    /// Checked against the verified chain by us rather than by OpenSSL's CRL_CHECK_ALL, which
+    /// would refuse every chain holding a CA that publishes no CRL here.
+    crls: Vec<X509Crl>,
 }
 
 impl std::fmt::Debug for TrustStore {
@@ -106,7 +129,7 @@ impl std::fmt::Debug for TrustStore {
     }
 }
 
-fn store(profiles: &[CaProfile], crls: bool) -> Result<X509Store, PkiError> {
+fn store(profiles: &[CaProfile]) -> Result<X509Store, PkiError> {
     let err = |e: openssl::error::ErrorStack| PkiError::Store(e.to_string());
     let mut builder = X509StoreBuilder::new().map_err(err)?;
     let mut seen = BTreeSet::new();
@@ -118,30 +141,20 @@ fn store(profiles: &[CaProfile], crls: bool) -> Result<X509Store, PkiError> {
             }
         }
     }
-    if crls {
-        let lookup = builder.add_lookup(X509Lookup::file()).map_err(err)?;
-        for path in profiles.iter().filter_map(|p| p.crl_file.as_ref()) {
-            lookup
-                .load_crl_file(path, SslFiletype::PEM)
-                .map_err(|e| PkiError::Store(format!("{}: {e}", path.display())))?;
-        }
-        builder.set_flags(X509VerifyFlags::CRL_CHECK).map_err(err)?;
-    }
     Ok(builder.build())
 }
 
 impl TrustStore {
     pub fn new(profiles: Vec<CaProfile>) -> Result<TrustStore, PkiError> {
-        let plain = store(&profiles, false)?;
-        let with_crls = if profiles.iter().any(|p| p.crl_file.is_some()) {
-            Some(store(&profiles, true)?)
-        } else {
-            None
-        };
+        let store = store(&profiles)?;
+        let mut crls = Vec::new();
+        for path in profiles.iter().filter_map(|p| p.crl_file.as_ref()) {
+            crls.extend(crls_in(path)?);
+        }
         Ok(TrustStore {
             profiles,
-            plain,
-            with_crls,
+            store,
+            crls,
         })
     }
 
@@ -164,14 +177,6 @@ impl TrustStore {
         out
     }
 
-    fn profile_of_issuer(&self, leaf: &X509Ref) -> Option<&CaProfile> {
-        self.profiles.iter().find(|p| {
-            p.certificates
-                .iter()
-                .any(|ca| ca.issued(leaf) == openssl::x509::X509VerifyResult::OK)
-        })
-    }
-
     /// Verifies `leaf` (DER) with `others` (DER, intermediates the peer sent) as untrusted help.
     pub fn verify(&self, leaf: &[u8], others: &[Vec<u8>]) -> Result<VerifiedPeer, VerifyFailure> {
         let leaf = X509::from_der(leaf).map_err(|_| VerifyFailure::BadEncoding)?;
@@ -182,12 +187,7 @@ impl TrustStore {
             let c = X509::from_der(der).map_err(|_| VerifyFailure::BadEncoding)?;
             let _ = untrusted.push(c);
         }
-        let direct_profile = self.profile_of_issuer(&leaf);
-        let use_crls = direct_profile.is_some_and(|p| p.crl_file.is_some());
-        let store = match (&self.with_crls, use_crls) {
-            (Some(s), true) => s,
-            _ => &self.plain,
-        };
+        let store = &self.store;
         let mut ctx = X509StoreContext::new().map_err(|e| VerifyFailure::Chain {
             reason: e.to_string(),
         })?;
@@ -197,15 +197,16 @@ impl TrustStore {
                 let failing = c
                     .current_cert()
                     .map(|cert| (dn_string(cert.subject_name()), cert.to_owned()));
-                let chain_top = c
+                let chain: Vec<X509> = c
                     .chain()
-                    .and_then(|chain| chain.iter().last().map(|x| x.to_owned()));
-                Ok((ok, c.error(), failing, chain_top))
+                    .map(|chain| chain.iter().map(|x| x.to_owned()).collect())
+                    .unwrap_or_default();
+                Ok((ok, c.error(), failing, chain))
             })
             .map_err(|e| VerifyFailure::Chain {
                 reason: e.to_string(),
             })?;
-        let (ok, error, failing, chain_top) = outcome;
+        let (ok, error, failing, chain) = outcome;
         if !ok {
             let (subject, failing_cert) = failing
                 .map(|(s, c)| (s, Some(c)))
@@ -241,7 +242,9 @@ impl TrustStore {
                 });
             }
         }
-        let ca_profile = chain_top
+        self.check_revocation(&chain)?;
+        let ca_profile = chain
+            .last()
             .and_then(|top| {
                 let der = top.to_der().ok()?;
                 self.profiles
@@ -259,5 +262,40 @@ impl TrustStore {
             certificate: leaf,
             ca_profile,
         })
+    }
+
+    /// Each certificate of the verified chain (leaf first) against the CRLs its issuer signed.
+    fn check_revocation(&self, chain: &[X509]) -> Result<(), VerifyFailure> {
+        let chain_error = |reason: String| VerifyFailure::Chain { reason };
+        let now = Asn1Time::days_from_now(0).map_err(|e| chain_error(e.to_string()))?;
+        for pair in chain.windows(2) {
+            let (cert, issuer) = (&pair[0], &pair[1]);
+            let Ok(issuer_key) = issuer.public_key() else {
+                continue;
+            };
+            let issuer_der = issuer.subject_name().to_der().ok();
+            for crl in &self.crls {
+                if crl.issuer_name().to_der().ok() != issuer_der
+                    || !crl.verify(&issuer_key).unwrap_or(false)
+                {
+                    continue;
+                }
+                let stale = crl
+                    .next_update()
+                    .is_some_and(|next| next.compare(&now).is_ok_and(|o| o.is_lt()));
+                if stale {
+                    return Err(chain_error(format!(
+                        "the CRL of {} is past its next update",
+                        dn_string(issuer.subject_name())
+                    )));
+                }
+                if let CrlStatus::Revoked(_) = crl.get_by_cert(cert) {
+                    return Err(VerifyFailure::Revoked {
+                        subject: dn_string(cert.subject_name()),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }

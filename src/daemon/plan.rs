@@ -389,7 +389,7 @@ fn certificate_auth(
         let credential = config::load_local_certificate(c, &base).map_err(|e| e.to_string())?;
         if let Some(other) = credentials.iter().find(|o| o.kind == credential.kind) {
             return Err(format!(
-                "ike policy {}: local certificates {} and {name} hold the same kind of key ({:?});                  give at most one certificate per key kind",
+                "ike policy {}: local certificates {} and {name} hold the same kind of key ({:?}): give at most one certificate per key kind",
                 policy.name, other.name, credential.kind
             ));
         }

@@ -20,10 +20,24 @@ const BLOCK: usize = 8;
 const DES_ENCRYPT: c_int = 1;
 const DES_DECRYPT: c_int = 0;
 
-/// OpenSSL's `DES_key_schedule`: 16 rounds of two 32-bit subkey words.
+/// OpenSSL's `DES_key_schedule`: 16 rounds of two 32-bit subkey words. Not `Copy`, so the
+/// subkeys live only in the one heap allocation that zeroizes them on drop.
 #[repr(C)]
-#[derive(Clone, Copy)]
 struct KeySchedule([u32; 32]);
+
+/// Up to three schedules (one for DES, K1 | K2 | K3 for 3DES), zeroized on drop.
+struct Schedules([KeySchedule; 3]);
+
+impl Drop for Schedules {
+    fn drop(&mut self) {
+        for schedule in &mut self.0 {
+            schedule.0.zeroize();
+        }
+    }
+}
+
+/// CBC over whole blocks in place with the given schedules, chaining from `chain`.
+type CbcFn = fn(&Schedules, &mut [u8; BLOCK], &mut [u8], c_int);
 
 #[link(name = "crypto")]
 extern "C" {
@@ -50,19 +64,51 @@ extern "C" {
 }
 
 pub struct OpensslDesCbc {
-    /// One schedule for DES; three (EDE) for 3DES.
-    schedules: [KeySchedule; 3],
-    triple: bool,
+    /// Boxed so the schedules are built in place and never copied around by value.
+    schedules: Box<Schedules>,
+    /// Single DES or EDE3, fixed per SA so the packet path does not branch on it.
+    cbc_fn: CbcFn,
     mac: Box<dyn IcvMac>,
     ivs: IvGenerator,
 }
 
-impl Drop for OpensslDesCbc {
-    fn drop(&mut self) {
-        for schedule in &mut self.schedules {
-            schedule.0.zeroize();
-        }
-    }
+/// The schedules are only read by OpenSSL, but its prototypes take them mutable.
+fn schedule_ptr(schedules: &Schedules, index: usize) -> *mut KeySchedule {
+    &schedules.0[index] as *const KeySchedule as *mut KeySchedule
+}
+
+fn single_des_cbc(schedules: &Schedules, chain: &mut [u8; BLOCK], data: &mut [u8], enc: c_int) {
+    let ptr = data.as_mut_ptr();
+    // SAFETY: input and output are the same live buffer of `data.len()` bytes (OpenSSL's CBC
+    // reads each block before writing it, so in place is supported); the schedule is only
+    // read; `chain` is a caller-owned IV the call may update.
+    unsafe {
+        DES_ncbc_encrypt(
+            ptr,
+            ptr,
+            data.len() as c_long,
+            schedule_ptr(schedules, 0),
+            chain,
+            enc,
+        )
+    };
+}
+
+fn triple_des_cbc(schedules: &Schedules, chain: &mut [u8; BLOCK], data: &mut [u8], enc: c_int) {
+    let ptr = data.as_mut_ptr();
+    // SAFETY: as in `single_des_cbc`, with three read-only schedules.
+    unsafe {
+        DES_ede3_cbc_encrypt(
+            ptr,
+            ptr,
+            data.len() as c_long,
+            schedule_ptr(schedules, 0),
+            schedule_ptr(schedules, 1),
+            schedule_ptr(schedules, 2),
+            chain,
+            enc,
+        )
+    };
 }
 
 impl OpensslDesCbc {
@@ -72,22 +118,27 @@ impl OpensslDesCbc {
     }
 
     fn new(key: &[u8], mac: Box<dyn IcvMac>) -> Result<Self, SetupError> {
-        let triple = match key.len() {
-            8 => false,
-            24 => true,
+        let cbc_fn: CbcFn = match key.len() {
+            8 => single_des_cbc,
+            24 => triple_des_cbc,
             _ => return Err(SetupError::KeyLength),
         };
-        let mut schedules = [KeySchedule([0; 32]); 3];
-        for (schedule, part) in schedules.iter_mut().zip(key.chunks_exact(BLOCK)) {
+        let mut schedules = Box::new(Schedules([
+            KeySchedule([0; 32]),
+            KeySchedule([0; 32]),
+            KeySchedule([0; 32]),
+        ]));
+        for (schedule, part) in schedules.0.iter_mut().zip(key.chunks_exact(BLOCK)) {
             let mut block = [0u8; BLOCK];
             block.copy_from_slice(part);
-            // SAFETY: both pointers name live, correctly sized values owned by this frame.
+            // SAFETY: `block` is a live local and `schedule` points into the live heap
+            // allocation; both are correctly sized.
             unsafe { DES_set_key_unchecked(&block, schedule) };
             block.zeroize();
         }
         Ok(OpensslDesCbc {
             schedules,
-            triple,
+            cbc_fn,
             mac,
             ivs: IvGenerator::new(),
         })
@@ -97,19 +148,7 @@ impl OpensslDesCbc {
     fn cbc(&self, iv: [u8; BLOCK], data: &mut [u8], enc: c_int) {
         debug_assert!(data.len().is_multiple_of(BLOCK));
         let mut chain = iv;
-        let length = data.len() as c_long;
-        let ptr = data.as_mut_ptr();
-        let ks = |i: usize| &self.schedules[i] as *const KeySchedule as *mut KeySchedule;
-        // SAFETY: input and output are the same live buffer of `length` bytes (OpenSSL's CBC
-        // reads each block before writing it, so in place is supported); the schedules are
-        // only read; `chain` is a local IV the call may update.
-        unsafe {
-            if self.triple {
-                DES_ede3_cbc_encrypt(ptr, ptr, length, ks(0), ks(1), ks(2), &mut chain, enc);
-            } else {
-                DES_ncbc_encrypt(ptr, ptr, length, ks(0), &mut chain, enc);
-            }
-        }
+        (self.cbc_fn)(&self.schedules, &mut chain, data, enc);
     }
 }
 

@@ -7,6 +7,7 @@ pub mod dyntun_gateway;
 pub mod gateway_streams;
 pub mod ike_load;
 pub mod ike_rate_topology;
+pub mod memory_floor;
 pub mod netns;
 pub mod plot;
 pub mod proc_stat;

@@ -35,8 +35,9 @@ use dataplane::sa::{
 };
 use dataplane::tables::{
     InboundLookup, NextHop, OutboundDecision, OutboundVerdict, PortId, Route, RouteOrigin,
-    TermAction, TunnelId, UnitId, VrfId, WorkerId, WorkerTables,
+    SaBundle, TermAction, TunnelId, UnitId, VrfId, WorkerId, WorkerTables,
 };
+use dyntun_bench::memory_floor::{staged_random_lines_ns, Stage};
 use serde_json::json;
 
 struct CountingAllocator;
@@ -346,6 +347,25 @@ struct LookupRow {
     outbound_ns: f64,
     outbound_burst_ns: f64,
     inbound_ns: f64,
+    /// The memory floor of the burst lookup: the same random lines, in the same stages, with
+    /// no work (`dyntun_bench::memory_floor`), measured in this run.
+    floor_ns: f64,
+}
+
+/// The tables a burst's outbound lookup reads, stage by stage, sized for `tunnels` tunnels with
+/// traffic: trie chunk (a 1 KiB chunk per 256 /24s), next hop, rule index slot (32 B at most
+/// half full), SA slot.
+fn lookup_stages(tunnels: u32) -> [Stage; 4] {
+    let per = |bytes: usize| Stage {
+        table_bytes: bytes * tunnels as usize,
+        lines_per_access: 1,
+    };
+    [
+        per(4),
+        per(std::mem::size_of::<NextHop>()),
+        per(64),
+        per(std::mem::size_of::<Option<SaBundle<SaSpec>>>()),
+    ]
 }
 
 fn measure_lookups(installed: &mut Installed, active: u32, rounds: usize) -> LookupRow {
@@ -407,7 +427,9 @@ fn measure_lookups(installed: &mut Installed, active: u32, rounds: usize) -> Loo
             _ => panic!("SPI {:#x} not found", p.spi),
         }
     });
+    let floor_ns = staged_random_lines_ns(&lookup_stages(active), BURST, 1 << 18, rounds);
     LookupRow {
+        floor_ns,
         installed: installed.inbound_spis.len() as u32,
         active,
         route_ns,
@@ -557,11 +579,12 @@ fn main() {
     let (control_bytes, worker_bytes) = memory_per_tunnel(memory_tunnels);
 
     let (base, base_burst) = base_outbound.unwrap_or((1.0, 1.0));
-    println!("| tunnels installed | tunnels with traffic | route ns | rule ns | out SA ns | route+rule+SA (out) ns | same, bursts of {BURST} ns | SA by SPI (in) ns | out+in vs 1 tunnel | burst out+in vs 1 tunnel |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let base_out_burst = rows.first().map_or(1.0, |r| r.outbound_burst_ns);
+    println!("| tunnels installed | tunnels with traffic | route ns | rule ns | out SA ns | route+rule+SA (out) ns | same, bursts of {BURST} ns | SA by SPI (in) ns | out+in vs 1 tunnel | burst out+in vs 1 tunnel | memory floor of the burst ns | burst out ÷ (1 tunnel + floor) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}× | {:.2}× |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}× | {:.2}× | {:.1} | {:.2}× |",
             row.installed,
             row.active,
             row.route_ns,
@@ -571,7 +594,9 @@ fn main() {
             row.outbound_burst_ns,
             row.inbound_ns,
             (row.outbound_ns + row.inbound_ns) / base,
-            (row.outbound_burst_ns + row.inbound_ns) / base_burst
+            (row.outbound_burst_ns + row.inbound_ns) / base_burst,
+            row.floor_ns,
+            row.outbound_burst_ns / (base_out_burst + row.floor_ns)
         );
     }
     println!();
@@ -597,6 +622,7 @@ fn main() {
             "outbound_sa_by_tunnel_ns": r.sa_out_ns,
             "outbound_route_rule_sa_ns": r.outbound_ns,
             "outbound_burst_ns": r.outbound_burst_ns,
+            "burst_memory_floor_ns": r.floor_ns,
             "burst": BURST,
             "inbound_sa_by_spi_ns": r.inbound_ns,
             "out_plus_in_vs_one_tunnel": (r.outbound_ns + r.inbound_ns) / base,

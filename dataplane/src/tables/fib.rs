@@ -140,6 +140,25 @@ impl Fib {
             .map(|slot| &self.best_next_hop[slot as usize])
     }
 
+    /// First stage of a burst's route lookups: starts loading the trie slot of `addr`.
+    #[inline]
+    pub fn prefetch(&self, addr: IpAddr) {
+        if let IpAddr::V4(a) = addr {
+            self.v4.prefetch(u32::from(a));
+        }
+    }
+
+    /// Second stage, once the trie slot is cached: starts loading the next hop it names.
+    #[inline]
+    pub fn prefetch_next_hop(&self, addr: IpAddr) {
+        if let IpAddr::V4(a) = addr {
+            if let Some(slot) = self.v4.lookup(u32::from(a)) {
+                let next_hop = self.best_next_hop.as_ptr().wrapping_add(slot as usize);
+                crate::esp::prefetch::prefetch_bytes(next_hop as *const u8, 1);
+            }
+        }
+    }
+
     #[inline]
     pub fn lookup(&self, addr: IpAddr) -> Option<&NextHop> {
         let slot = match addr {

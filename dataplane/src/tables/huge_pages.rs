@@ -32,6 +32,30 @@ pub fn advise_huge_pages<T>(table: &Vec<T>) -> HugePageAdvice {
     advise_range(aligned_start, aligned_end - aligned_start)
 }
 
+/// An empty vector with room for `capacity` elements whose memory was given the advice
+/// *before* anything touched it: the kernel backs a page with a huge page when it is first
+/// faulted in, so advice given after a table was filled changes nothing until khugepaged
+/// (maybe) collapses it much later.
+pub fn huge_vec<T>(capacity: usize) -> Vec<T> {
+    let table = Vec::with_capacity(capacity);
+    advise_huge_pages(&table);
+    table
+}
+
+/// Makes `table` at least `len` long, filling with `fill`; when it must reallocate, the new
+/// allocation is advised before the elements move in (capacity doubles, as `Vec` would).
+pub fn grow_huge<T>(table: &mut Vec<T>, len: usize, fill: impl FnMut() -> T) {
+    if len <= table.len() {
+        return;
+    }
+    if len > table.capacity() {
+        let mut bigger = huge_vec(len.max(table.capacity() * 2));
+        bigger.append(table);
+        *table = bigger;
+    }
+    table.resize_with(len, fill);
+}
+
 #[cfg(target_os = "linux")]
 fn advise_range(start: usize, len: usize) -> HugePageAdvice {
     // SAFETY: the caller passes a range inside a live allocation; MADV_HUGEPAGE changes only
@@ -67,6 +91,19 @@ mod tests {
         let small = vec![7u8; 100];
         assert_eq!(advise_huge_pages(&small), HugePageAdvice::TooSmall);
         assert_eq!(small[99], 7);
+    }
+
+    #[test]
+    fn grown_tables_keep_their_elements_and_fill_the_rest() {
+        let mut table = vec![1u32, 2, 3];
+        grow_huge(&mut table, 2, || 9);
+        assert_eq!(table, [1, 2, 3]);
+        grow_huge(&mut table, 1 << 20, || 9);
+        assert_eq!(table.len(), 1 << 20);
+        assert_eq!(&table[..4], &[1, 2, 3, 9]);
+        assert_eq!(table[(1 << 20) - 1], 9);
+        let empty: Vec<u64> = huge_vec(1 << 20);
+        assert!(empty.is_empty() && empty.capacity() >= 1 << 20);
     }
 
     #[test]

@@ -98,6 +98,17 @@ impl Lpm4 {
         }
     }
 
+    /// Starts loading the second-level slot `addr` will read (the first level, 256 KiB for
+    /// every VRF, stays cached; the chunks behind 100,000 routes do not).
+    #[inline]
+    pub fn prefetch(&self, addr: u32) {
+        let slot = self.top[(addr >> 16) as usize];
+        if slot & CHILD != 0 {
+            let line = &self.chunk(slot)[((addr >> 8) & 0xff) as usize];
+            crate::esp::prefetch::prefetch_bytes(line as *const u32 as *const u8, 1);
+        }
+    }
+
     #[inline]
     fn chunk(&self, slot: u32) -> &Chunk {
         &self.chunks[(slot & LOW_MASK) as usize]

@@ -1,36 +1,46 @@
-//! An open-addressing map from `u64` keys to `u32` values whose probe position is known before
-//! the lookup, so a burst can prefetch every packet's slot first and probe afterwards (the
+//! An open-addressing map from `u64` keys to small `Copy` values whose probe position is known
+//! before the lookup, so a burst can prefetch every packet's slot first and probe afterwards (the
 //! standard library's map hides where an entry lives). Linear probing with backward-shift
 //! deletion: no tombstones, so lookups stay short after any amount of churn.
 //!
-//! Slots are 16 bytes, four to a cache line; the table is kept at most half full, so a probe
-//! nearly always ends in the line that was prefetched.
+//! The value lives in the slot itself, so a caller that keeps what a lookup needs in the value
+//! (the rule table keeps a whole IPv4 rule there) pays one cache line per lookup. Slots of up to
+//! 32 bytes come two or more to a line; the table is kept at most half full, so a probe nearly
+//! always ends in the line that was prefetched.
 
-use super::huge_pages::advise_huge_pages;
+use super::huge_pages::huge_vec;
 
-const EMPTY: u32 = u32::MAX;
 const MIN_SLOTS: usize = 16;
+
+/// A value the index can hold: one bit pattern of it is reserved to mark a free slot, so the
+/// slot needs no separate flag (which would push a 24-byte value past 32 bytes).
+pub trait IndexValue: Copy {
+    const VACANT: Self;
+    fn is_vacant(&self) -> bool;
+}
+
+/// `u32::MAX` is the free-slot marker; stored values are below it.
+impl IndexValue for u32 {
+    const VACANT: Self = u32::MAX;
+    fn is_vacant(&self) -> bool {
+        *self == u32::MAX
+    }
+}
 
 #[derive(Clone, Copy)]
 #[repr(C, align(16))]
-struct Slot {
+struct Slot<V> {
     key: u64,
-    /// `EMPTY` marks a free slot; stored values are below it.
-    value: u32,
+    value: V,
 }
 
-const FREE: Slot = Slot {
-    key: 0,
-    value: EMPTY,
-};
-
-pub struct PrefetchIndex {
-    slots: Vec<Slot>,
+pub struct PrefetchIndex<V: IndexValue = u32> {
+    slots: Vec<Slot<V>>,
     mask: usize,
     len: usize,
 }
 
-impl Default for PrefetchIndex {
+impl<V: IndexValue> Default for PrefetchIndex<V> {
     fn default() -> Self {
         Self::new()
     }
@@ -46,10 +56,15 @@ fn hash(key: u64) -> u64 {
     x ^ (x >> 29)
 }
 
-impl PrefetchIndex {
+impl<V: IndexValue> PrefetchIndex<V> {
+    const FREE: Slot<V> = Slot {
+        key: 0,
+        value: V::VACANT,
+    };
+
     pub fn new() -> Self {
         PrefetchIndex {
-            slots: vec![FREE; MIN_SLOTS],
+            slots: vec![Self::FREE; MIN_SLOTS],
             mask: MIN_SLOTS - 1,
             len: 0,
         }
@@ -76,30 +91,43 @@ impl PrefetchIndex {
     }
 
     #[inline]
-    pub fn get(&self, key: u64) -> Option<u32> {
+    pub fn get(&self, key: u64) -> Option<&V> {
+        self.position(key).map(|at| &self.slots[at].value)
+    }
+
+    /// The stored value, to change in place (the key stays).
+    pub fn get_mut(&mut self, key: u64) -> Option<&mut V> {
+        self.position(key).map(|at| &mut self.slots[at].value)
+    }
+
+    #[inline]
+    fn position(&self, key: u64) -> Option<usize> {
         let mut at = self.home(key);
         loop {
-            let slot = self.slots[at];
-            if slot.value == EMPTY {
+            let slot = &self.slots[at];
+            if slot.value.is_vacant() {
                 return None;
             }
             if slot.key == key {
-                return Some(slot.value);
+                return Some(at);
             }
             at = (at + 1) & self.mask;
         }
     }
 
-    /// Inserts or replaces; returns the previous value. `value` must be below `u32::MAX`.
-    pub fn insert(&mut self, key: u64, value: u32) -> Option<u32> {
-        debug_assert!(value != EMPTY, "u32::MAX is the free-slot marker");
+    /// Inserts or replaces; returns the previous value. A vacant-marker `value` is refused
+    /// (`None`, nothing stored): it would read back as a free slot.
+    pub fn insert(&mut self, key: u64, value: V) -> Option<V> {
+        if value.is_vacant() {
+            return None;
+        }
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
         let mut at = self.home(key);
         loop {
             let slot = &mut self.slots[at];
-            if slot.value == EMPTY {
+            if slot.value.is_vacant() {
                 *slot = Slot { key, value };
                 self.len += 1;
                 return None;
@@ -111,11 +139,11 @@ impl PrefetchIndex {
         }
     }
 
-    pub fn remove(&mut self, key: u64) -> Option<u32> {
+    pub fn remove(&mut self, key: u64) -> Option<V> {
         let mut at = self.home(key);
         loop {
             let slot = self.slots[at];
-            if slot.value == EMPTY {
+            if slot.value.is_vacant() {
                 return None;
             }
             if slot.key == key {
@@ -130,7 +158,7 @@ impl PrefetchIndex {
         let mut next = (hole + 1) & self.mask;
         loop {
             let slot = self.slots[next];
-            if slot.value == EMPTY {
+            if slot.value.is_vacant() {
                 break;
             }
             let home = self.home(slot.key);
@@ -142,18 +170,18 @@ impl PrefetchIndex {
             }
             next = (next + 1) & self.mask;
         }
-        self.slots[hole] = FREE;
+        self.slots[hole] = Self::FREE;
         self.len -= 1;
         Some(removed)
     }
 
     fn grow(&mut self) {
-        let doubled = vec![FREE; self.slots.len() * 2];
+        let mut doubled = huge_vec(self.slots.len() * 2);
+        doubled.resize(self.slots.len() * 2, Self::FREE);
         let old = std::mem::replace(&mut self.slots, doubled);
-        advise_huge_pages(&self.slots);
         self.mask = self.slots.len() - 1;
         self.len = 0;
-        for slot in old.into_iter().filter(|s| s.value != EMPTY) {
+        for slot in old.into_iter().filter(|s| !s.value.is_vacant()) {
             self.insert(slot.key, slot.value);
         }
     }
@@ -166,7 +194,7 @@ mod tests {
 
     #[test]
     fn agrees_with_a_hash_map_through_random_churn() {
-        let mut index = PrefetchIndex::new();
+        let mut index = PrefetchIndex::<u32>::new();
         let mut reference = HashMap::new();
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for round in 0..200_000u32 {
@@ -187,7 +215,7 @@ mod tests {
             if round % 997 == 0 {
                 for probe in 0..5_000u64 {
                     let key = probe << 8;
-                    assert_eq!(index.get(key), reference.get(&key).copied());
+                    assert_eq!(index.get(key).copied(), reference.get(&key).copied());
                 }
             }
         }
@@ -196,12 +224,18 @@ mod tests {
 
     #[test]
     fn stays_at_most_half_full() {
-        let mut index = PrefetchIndex::new();
+        let mut index = PrefetchIndex::<u32>::new();
         for key in 0..10_000u64 {
             index.insert(key, 1);
             assert!(index.len() * 2 <= index.slots.len());
         }
-        assert_eq!(index.get(9_999), Some(1));
+        assert_eq!(index.get(9_999), Some(&1));
+        assert_eq!(
+            index.insert(5, u32::MAX),
+            None,
+            "the vacant marker is refused"
+        );
+        assert_eq!(index.get(5), Some(&1));
         assert_eq!(index.get(10_000), None);
     }
 }

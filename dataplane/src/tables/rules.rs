@@ -4,17 +4,17 @@
 //!
 //! Dynamic rules are found by one hash probe per destination prefix length in use (usually one
 //! or two), keyed by (unit, destination network), so the cost does not grow with the number of
-//! tunnels; the few rules sharing a key are then checked for their source.
+//! tunnels; the few rules sharing a key are then checked for their source. For IPv4 the first
+//! rule of a key lives in the probed slot itself, so the usual lookup reads one cache line.
 
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 use super::fast_hash::FastHashMap;
-use super::huge_pages::advise_huge_pages;
 use super::ids::{DynamicRuleId, ServiceSetId, TunnelId, UnitId, WorkerId};
 use super::lpm_v6::mask_v6;
-use super::prefetch_index::PrefetchIndex;
+use super::prefetch_index::{IndexValue, PrefetchIndex};
 use crate::prefix::Prefix;
 
 /// The tunnel a rule sends traffic into, and the worker owning its SAs.
@@ -104,7 +104,89 @@ fn v4_key(unit: UnitId, network: u32) -> u64 {
     (u64::from(unit.0) << 32) | u64::from(network)
 }
 
-/// Rules sharing one key; the first is stored inline so the usual single rule costs no
+/// The first IPv4 rule of a key, as the index slot holds it: everything the lookup needs, in 24
+/// bytes, so that a slot (with its key) is half a cache line.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct V4Head {
+    source_network: u32,
+    source_mask: u32,
+    tunnel: u32,
+    id: u32,
+    /// Index into `v4_overflow` of the other rules sharing the key, or `NO_OVERFLOW`.
+    overflow: u32,
+    owner: u16,
+    occupied: bool,
+}
+
+const NO_OVERFLOW: u32 = u32::MAX;
+
+impl IndexValue for V4Head {
+    const VACANT: Self = V4Head {
+        source_network: 0,
+        source_mask: 0,
+        tunnel: 0,
+        id: 0,
+        overflow: NO_OVERFLOW,
+        owner: 0,
+        occupied: false,
+    };
+    fn is_vacant(&self) -> bool {
+        !self.occupied
+    }
+}
+
+impl V4Head {
+    fn of(rule: &DynamicRule, overflow: u32) -> Option<V4Head> {
+        let IpAddr::V4(source) = rule.source.addr() else {
+            return None;
+        };
+        Some(V4Head {
+            source_network: u32::from(source),
+            source_mask: mask_for(false, rule.source.len()) as u32,
+            tunnel: rule.target.tunnel.0,
+            id: rule.id.0,
+            overflow,
+            owner: rule.target.owner.0,
+            occupied: true,
+        })
+    }
+
+    #[inline]
+    fn matches(&self, source: u32) -> bool {
+        source & self.source_mask == self.source_network
+    }
+
+    #[inline]
+    fn rule_match(&self) -> RuleMatch {
+        RuleMatch {
+            action: TermAction::Protect(RuleTarget {
+                tunnel: TunnelId(self.tunnel),
+                owner: WorkerId(self.owner),
+            }),
+            by: MatchedBy::Dynamic(DynamicRuleId(self.id)),
+        }
+    }
+
+    /// The rule back from its compact form and its key.
+    fn rule(&self, key: u64, len: u8) -> DynamicRule {
+        let network = std::net::Ipv4Addr::from(key as u32);
+        let source_len = self.source_mask.count_ones() as u8;
+        let source = std::net::Ipv4Addr::from(self.source_network);
+        DynamicRule {
+            id: DynamicRuleId(self.id),
+            inside_unit: UnitId((key >> 32) as u32),
+            source: Prefix::new(IpAddr::V4(source), source_len).unwrap_or_else(Prefix::any_v4),
+            destination: Prefix::new(IpAddr::V4(network), len).unwrap_or_else(Prefix::any_v4),
+            target: RuleTarget {
+                tunnel: TunnelId(self.tunnel),
+                owner: WorkerId(self.owner),
+            },
+        }
+    }
+}
+
+/// Rules sharing one key (IPv6); the first is stored inline so the usual single rule costs no
 /// second memory access.
 struct DynamicBucket {
     first: DynamicRule,
@@ -122,22 +204,17 @@ pub struct RuleTable {
     unit_service_set: Vec<u16>,
     static_rules: Vec<Vec<StaticRule>>,
     /// IPv4 dynamic rules: per destination length, an index whose probe line a burst can
-    /// prefetch, pointing into one slab of buckets (reused through `v4_free`).
-    dynamic_v4: Vec<PrefetchIndex>,
-    v4_buckets: Vec<Option<DynamicBucket>>,
-    v4_free: Vec<u32>,
+    /// prefetch and which holds each key's first rule; further rules of a key (rare: two
+    /// tunnels protecting the same remote network from different local networks) sit in one
+    /// slab of lists, reused through `v4_overflow_free`.
+    dynamic_v4: Vec<PrefetchIndex<V4Head>>,
+    v4_overflow: Vec<Vec<DynamicRule>>,
+    v4_overflow_free: Vec<u32>,
     dynamic_v6: FastHashMap<(u32, u8, u128), DynamicBucket>,
     dynamic_index: FastHashMap<DynamicRuleId, DynamicKey>,
     /// Destination lengths in use, longest first, per family (index 0 IPv4, 1 IPv6).
     lengths: [Vec<u8>; 2],
     per_length: [Vec<u32>; 2],
-}
-
-fn family_bits(addr: IpAddr) -> (bool, u128) {
-    match addr {
-        IpAddr::V4(a) => (false, u128::from(u32::from(a))),
-        IpAddr::V6(a) => (true, u128::from(a)),
-    }
 }
 
 /// Mask for `len` bits of an address stored right-aligned in a u128.
@@ -183,8 +260,8 @@ impl RuleTable {
             unit_service_set: Vec::new(),
             static_rules: Vec::new(),
             dynamic_v4: (0..=32).map(|_| PrefetchIndex::new()).collect(),
-            v4_buckets: Vec::new(),
-            v4_free: Vec::new(),
+            v4_overflow: Vec::new(),
+            v4_overflow_free: Vec::new(),
             dynamic_v6: FastHashMap::default(),
             dynamic_index: FastHashMap::default(),
             lengths: [Vec::new(), Vec::new()],
@@ -215,22 +292,33 @@ impl RuleTable {
         self.static_rules[index] = rules;
     }
 
-    /// Adds a dynamic rule; a rule with the same id is replaced.
+    /// Adds a dynamic rule; a rule with the same id is replaced. A rule whose source and
+    /// destination are of different families could never match a packet and is not kept.
     pub fn add_dynamic(&mut self, rule: DynamicRule) {
         self.remove_dynamic(rule.id);
+        if rule.source.addr().is_ipv4() != rule.destination.addr().is_ipv4() {
+            return;
+        }
         let key = key_of(rule.inside_unit, &rule.destination);
+        match key {
+            DynamicKey::V4 { len, key } => self.add_v4(len, key, rule),
+            DynamicKey::V6 { unit, len, network } => {
+                match self.dynamic_v6.get_mut(&(unit, len, network)) {
+                    Some(bucket) => bucket.others.push(rule),
+                    None => {
+                        self.dynamic_v6.insert(
+                            (unit, len, network),
+                            DynamicBucket {
+                                first: rule,
+                                others: Vec::new(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
         let family = key.family();
         let len = usize::from(key.len());
-        match self.bucket_mut(key) {
-            Some(bucket) => bucket.others.push(rule),
-            None => self.insert_bucket(
-                key,
-                DynamicBucket {
-                    first: rule,
-                    others: Vec::new(),
-                },
-            ),
-        }
         self.dynamic_index.insert(rule.id, key);
         self.per_length[family][len] += 1;
         if self.per_length[family][len] == 1 {
@@ -239,25 +327,90 @@ impl RuleTable {
         }
     }
 
+    fn add_v4(&mut self, len: u8, key: u64, rule: DynamicRule) {
+        let index = &mut self.dynamic_v4[usize::from(len)];
+        let Some(head) = index.get_mut(key) else {
+            if let Some(head) = V4Head::of(&rule, NO_OVERFLOW) {
+                index.insert(key, head);
+            }
+            return;
+        };
+        if head.overflow == NO_OVERFLOW {
+            head.overflow = match self.v4_overflow_free.pop() {
+                Some(free) => free,
+                None => {
+                    self.v4_overflow.push(Vec::new());
+                    (self.v4_overflow.len() - 1) as u32
+                }
+            };
+        }
+        self.v4_overflow[head.overflow as usize].push(rule);
+    }
+
     pub fn remove_dynamic(&mut self, id: DynamicRuleId) -> Option<DynamicRule> {
         let key = self.dynamic_index.remove(&id)?;
-        let bucket = self.bucket_mut(key)?;
-        let removed = if bucket.first.id == id {
-            if bucket.others.is_empty() {
-                self.remove_bucket(key).map(|b| b.first)?
-            } else {
-                let promoted = bucket.others.remove(0);
-                std::mem::replace(&mut bucket.first, promoted)
+        let removed = match key {
+            DynamicKey::V4 { len, key } => self.remove_v4(len, key, id),
+            DynamicKey::V6 { unit, len, network } => {
+                let bucket = self.dynamic_v6.get_mut(&(unit, len, network))?;
+                if bucket.first.id == id {
+                    if bucket.others.is_empty() {
+                        self.dynamic_v6
+                            .remove(&(unit, len, network))
+                            .map(|b| b.first)
+                    } else {
+                        let promoted = bucket.others.remove(0);
+                        Some(std::mem::replace(&mut bucket.first, promoted))
+                    }
+                } else {
+                    let position = bucket.others.iter().position(|r| r.id == id)?;
+                    Some(bucket.others.remove(position))
+                }
             }
-        } else {
-            let position = bucket.others.iter().position(|r| r.id == id)?;
-            bucket.others.remove(position)
-        };
+        }?;
         let family = key.family();
         let len = usize::from(key.len());
         self.per_length[family][len] -= 1;
         if self.per_length[family][len] == 0 {
             self.lengths[family].retain(|&l| l != key.len());
+        }
+        Some(removed)
+    }
+
+    fn remove_v4(&mut self, len: u8, key: u64, id: DynamicRuleId) -> Option<DynamicRule> {
+        let index = &mut self.dynamic_v4[usize::from(len)];
+        let head = *index.get(key)?;
+        if head.id == id.0 {
+            let removed = head.rule(key, len);
+            if head.overflow == NO_OVERFLOW {
+                index.remove(key);
+                return Some(removed);
+            }
+            let list = &mut self.v4_overflow[head.overflow as usize];
+            let promoted = list.remove(0);
+            let overflow = if list.is_empty() {
+                self.v4_overflow_free.push(head.overflow);
+                NO_OVERFLOW
+            } else {
+                head.overflow
+            };
+            // Only IPv4-sourced rules are filed here, so the promoted rule has a head form.
+            if let Some(head) = V4Head::of(&promoted, overflow) {
+                index.insert(key, head);
+            }
+            return Some(removed);
+        }
+        if head.overflow == NO_OVERFLOW {
+            return None;
+        }
+        let list = &mut self.v4_overflow[head.overflow as usize];
+        let position = list.iter().position(|r| r.id == id)?;
+        let removed = list.remove(position);
+        if list.is_empty() {
+            self.v4_overflow_free.push(head.overflow);
+            if let Some(head) = index.get_mut(key) {
+                head.overflow = NO_OVERFLOW;
+            }
         }
         Some(removed)
     }
@@ -307,18 +460,54 @@ impl RuleTable {
         source: IpAddr,
         destination: IpAddr,
     ) -> Option<RuleMatch> {
-        let (is_v6, bits) = family_bits(destination);
-        for &len in &self.lengths[usize::from(is_v6)] {
-            let network = bits & mask_for(is_v6, len);
-            let bucket = if is_v6 {
-                self.dynamic_v6.get(&(unit.0, len, network))
-            } else {
-                self.dynamic_v4[usize::from(len)]
-                    .get(v4_key(unit, network as u32))
-                    .and_then(|slot| self.v4_buckets.get(slot as usize))
-                    .and_then(Option::as_ref)
+        match (source, destination) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.lookup_dynamic_v4(unit, s.into(), d.into()),
+            (IpAddr::V6(_), IpAddr::V6(d)) => self.lookup_dynamic_v6(unit, source, d.into()),
+            // Rules of mixed families are never kept.
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn lookup_dynamic_v4(&self, unit: UnitId, source: u32, destination: u32) -> Option<RuleMatch> {
+        for &len in &self.lengths[0] {
+            let network = destination & mask_for(false, len) as u32;
+            let Some(head) = self.dynamic_v4[usize::from(len)].get(v4_key(unit, network)) else {
+                continue;
             };
-            if let Some(rule) = bucket.and_then(|b| b.iter().find(|r| r.source.contains(source))) {
+            if head.matches(source) {
+                return Some(head.rule_match());
+            }
+            if let Some(rule) = self
+                .v4_overflow
+                .get(head.overflow as usize)
+                .and_then(|others| {
+                    others
+                        .iter()
+                        .find(|r| r.source.contains(IpAddr::V4(source.into())))
+                })
+            {
+                return Some(RuleMatch {
+                    action: TermAction::Protect(rule.target),
+                    by: MatchedBy::Dynamic(rule.id),
+                });
+            }
+        }
+        None
+    }
+
+    fn lookup_dynamic_v6(
+        &self,
+        unit: UnitId,
+        source: IpAddr,
+        destination: u128,
+    ) -> Option<RuleMatch> {
+        for &len in &self.lengths[1] {
+            let network = destination & mask_for(true, len);
+            let Some(bucket) = self.dynamic_v6.get(&(unit.0, len, network)) else {
+                continue;
+            };
+            if let Some(rule) = bucket.iter().find(|r| r.source.contains(source)) {
                 return Some(RuleMatch {
                     action: TermAction::Protect(rule.target),
                     by: MatchedBy::Dynamic(rule.id),
@@ -335,68 +524,6 @@ impl RuleTable {
         if let (IpAddr::V4(address), Some(&len)) = (destination, self.lengths[0].first()) {
             let network = u128::from(u32::from(address)) & mask_for(false, len);
             self.dynamic_v4[usize::from(len)].prefetch(v4_key(unit, network as u32));
-        }
-    }
-
-    /// Second stage, once the index line is cached: starts loading the rule bucket it names.
-    #[inline]
-    pub fn prefetch_dynamic_bucket(&self, unit: UnitId, destination: IpAddr) {
-        if let (IpAddr::V4(address), Some(&len)) = (destination, self.lengths[0].first()) {
-            let network = u128::from(u32::from(address)) & mask_for(false, len);
-            if let Some(slot) = self.dynamic_v4[usize::from(len)].get(v4_key(unit, network as u32))
-            {
-                let bucket = self.v4_buckets.as_ptr().wrapping_add(slot as usize);
-                crate::esp::prefetch::prefetch_bytes(
-                    bucket as *const u8,
-                    std::mem::size_of::<Option<DynamicBucket>>(),
-                );
-            }
-        }
-    }
-
-    fn bucket_mut(&mut self, key: DynamicKey) -> Option<&mut DynamicBucket> {
-        match key {
-            DynamicKey::V4 { len, key } => {
-                let slot = self.dynamic_v4[usize::from(len)].get(key)?;
-                self.v4_buckets.get_mut(slot as usize)?.as_mut()
-            }
-            DynamicKey::V6 { unit, len, network } => self.dynamic_v6.get_mut(&(unit, len, network)),
-        }
-    }
-
-    fn insert_bucket(&mut self, key: DynamicKey, bucket: DynamicBucket) {
-        match key {
-            DynamicKey::V4 { len, key } => {
-                let slot = match self.v4_free.pop() {
-                    Some(free) => {
-                        self.v4_buckets[free as usize] = Some(bucket);
-                        free
-                    }
-                    None => {
-                        let capacity = self.v4_buckets.capacity();
-                        self.v4_buckets.push(Some(bucket));
-                        if self.v4_buckets.capacity() != capacity {
-                            advise_huge_pages(&self.v4_buckets);
-                        }
-                        (self.v4_buckets.len() - 1) as u32
-                    }
-                };
-                self.dynamic_v4[usize::from(len)].insert(key, slot);
-            }
-            DynamicKey::V6 { unit, len, network } => {
-                self.dynamic_v6.insert((unit, len, network), bucket);
-            }
-        }
-    }
-
-    fn remove_bucket(&mut self, key: DynamicKey) -> Option<DynamicBucket> {
-        match key {
-            DynamicKey::V4 { len, key } => {
-                let slot = self.dynamic_v4[usize::from(len)].remove(key)?;
-                self.v4_free.push(slot);
-                self.v4_buckets.get_mut(slot as usize)?.take()
-            }
-            DynamicKey::V6 { unit, len, network } => self.dynamic_v6.remove(&(unit, len, network)),
         }
     }
 }
@@ -552,5 +679,76 @@ mod tests {
         assert!(rules.remove_dynamic(DynamicRuleId(2)).is_some());
         assert_eq!(by(&rules, "172.16.9.1"), None);
         assert_eq!(rules.dynamic_count(), 0);
+    }
+
+    /// Random adds and removes of rules that often share a key (so heads are promoted and the
+    /// overflow lists come and go), checked against a plain list searched in order of arrival.
+    #[test]
+    fn dynamic_lookup_agrees_with_a_linear_search_through_churn() {
+        let mut rules = RuleTable::new();
+        let mut reference: Vec<DynamicRule> = Vec::new();
+        let mut x = 0x853c_49e6_748f_ea9bu64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..20_000u32 {
+            let r = next();
+            let id = (r % 64) as u32;
+            if r & 0x100 == 0 {
+                assert_eq!(
+                    rules.remove_dynamic(DynamicRuleId(id)).map(|r| r.id),
+                    reference
+                        .iter()
+                        .position(|r| r.id.0 == id)
+                        .map(|at| reference.remove(at).id),
+                    "round {round}"
+                );
+            } else {
+                // Three destinations and four sources: plenty of rules per key.
+                let rule = dynamic(
+                    id,
+                    1 + (r >> 12) as u32 % 2,
+                    &format!("10.{}.0.0/16", (r >> 16) % 4),
+                    &format!("172.16.{}.0/24", (r >> 20) % 3),
+                );
+                rules.add_dynamic(rule);
+                reference.retain(|r| r.id.0 != id);
+                reference.push(rule);
+            }
+            let probe = next();
+            let unit = UnitId(1 + (probe % 2) as u32);
+            let source = a(&format!("10.{}.1.1", (probe >> 8) % 5));
+            let destination = a(&format!("172.16.{}.9", (probe >> 16) % 4));
+            // Rules of one key are tried in arrival order; keys are disjoint here (one length).
+            let expected = reference
+                .iter()
+                .find(|r| {
+                    r.inside_unit == unit
+                        && r.source.contains(source)
+                        && r.destination.contains(destination)
+                })
+                .map(|r| MatchedBy::Dynamic(r.id));
+            assert_eq!(
+                rules.lookup(unit, source, destination).map(|m| m.by),
+                expected,
+                "round {round}"
+            );
+        }
+        assert_eq!(rules.dynamic_count(), reference.len());
+    }
+
+    #[test]
+    fn a_rule_mixing_address_families_is_not_kept() {
+        let mut rules = RuleTable::new();
+        rules.add_dynamic(dynamic(1, 1, "2001:db8::/32", "172.16.2.0/24"));
+        rules.add_dynamic(dynamic(2, 1, "172.16.1.0/24", "2001:db8::/32"));
+        assert_eq!(rules.dynamic_count(), 0);
+        assert!(rules.remove_dynamic(DynamicRuleId(1)).is_none());
+        assert!(rules
+            .lookup(UnitId(1), a("172.16.1.1"), a("172.16.2.1"))
+            .is_none());
     }
 }

@@ -4,7 +4,7 @@
 
 use arrayvec::ArrayVec;
 
-use super::huge_pages::advise_huge_pages;
+use super::huge_pages::{grow_huge, huge_vec};
 use super::ids::{TunnelId, WorkerId};
 use super::spi::{spi_owner, spi_slot};
 
@@ -63,8 +63,8 @@ impl<K: SaKinds> SaTable<K> {
     /// Pre-sizes for `tunnels` tunnels so installing them does not reallocate.
     pub fn with_capacity(worker: WorkerId, tunnels: usize) -> Self {
         let mut table = Self::new(worker);
-        table.inbound.reserve(tunnels * 2);
-        table.outbound.reserve(tunnels);
+        table.inbound = huge_vec(tunnels * 2);
+        table.outbound = huge_vec(tunnels);
         table
     }
 
@@ -88,13 +88,7 @@ impl<K: SaKinds> SaTable<K> {
             });
         }
         let slot = spi_slot(spi);
-        if self.inbound.len() <= slot {
-            let capacity = self.inbound.capacity();
-            self.inbound.resize_with(slot + 1, || None);
-            if self.inbound.capacity() != capacity {
-                advise_huge_pages(&self.inbound);
-            }
-        }
+        grow_huge(&mut self.inbound, slot + 1, || None);
         let previous = self.inbound[slot].replace(InboundEntry { spi, tunnel, sa });
         if previous.is_none() {
             self.inbound_count += 1;
@@ -122,13 +116,7 @@ impl<K: SaKinds> SaTable<K> {
         bundle: SaBundle<K::Outbound>,
     ) -> Option<SaBundle<K::Outbound>> {
         let index = tunnel.0 as usize;
-        if self.outbound.len() <= index {
-            let capacity = self.outbound.capacity();
-            self.outbound.resize_with(index + 1, || None);
-            if self.outbound.capacity() != capacity {
-                advise_huge_pages(&self.outbound);
-            }
-        }
+        grow_huge(&mut self.outbound, index + 1, || None);
         let previous = self.outbound[index].replace(bundle);
         if previous.is_none() {
             self.outbound_count += 1;

@@ -242,6 +242,14 @@ impl<K: SaKinds> WorkerTables<K> {
             decisions.fill(OutboundDecision::Drop);
             return;
         };
+        // Each stage starts loading what the next one reads, for every packet of the burst, so
+        // the cache misses of a burst overlap instead of following one another.
+        for (_, destination) in flows {
+            fib.prefetch(*destination);
+        }
+        for (_, destination) in flows {
+            fib.prefetch_next_hop(*destination);
+        }
         for ((_, destination), decision) in flows.iter().zip(decisions.iter_mut()) {
             *decision = match fib.lookup(*destination) {
                 Some(NextHop::ServicesUnit(unit)) => {
@@ -258,11 +266,6 @@ impl<K: SaKinds> WorkerTables<K> {
                     OutboundDecision::Drop
                 }
             };
-        }
-        for ((_, destination), decision) in flows.iter().zip(decisions.iter()) {
-            if let OutboundDecision::Pending(unit) = *decision {
-                self.rules.prefetch_dynamic_bucket(unit, *destination);
-            }
         }
         for ((source, destination), decision) in flows.iter().zip(decisions.iter_mut()) {
             let OutboundDecision::Pending(unit) = *decision else {

@@ -28,7 +28,8 @@ type Line = [u64; LINE / 8];
 /// Accesses start in the first `bytes` (rounded down to a power of two of lines, so a start is
 /// picked with a mask, not a division); the table is twice that, so every access fits.
 fn table(bytes: usize, lines_per_access: usize) -> Vec<Line> {
-    let starts = 1usize << (bytes / LINE).max(lines_per_access).ilog2();
+    let starts =
+        (1usize << (bytes / LINE).max(1).ilog2()).max(lines_per_access.next_power_of_two());
     let lines = 2 * starts;
     let mut table = huge_vec(lines);
     table.resize(lines, [0; LINE / 8]);

@@ -354,17 +354,20 @@ struct LookupRow {
 
 /// The tables a burst's outbound lookup reads, stage by stage, sized for `tunnels` tunnels with
 /// traffic: trie chunk (a 1 KiB chunk per 256 /24s), next hop, rule index slot (32 B at most
-/// half full), SA slot.
+/// half full), SA slot — of which the lookup prefetches the first SA and one line more, for
+/// the encryption that follows it in the worker.
 fn lookup_stages(tunnels: u32) -> [Stage; 4] {
-    let per = |bytes: usize| Stage {
+    let per = |bytes: usize, lines: usize| Stage {
         table_bytes: bytes * tunnels as usize,
-        lines_per_access: 1,
+        lines_per_access: lines,
     };
+    let slot = std::mem::size_of::<Option<SaBundle<SaSpec>>>();
+    let sa_lines = (std::mem::size_of::<SaSpec>() + 64).min(slot).div_ceil(64);
     [
-        per(4),
-        per(std::mem::size_of::<NextHop>()),
-        per(64),
-        per(std::mem::size_of::<Option<SaBundle<SaSpec>>>()),
+        per(4, 1),
+        per(std::mem::size_of::<NextHop>(), 1),
+        per(64, 1),
+        per(slot, sa_lines),
     ]
 }
 

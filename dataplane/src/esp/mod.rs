@@ -16,6 +16,7 @@ mod ah;
 pub mod counters;
 pub mod fragment;
 mod inbound;
+mod keyed;
 pub mod lifetime;
 mod outbound;
 mod outer;

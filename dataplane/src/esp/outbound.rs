@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::ah;
 use super::counters::{BurstTally, SaCounters};
+use super::keyed::Keyed;
 use super::lifetime::{LifetimeTracker, RaisedEvents, SaEventKind};
 use super::outer::OuterTemplate;
 use super::{inner_info, SaSetupError};
@@ -165,11 +166,7 @@ impl OutboundSa {
 
     /// SPI of the outermost protocol (AH for a bundle).
     pub fn spi(&self) -> u32 {
-        match (&self.ah, &self.esp) {
-            (Some(a), _) => a.spi,
-            (None, Some(e)) => e.spi,
-            (None, None) => 0,
-        }
+        self.keyed().spi()
     }
 
     /// The counters, shareable with the control thread.
@@ -179,16 +176,7 @@ impl OutboundSa {
 
     /// Bytes of memory this SA's per-packet state occupies (SA, crypto engine, counters).
     pub fn footprint_bytes(&self) -> usize {
-        std::mem::size_of_val(self)
-            + self
-                .esp
-                .as_ref()
-                .map_or(0, |e| std::mem::size_of_val(&*e.transform))
-            + self
-                .ah
-                .as_ref()
-                .map_or(0, |a| std::mem::size_of_val(&*a.mac))
-            + std::mem::size_of::<SaCounters>()
+        self.keyed().footprint_bytes(std::mem::size_of_val(self))
     }
 
     /// Starts loading this SA's own cache lines (first stage of a prefetch pipeline).
@@ -201,13 +189,16 @@ impl OutboundSa {
     /// own lines are cached (a few packets after [`prefetch_sa`](Self::prefetch_sa)).
     #[inline]
     pub fn prefetch_context(&self) {
-        if let Some(e) = &self.esp {
-            e.transform.prefetch();
+        self.keyed().prefetch_context();
+    }
+
+    #[inline]
+    fn keyed(&self) -> Keyed<'_> {
+        Keyed {
+            esp: self.esp.as_ref().map(|e| (e.spi, &*e.transform)),
+            ah: self.ah.as_ref().map(|a| (a.spi, &*a.mac)),
+            counters: &self.counters,
         }
-        if let Some(a) = &self.ah {
-            super::prefetch::prefetch_value(&*a.mac);
-        }
-        super::prefetch::prefetch_value(&*self.counters);
     }
 
     /// Sequence number of the last packet sent (0 before the first).

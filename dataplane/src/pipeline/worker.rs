@@ -310,7 +310,7 @@ impl PicWorker {
             )
         };
         if is_fragment && self.ports.is_local(IpAddr::V4(dst)) {
-            return self.reassemble(rx, buf, l2_len, now);
+            return self.reassemble(rx, buf, l2_len, now, false);
         }
         if self.ports.is_local(IpAddr::V4(dst)) {
             return self.local_ip(buf, l2_len + header_len, protocol);
@@ -325,14 +325,16 @@ impl PicWorker {
         }
     }
 
-    /// Holds a fragment for the gateway; once the datagram is whole, processes it like any
-    /// unfragmented frame (the Ethernet header of the last fragment stays in front of it).
+    /// Holds an outer fragment for the gateway (`v6` says which family's buffer); once the
+    /// datagram is whole, processes it like any unfragmented frame (the Ethernet header of the
+    /// last fragment stays in front of it).
     fn reassemble<B: PacketBuf>(
         &mut self,
         rx: &PortSetup,
         buf: &mut B,
         l2_len: usize,
         now: u64,
+        v6: bool,
     ) -> Step {
         let mut header = [0u8; 64];
         let Some(l2) = buf.data().get(..l2_len) else {
@@ -342,7 +344,12 @@ impl PicWorker {
         if !buf.adj(l2_len) {
             return self.done(&|c| &c.drop_bad_l2);
         }
-        match self.reassembler.push(buf, now) {
+        let outcome = if v6 {
+            self.reassembler_v6.push(buf, now)
+        } else {
+            self.reassembler.push(buf, now)
+        };
+        match outcome {
             ReassemblyOutcome::Held => {
                 bump(&self.counters.fragments_held);
                 Step::Done(Disposition::Drop)
@@ -353,42 +360,11 @@ impl PicWorker {
                 };
                 front.copy_from_slice(&header[..l2_len]);
                 bump(&self.counters.reassembled);
-                self.ipv4_frame(rx, buf, l2_len, now)
-            }
-            ReassemblyOutcome::NotFragment | ReassemblyOutcome::Dropped(_) => {
-                self.done(&|c| &c.drop_reassembly)
-            }
-        }
-    }
-
-    /// [`reassemble`](Self::reassemble) for outer IPv6 fragments.
-    fn reassemble_v6<B: PacketBuf>(
-        &mut self,
-        rx: &PortSetup,
-        buf: &mut B,
-        l2_len: usize,
-        now: u64,
-    ) -> Step {
-        let mut header = [0u8; 64];
-        let Some(l2) = buf.data().get(..l2_len) else {
-            return self.done(&|c| &c.drop_bad_l2);
-        };
-        header[..l2_len].copy_from_slice(l2);
-        if !buf.adj(l2_len) {
-            return self.done(&|c| &c.drop_bad_l2);
-        }
-        match self.reassembler_v6.push(buf, now) {
-            ReassemblyOutcome::Held => {
-                bump(&self.counters.fragments_held);
-                Step::Done(Disposition::Drop)
-            }
-            ReassemblyOutcome::Complete => {
-                let Some(front) = buf.prepend(l2_len) else {
-                    return self.done(&|c| &c.drop_reassembly);
-                };
-                front.copy_from_slice(&header[..l2_len]);
-                bump(&self.counters.reassembled);
-                self.ipv6_frame(rx, buf, l2_len, now)
+                if v6 {
+                    self.ipv6_frame(rx, buf, l2_len, now)
+                } else {
+                    self.ipv4_frame(rx, buf, l2_len, now)
+                }
             }
             ReassemblyOutcome::NotFragment | ReassemblyOutcome::Dropped(_) => {
                 self.done(&|c| &c.drop_reassembly)
@@ -420,7 +396,7 @@ impl PicWorker {
             };
         }
         if next_header == ip_proto::IPV6_FRAGMENT && self.ports.is_local(IpAddr::V6(dst)) {
-            return self.reassemble_v6(rx, buf, l2_len, now);
+            return self.reassemble(rx, buf, l2_len, now, true);
         }
         if self.ports.is_local(IpAddr::V6(dst)) {
             return self.local_ip(buf, l2_len + ipv6::HEADER_LEN, next_header);

@@ -711,3 +711,38 @@ fn the_ike_side_reserves_spis_through_a_broker_keyed_by_local_gateway() {
     gw.pump();
     gw.assert_no_tunnel_state();
 }
+
+#[test]
+fn the_tunnel_change_count_moves_whenever_the_tunnel_view_does_and_only_then() {
+    let mut gw = Gateway::new(two_pics());
+    add_lan_routes(&mut gw, None);
+    let mut seen = (gw.manager.tunnel_changes(), gw.manager.view().tunnels);
+    let mut expect = |gw: &Gateway, changed: bool, step: &str| {
+        let now = (gw.manager.tunnel_changes(), gw.manager.view().tunnels);
+        assert_eq!(now.0 != seen.0, changed, "count after {step}");
+        assert_eq!(now.1 != seen.1, changed, "view after {step}");
+        seen = now;
+    };
+    let (_, spi2, _) = gw.quick_mode("10.2.2.2", LAN, "172.16.2.0/24").unwrap();
+    expect(&gw, true, "a tunnel up");
+    let (t3, spi3_old, _) = gw.quick_mode("10.3.3.3", LAN, "172.16.3.0/24").unwrap();
+    expect(&gw, true, "a second tunnel up");
+    gw.quick_mode("10.3.3.3", LAN, "172.16.3.0/24").unwrap();
+    expect(&gw, true, "a rekey");
+    assert_eq!(
+        gw.manager.child_sa_down(spi3_old),
+        SaDown::GenerationRemoved(t3)
+    );
+    expect(&gw, true, "the old generation down");
+    assert_eq!(gw.manager.child_sa_down(0x00ab_cdef), SaDown::Unknown);
+    gw.manager
+        .allocate_inbound_spi(PROFILE, a("10.9.9.9"))
+        .unwrap();
+    gw.pump();
+    expect(&gw, false, "an unknown SA down and an SPI reserved");
+    assert!(matches!(
+        gw.manager.child_sa_down(spi2),
+        SaDown::TunnelRemoved(_)
+    ));
+    expect(&gw, true, "a tunnel down");
+}

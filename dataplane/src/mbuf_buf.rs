@@ -51,18 +51,7 @@ mod tests {
     use dpdk::{Eal, Mempool};
 
     fn pool() -> Mempool {
-        Eal::init_global([
-            "-l",
-            "0",
-            "--no-huge",
-            "-m",
-            "128",
-            "--no-pci",
-            "--no-telemetry",
-            "--no-shconf",
-            "--log-level=lib.eal:warning",
-        ])
-        .unwrap_or_else(|e| panic!("EAL for mbuf tests: {e}"));
+        Eal::init_global_in_memory(128).unwrap_or_else(|e| panic!("EAL for mbuf tests: {e}"));
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Mempool::create(&format!("mbufbuf{n}"), 63, 0, Mempool::DEFAULT_DATA_ROOM).expect("pool")

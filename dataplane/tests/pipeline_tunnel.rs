@@ -267,24 +267,178 @@ fn outer_fragments_from_the_peer_are_reassembled_before_the_spi_lookup() {
     assert_eq!(out[0], Disposition::Drop);
 }
 
+/// An ICMP echo request (IPv4, id 0x77, sequence 1) with a correct checksum.
+fn echo_request(src: &str, dst: &str) -> Vec<u8> {
+    let mut packet = ipv4_udp(src, dst, b"ping through the tunnel");
+    packet[9] = 1; // ICMP
+    let icmp = &mut packet[20..];
+    icmp[..8].copy_from_slice(&[8, 0, 0, 0, 0, 0x77, 0, 1]);
+    let sum = icmp
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum::<u32>();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let check = !(((folded & 0xffff) + (folded >> 16)) as u16);
+    icmp[2..4].copy_from_slice(&check.to_be_bytes());
+    let mut ip = ipv4::Ipv4Packet::new_unchecked(&mut packet[..]);
+    ip.fill_checksum();
+    packet
+}
+
 #[test]
-fn a_packet_for_the_gateway_out_of_a_tunnel_is_counted_not_punted_with_no_way_back() {
+fn a_ping_to_the_gateway_out_of_a_tunnel_is_answered_back_into_it_and_other_traffic_counted() {
     let mut rig = rig();
+    rig.neighbors
+        .insert(OUTSIDE, "10.1.1.254".parse().unwrap(), ISP_MAC)
+        .unwrap();
     let mut peer = OutboundSa::new(
         &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
         0,
         Backend::PureRust,
     )
     .unwrap();
+    let mut peer_opens = InboundSa::new(
+        &spec(Direction::Inbound, 0x200, "10.2.2.2", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let mut out = [Disposition::Punt];
+
+    let request = echo_request("172.16.2.1", "172.16.1.1");
+    let mut esp = HeapBuf::from_slice(&request);
+    peer.encapsulate(&mut esp, 1).0.unwrap();
+    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(
+        out[0],
+        Disposition::Transmit(OUTSIDE),
+        "{:?}",
+        rig.counters.snapshot()
+    );
+    let sealed = bufs[0].data();
+    assert_eq!(&sealed[0..6], &ISP_MAC);
+    let mut reply = HeapBuf::from_slice(&sealed[14..]);
+    peer_opens.decapsulate(&mut reply, 1).0.unwrap();
+    let ip = ipv4::Ipv4Packet::new_checked(reply.data()).unwrap();
+    assert_eq!(
+        (ip.src(), ip.dst(), ip.protocol()),
+        (
+            Ipv4Addr::new(172, 16, 1, 1),
+            Ipv4Addr::new(172, 16, 2, 1),
+            1
+        )
+    );
+    assert_eq!(ip.payload()[0], 0, "an echo reply");
+    assert_eq!(
+        &ip.payload()[4..8],
+        &[0, 0x77, 0, 1],
+        "identifier and sequence kept"
+    );
+    assert_eq!(&ip.payload()[8..], &request[28..], "payload echoed");
+
+    // Anything else for the gateway out of a tunnel is counted, not answered.
     let to_gateway = ipv4_udp("172.16.2.1", "172.16.1.1", b"hello gateway");
     let mut esp = HeapBuf::from_slice(&to_gateway);
     peer.encapsulate(&mut esp, 1).0.unwrap();
     let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
-    let mut out = [Disposition::Punt];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
     assert_eq!(out[0], Disposition::Drop);
     let s = rig.counters.snapshot();
-    assert_eq!((s.decrypted, s.drop_local_via_tunnel), (1, 1));
+    assert_eq!(
+        (
+            s.decrypted,
+            s.echo_via_tunnel,
+            s.encrypted,
+            s.drop_local_via_tunnel
+        ),
+        (2, 1, 1, 1)
+    );
+}
+
+/// Adds tunnel `id` to peer `peer` protecting `remote` from anywhere (a hub's spoke: local
+/// proxy 0.0.0.0/0), with its SPIs, rule and reverse route.
+fn add_spoke(
+    rig: &mut Rig,
+    id: u32,
+    peer: &str,
+    remote: &str,
+    inbound_spi: u32,
+    outbound_spi: u32,
+) {
+    let spoke = Tunnel {
+        id: TunnelId(id),
+        peer,
+        local_proxy: "0.0.0.0/0",
+        remote_proxy: remote,
+        inbound_spi,
+        outbound_spi,
+        tunnel_mtu: None,
+    };
+    for update in tunnel_updates(&spoke) {
+        rig.worker.tables.apply(update).unwrap();
+    }
+}
+
+#[test]
+fn traffic_between_two_spokes_is_opened_and_sealed_again_into_the_other_tunnel() {
+    let mut rig = rig();
+    rig.neighbors
+        .insert(OUTSIDE, "10.1.1.254".parse().unwrap(), ISP_MAC)
+        .unwrap();
+    add_spoke(&mut rig, 8, "10.3.3.3", "172.16.3.0/24", 0x300, 0x301);
+    add_spoke(&mut rig, 9, "10.4.4.4", "172.16.4.0/24", 0x400, 0x401);
+    let mut spoke3 = OutboundSa::new(
+        &spec(Direction::Outbound, 0x300, "10.3.3.3", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let mut spoke4_opens = InboundSa::new(
+        &spec(Direction::Inbound, 0x401, "10.4.4.4", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let packet = ipv4_udp("172.16.3.5", "172.16.4.5", b"spoke to spoke");
+    let mut esp = HeapBuf::from_slice(&packet);
+    spoke3.encapsulate(&mut esp, 1).0.unwrap();
+    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut out = [Disposition::Drop];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(
+        out[0],
+        Disposition::Transmit(OUTSIDE),
+        "{:?}",
+        rig.counters.snapshot()
+    );
+    let sealed = bufs[0].data();
+    let outer = ipv4::Ipv4Packet::new_checked(&sealed[14..]).unwrap();
+    assert_eq!(outer.dst(), Ipv4Addr::new(10, 4, 4, 4));
+    let mut opened = HeapBuf::from_slice(&sealed[14..]);
+    spoke4_opens.decapsulate(&mut opened, 1).0.unwrap();
+    assert_eq!(&opened.data()[20..], &packet[20..]);
+    assert_eq!(opened.data()[8], packet[8] - 1, "the hub is one hop");
+
+    // With one hop left the packet goes no further.
+    let mut last_hop = ipv4_udp("172.16.3.5", "172.16.4.5", b"ttl 1");
+    last_hop[8] = 1;
+    ipv4::Ipv4Packet::new_unchecked(&mut last_hop[..]).fill_checksum();
+    let mut esp = HeapBuf::from_slice(&last_hop);
+    spoke3.encapsulate(&mut esp, 1).0.unwrap();
+    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(out[0], Disposition::Drop);
+    let s = rig.counters.snapshot();
+    assert_eq!(
+        (
+            s.decrypted,
+            s.tunnel_to_tunnel,
+            s.encrypted,
+            s.drop_ttl_expired
+        ),
+        (2, 1, 1, 1)
+    );
 }
 
 /// An ESP (AES-CBC + HMAC-SHA1) and AH (HMAC-SHA1) pair without NAT-T, as a bundle negotiates.

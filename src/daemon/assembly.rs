@@ -68,6 +68,17 @@ pub fn assemble(
         4096,
     )
     .map_err(|e| format!("tunnel topology: {e}"))?;
+    if let Some(far) = bindings
+        .iter()
+        .find(|b| usize::from(b.id.0) >= dataplane::pipeline::MAX_PORTS)
+    {
+        return Err(format!(
+            "interface {}: DPDK port {} is beyond the {} ports a worker addresses",
+            far.interface,
+            far.id.0,
+            dataplane::pipeline::MAX_PORTS
+        ));
+    }
     let port_ids: Vec<PortId> = bindings.iter().map(|b| b.id).collect();
     control_loop::install_configured_routes(&mut manager, plan, &port_ids)?;
     let static_tunnels = control_loop::install_static_rules(&mut manager, plan)?;

@@ -859,10 +859,16 @@ impl ControlLoop {
         let Some((observer, tracker)) = self.observer.as_mut() else {
             return;
         };
-        let Ok(view) = self.manager.lock().map(|m| m.view()) else {
-            return;
+        let events = {
+            let Ok(manager) = self.manager.lock() else {
+                return;
+            };
+            // Most turns (an IKE retransmit, a keepalive) leave the tunnels alone: then the
+            // view of every tunnel is not built at all.
+            tracker.update_if_changed(manager.tunnel_changes(), || manager.view().tunnels)
         };
-        for event in tracker.update(view.tunnels) {
+        // The observer runs without the manager lock: it may take its time or call back in.
+        for event in events {
             observer(&event);
         }
     }

@@ -15,6 +15,7 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use control::config::Device;
+use dataplane::pipeline::PipelineCounters;
 use dataplane::tables::PortId;
 use dpdk::{Mbuf, Mempool, Producer};
 
@@ -51,6 +52,9 @@ pub struct EmbeddedGateway {
     stop: Arc<AtomicBool>,
     requests: crossbeam::channel::Sender<OperationalRequest>,
     workers: Vec<Option<HostWorker>>,
+    /// Each worker's counters, kept here so any thread can read them while the host drives
+    /// the worker itself.
+    worker_counters: Vec<Arc<PipelineCounters>>,
     ports: Vec<PortId>,
     /// Workers punt into clones; kept so that the ring outlives every worker's handle.
     _punt_tx: Producer<Mbuf>,
@@ -141,6 +145,11 @@ impl EmbeddedGateway {
                 &ports,
             )));
         }
+        let worker_counters = workers
+            .iter()
+            .flatten()
+            .map(|w| w.counters().clone())
+            .collect();
         let (requests, requests_rx) = crossbeam::channel::unbounded();
         let mut control = assembly.control;
         control.serve_requests(requests_rx);
@@ -151,6 +160,7 @@ impl EmbeddedGateway {
             stop: Arc::new(AtomicBool::new(false)),
             requests,
             workers,
+            worker_counters,
             ports,
             _punt_tx: assembly.punt_tx,
         })
@@ -162,6 +172,11 @@ impl EmbeddedGateway {
 
     pub fn ports(&self) -> &[PortId] {
         &self.ports
+    }
+
+    /// Worker `index`'s counters, readable while the worker runs.
+    pub fn worker_counters(&self, index: usize) -> Option<Arc<PipelineCounters>> {
+        self.worker_counters.get(index).cloned()
     }
 
     /// Hands worker `index` to the caller, once.

@@ -3,7 +3,6 @@
 //! loop did something, so every path that changes state (IKE, lifetimes, clear, shutdown)
 //! reports the same way without each having to remember to.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use control::tunnels::TunnelView;
@@ -37,30 +36,61 @@ pub type EventObserver = Box<dyn FnMut(&GatewayEvent) + Send>;
 /// What was reported last, so that the next view yields only the differences.
 #[derive(Default)]
 pub struct EventTracker {
-    known: BTreeMap<TunnelId, TunnelView>,
+    /// Sorted by id, one entry per id.
+    known: Vec<TunnelView>,
+    /// The tunnel manager's change count `known` was taken at; `None` until there is one.
+    seen_changes: Option<u64>,
 }
 
 impl EventTracker {
+    /// [`EventTracker::update`] when `changes` (the tunnel manager's
+    /// [`tunnel_changes`](control::tunnels::TunnelManager::tunnel_changes)) moved since the last
+    /// call; otherwise nothing changed, and `tunnels` is not even asked for the view, which is
+    /// what makes a control-loop turn cheap with many tunnels.
+    pub fn update_if_changed(
+        &mut self,
+        changes: u64,
+        tunnels: impl FnOnce() -> Vec<TunnelView>,
+    ) -> Vec<GatewayEvent> {
+        if self.seen_changes == Some(changes) {
+            return Vec::new();
+        }
+        let events = self.update(tunnels());
+        self.seen_changes = Some(changes);
+        events
+    }
+
     /// The events that turn the last reported state into `tunnels`, in the order a router
     /// wants them: withdrawals before removals, insertions after additions.
-    pub fn update(&mut self, tunnels: Vec<TunnelView>) -> Vec<GatewayEvent> {
-        let now: BTreeMap<TunnelId, TunnelView> = tunnels.into_iter().map(|t| (t.id, t)).collect();
+    pub fn update(&mut self, mut tunnels: Vec<TunnelView>) -> Vec<GatewayEvent> {
+        // Cheap on the manager's view, which is in id order already; the lookups below then
+        // are binary searches.
+        tunnels.sort_by_key(|t| t.id);
+        // Of two views of one id the later one counts.
+        tunnels.dedup_by(|later, earlier| {
+            let same = later.id == earlier.id;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        let now = tunnels;
         let mut events = Vec::new();
-        for (id, old) in &self.known {
-            let replaced = now.get(id).is_some_and(|new| !same_tunnel(old, new));
-            if !now.contains_key(id) || replaced {
-                if old.reverse_route.is_some() {
-                    events.push(event(GatewayEventKind::RouteWithdraw, old));
-                }
-                events.push(event(GatewayEventKind::TunnelDown, old));
-            } else if let Some(new) = now.get(id) {
+        for old in &self.known {
+            if let Some(new) = find(&now, old.id).filter(|new| same_tunnel(old, new)) {
                 if old.reverse_route.is_some() && old.reverse_route != new.reverse_route {
                     events.push(event(GatewayEventKind::RouteWithdraw, old));
                 }
+                continue;
             }
+            // Gone, or its id now names another tunnel.
+            if old.reverse_route.is_some() {
+                events.push(event(GatewayEventKind::RouteWithdraw, old));
+            }
+            events.push(event(GatewayEventKind::TunnelDown, old));
         }
-        for (id, new) in &now {
-            match self.known.get(id) {
+        for new in &now {
+            match find(&self.known, new.id) {
                 Some(old) if same_tunnel(old, new) => {
                     if new.reverse_route.is_some() && old.reverse_route != new.reverse_route {
                         events.push(event(GatewayEventKind::RouteInsert, new));
@@ -75,8 +105,17 @@ impl EventTracker {
             }
         }
         self.known = now;
+        // A caller that passes views itself says nothing about the manager's change count.
+        self.seen_changes = None;
         events
     }
+}
+
+fn find(sorted: &[TunnelView], id: TunnelId) -> Option<&TunnelView> {
+    sorted
+        .binary_search_by_key(&id, |t| t.id)
+        .ok()
+        .map(|index| &sorted[index])
 }
 
 /// A tunnel id reused by another peer or proxy pair is another tunnel (a rekey keeps both).
@@ -154,6 +193,60 @@ mod tests {
             .is_empty());
         let down = tracker.update(Vec::new());
         assert_eq!(kinds(&down), vec![(RouteWithdraw, 3), (TunnelDown, 3)]);
+    }
+
+    #[test]
+    fn an_unchanged_count_skips_the_view_and_a_new_one_compares_it() {
+        use GatewayEventKind::*;
+        let mut tracker = EventTracker::default();
+        let mut asked = 0;
+        let up = tracker.update_if_changed(5, || {
+            asked += 1;
+            vec![tunnel(2, "10.2.2.2:500", "172.16.2.0/24", true)]
+        });
+        assert_eq!(kinds(&up), vec![(TunnelUp, 2), (RouteInsert, 2)]);
+        // The same count: the view is not built, even if it would differ (it cannot, from the
+        // manager; here it proves the skip).
+        let skipped = tracker.update_if_changed(5, || {
+            asked += 1;
+            Vec::new()
+        });
+        assert!(skipped.is_empty());
+        assert_eq!(asked, 1);
+        // A new count compares again, and an unchanged view yields nothing.
+        let same = tracker.update_if_changed(6, || {
+            asked += 1;
+            vec![tunnel(2, "10.2.2.2:500", "172.16.2.0/24", true)]
+        });
+        assert!(same.is_empty());
+        assert_eq!(asked, 2);
+        let down = tracker.update_if_changed(7, Vec::new);
+        assert_eq!(kinds(&down), vec![(RouteWithdraw, 2), (TunnelDown, 2)]);
+        // A view passed directly forgets the count, so the next counted call compares.
+        assert_eq!(
+            kinds(&tracker.update(vec![tunnel(4, "10.4.4.4:500", "0.0.0.0/0", false)])),
+            vec![(TunnelUp, 4)]
+        );
+        assert_eq!(
+            kinds(&tracker.update_if_changed(7, Vec::new)),
+            vec![(TunnelDown, 4)]
+        );
+    }
+
+    #[test]
+    fn views_in_any_order_compare_by_id() {
+        use GatewayEventKind::*;
+        let mut tracker = EventTracker::default();
+        let up = tracker.update(vec![
+            tunnel(9, "10.9.9.9:500", "0.0.0.0/0", false),
+            tunnel(1, "10.1.1.9:500", "0.0.0.0/0", false),
+        ]);
+        assert_eq!(kinds(&up), vec![(TunnelUp, 1), (TunnelUp, 9)]);
+        let moved = tracker.update(vec![
+            tunnel(9, "10.9.9.9:500", "0.0.0.0/0", false),
+            tunnel(5, "10.5.5.5:500", "0.0.0.0/0", false),
+        ]);
+        assert_eq!(kinds(&moved), vec![(TunnelDown, 1), (TunnelUp, 5)]);
     }
 
     #[test]

@@ -5,47 +5,28 @@
 //! per-port queues are allocated once, and a full queue is a counted drop.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
+use dataplane::pipeline::dispatch::{
+    dispatch_burst, dispatch_handed_off, take_handed_off, DispatchContext, FrameSink, UPDATE_BUDGET,
+};
 use dataplane::pipeline::drops::PipelineCounters;
-use dataplane::pipeline::{fragment_frame, Disposition, GatewaySas, PicWorker};
-use dataplane::tables::{HandoffPort, PortId, UpdateReceiver, WorkerEvent};
+use dataplane::pipeline::{GatewaySas, PicWorker};
+use dataplane::tables::{
+    HandoffPort, HandoffRefused, PortId, UpdateReceiver, WorkerEvent, WorkerId,
+};
 use dpdk::{Consumer, Mbuf, MbufBurst, Mempool, Producer, BURST_SIZE};
 
-/// What became of one received frame, for a host that wants to know per packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Verdict {
-    /// Queued for transmission (take it with [`HostWorker::take_tx`]).
-    Transmit = 0,
-    /// Taken by the control thread (IKE, ARP, ND, ICMP to the gateway).
-    Punted = 1,
-    /// Taken by the worker that owns its SA.
-    HandedOff = 2,
-    /// Freed; the reason is counted in the worker's drop counters.
-    Dropped = 3,
-    /// Split into fragments that were processed in its place.
-    Fragmented = 4,
-}
-
-/// Counts of one [`HostWorker::receive`] call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BurstOutcome {
-    pub transmit: u32,
-    pub consumed: u32,
-    pub dropped: u32,
-}
+pub use dataplane::pipeline::dispatch::{BurstOutcome, Verdict};
 
 /// How many frames may wait per output port before the host takes them.
 pub const TX_QUEUE_CAPACITY: usize = 4096;
 
-/// A jumbo inner packet split for a ~1400-byte tunnel needs at most this many fragments.
-const MAX_FRAGMENTS: usize = 8;
-
-/// Table updates applied per poll, so that a flood of installs cannot starve forwarding.
-const UPDATE_BUDGET: usize = 256;
-
 pub struct HostWorker {
     worker: PicWorker,
+    /// The worker's counters, held apart so that dispatch can bump them while the worker is
+    /// borrowed to process.
+    counters: Arc<PipelineCounters>,
     updates: UpdateReceiver<GatewaySas>,
     handoff: HandoffPort<Mbuf>,
     punt: Producer<Mbuf>,
@@ -73,6 +54,7 @@ impl HostWorker {
             .max()
             .unwrap_or(0);
         HostWorker {
+            counters: Arc::clone(worker.counters()),
             worker,
             updates,
             handoff,
@@ -86,8 +68,8 @@ impl HostWorker {
         }
     }
 
-    pub fn counters(&self) -> &PipelineCounters {
-        self.worker.counters()
+    pub fn counters(&self) -> &Arc<PipelineCounters> {
+        &self.counters
     }
 
     /// Takes every mbuf of `frames`, received on `port`, and processes them in bursts.
@@ -147,25 +129,14 @@ impl HostWorker {
                 counters,
             });
         }
-        let mut handed = 0;
-        while handed < BURST_SIZE {
-            let mut taken = None;
-            self.handoff.receive(1, |mbuf| taken = Some(mbuf));
-            let Some(mbuf) = taken else { break };
-            handed += 1;
-            let port = PortId(mbuf.port());
-            let mut burst = MbufBurst::new();
-            let _ = burst.push(mbuf);
+        let mut handed = MbufBurst::new();
+        if take_handed_off(&mut self.handoff, &mut handed) > 0 {
+            busy = true;
+            let (worker, mut sink, context) = self.dispatch_parts(now);
+            // The host asked for none of these frames, so their outcome is not reported.
             let mut ignored = BurstOutcome::default();
-            self.process(
-                port,
-                &mut burst,
-                now,
-                &mut ignored,
-                &mut [Verdict::Dropped; 1],
-            );
+            dispatch_handed_off(worker, &mut sink, &context, &mut handed, &mut ignored);
         }
-        busy |= handed > 0;
         for index in 0..self.injected.len() {
             let port = usize::from(self.injected[index].0 .0);
             while self
@@ -195,9 +166,8 @@ impl HostWorker {
             out[taken] = mbuf.into_raw();
             taken += 1;
         }
-        if taken > 0 {
-            dataplane::pipeline::drops::add(&self.worker.counters().tx_packets, taken as u64);
-        }
+        // `tx_packets` was counted when the pipeline queued the frame, as in `dyntun run`;
+        // frames the control thread injected are not pipeline output and are not counted.
         taken
     }
 
@@ -218,84 +188,52 @@ impl HostWorker {
         outcome: &mut BurstOutcome,
         verdicts: &mut [Verdict],
     ) {
-        let mut dispositions = [Disposition::Drop; BURST_SIZE];
-        self.worker
-            .process_burst(port, burst.as_mut_slice(), &mut dispositions, now);
-        let counters = self.worker.counters().clone();
-        let mut fragmented = Vec::new();
-        for (index, (mbuf, disposition)) in burst.drain().zip(dispositions.iter()).enumerate() {
-            let verdict = match *disposition {
-                Disposition::Transmit(out) => match self.tx.get_mut(usize::from(out.0)) {
-                    Some(queue) if queue.len() < TX_QUEUE_CAPACITY => {
-                        queue.push_back(mbuf);
-                        outcome.transmit += 1;
-                        Verdict::Transmit
-                    }
-                    _ => {
-                        dataplane::pipeline::drops::bump(&counters.drop_tx_full);
-                        outcome.dropped += 1;
-                        Verdict::Dropped
-                    }
-                },
-                Disposition::Punt => match self.punt.enqueue(mbuf) {
-                    Ok(()) => {
-                        outcome.consumed += 1;
-                        Verdict::Punted
-                    }
-                    Err(_) => {
-                        dataplane::pipeline::drops::bump(&counters.drop_punt_full);
-                        outcome.dropped += 1;
-                        Verdict::Dropped
-                    }
-                },
-                Disposition::HandOff(owner) => match self.handoff.send(owner, mbuf) {
-                    Ok(()) => {
-                        outcome.consumed += 1;
-                        Verdict::HandedOff
-                    }
-                    Err(_) => {
-                        dataplane::pipeline::drops::bump(&counters.drop_handoff_full);
-                        outcome.dropped += 1;
-                        Verdict::Dropped
-                    }
-                },
-                Disposition::Drop => {
-                    outcome.dropped += 1;
-                    Verdict::Dropped
-                }
-                Disposition::Fragment { mtu } => {
-                    let mut fragments = MbufBurst::new();
-                    let split = if self.pool.alloc_into(&mut fragments, MAX_FRAGMENTS) {
-                        fragment_frame(&mbuf, mtu, fragments.as_mut_slice()).ok()
-                    } else {
-                        None
-                    };
-                    match split {
-                        Some(used) => {
-                            while fragments.len() > used {
-                                drop(fragments.pop());
-                            }
-                            // Rare (only inner packets too big for their tunnel): the
-                            // fragments are processed once this burst is done.
-                            fragmented.push(fragments);
-                            Verdict::Fragmented
-                        }
-                        None => {
-                            dataplane::pipeline::drops::bump(&counters.drop_fragmentation_failed);
-                            outcome.dropped += 1;
-                            Verdict::Dropped
-                        }
-                    }
-                }
-            };
-            if let Some(slot) = verdicts.get_mut(index) {
-                *slot = verdict;
+        let (worker, mut sink, context) = self.dispatch_parts(now);
+        dispatch_burst(worker, &mut sink, &context, port, burst, verdicts, outcome);
+    }
+
+    /// The worker, where its frames go, and what dispatch reads, borrowed side by side.
+    fn dispatch_parts(&mut self, now: u64) -> (&mut PicWorker, HostSink<'_>, DispatchContext<'_>) {
+        let sink = HostSink {
+            tx: &mut self.tx,
+            punt: &mut self.punt,
+            handoff: &mut self.handoff,
+        };
+        let context = DispatchContext {
+            counters: &self.counters,
+            pool: &self.pool,
+            now,
+        };
+        (&mut self.worker, sink, context)
+    }
+}
+
+/// Frames to transmit wait in the per-port queues until the host takes them.
+struct HostSink<'a> {
+    tx: &'a mut [VecDeque<Mbuf>],
+    punt: &'a mut Producer<Mbuf>,
+    handoff: &'a mut HandoffPort<Mbuf>,
+}
+
+impl FrameSink for HostSink<'_> {
+    fn transmit(&mut self, port: PortId, mbuf: Mbuf) -> Result<(), Mbuf> {
+        match self.tx.get_mut(usize::from(port.0)) {
+            // Below the capacity it was created with, so pushing does not allocate.
+            Some(queue) if queue.len() < TX_QUEUE_CAPACITY => {
+                queue.push_back(mbuf);
+                Ok(())
             }
+            _ => Err(mbuf),
         }
-        for mut fragments in fragmented {
-            let mut ignored = [Verdict::Dropped; BURST_SIZE];
-            // Each fragment now fits the tunnel, so this recursion is one level deep.
-            self.process(port, &mut fragments, now, outcome, &mut ignored);
-        }
+    }
+
+    fn punt(&mut self, mbuf: Mbuf) -> Result<(), Mbuf> {
+        self.punt.enqueue(mbuf)
+    }
+
+    fn hand_off(&mut self, owner: WorkerId, mbuf: Mbuf) -> Result<(), Mbuf> {
+        self.handoff
+            .send(owner, mbuf)
+            .map_err(HandoffRefused::into_packet)
     }
 }

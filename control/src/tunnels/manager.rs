@@ -106,6 +106,8 @@ pub struct TunnelManager<K: SaKinds, B: SaBuilder<K>> {
     by_peer: HashMap<PeerKey, Vec<TunnelId>>,
     by_spi: HashMap<u32, TunnelId>,
     next_serial: u64,
+    /// Bumped by every change to what `view` shows of the tunnels.
+    tunnel_changes: u64,
 }
 
 impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
@@ -164,6 +166,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             by_peer: HashMap::new(),
             by_spi: HashMap::new(),
             next_serial: 1,
+            tunnel_changes: 0,
             topology,
         };
         manager.bind_units();
@@ -360,6 +363,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         self.by_peer.entry(peer.clone()).or_default().push(tunnel);
         let serial = self.next_serial;
         self.next_serial += 1;
+        self.tunnel_changes += 1;
         self.tunnels[tunnel.0 as usize] = Some(Tunnel {
             serial,
             peer_key: peer.clone(),
@@ -396,6 +400,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
             outbound_spis: up.outbound.iter().map(|s| s.spi).collect(),
         });
         record.peer = up.peer;
+        self.tunnel_changes += 1;
         for spi in inbound_spis {
             self.by_spi.insert(spi, tunnel);
         }
@@ -503,6 +508,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         }
         let generation = record.generations.remove(position);
         let owner = record.placement.worker;
+        self.tunnel_changes += 1;
         for spi in &generation.inbound_spis {
             self.by_spi.remove(spi);
             self.reservations().release_spi(*spi);
@@ -525,6 +531,7 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
         else {
             return false;
         };
+        self.tunnel_changes += 1;
         if let Some((vrf, route)) = record.route {
             self.rib.get_or_create(vrf).remove(&route);
             self.send_to_all(|| TableUpdate::RemoveRoute { vrf, route });
@@ -666,6 +673,12 @@ impl<K: SaKinds, B: SaBuilder<K>> TunnelManager<K, B> {
 
     pub fn vrf_id(&self, name: Option<&str>) -> Option<VrfId> {
         self.vrfs.id(name)
+    }
+
+    /// Changes whenever `view().tunnels` may have: equal values mean the same tunnels, so a
+    /// watcher can skip building the view in between.
+    pub fn tunnel_changes(&self) -> u64 {
+        self.tunnel_changes
     }
 
     pub fn tunnel_count(&self) -> usize {

@@ -7,11 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dpdk::{Consumer, Mbuf, MbufBurst, Mempool, Producer, RxQueue, TxQueue, BURST_SIZE};
+use dpdk::{Consumer, Mbuf, MbufBurst, Mempool, Producer, RxQueue, TxQueue};
 
-use super::drops::{add, bump};
-use super::worker::{fragment_frame, Disposition, GatewaySas, PicWorker};
-use crate::tables::{HandoffPort, PortId, UpdateReceiver, WorkerEvent};
+use super::dispatch::{
+    dispatch_burst, dispatch_handed_off, take_handed_off, BurstOutcome, DispatchContext, FrameSink,
+    UPDATE_BUDGET,
+};
+use super::drops::{add, PipelineCounters};
+use super::worker::{GatewaySas, PicWorker};
+use crate::tables::{HandoffPort, HandoffRefused, PortId, UpdateReceiver, WorkerEvent, WorkerId};
 
 /// Everything a worker loop owns besides its tables.
 pub struct WorkerIo {
@@ -34,14 +38,10 @@ pub struct WorkerIo {
     pub idle_sleep: Duration,
 }
 
-/// A jumbo inner packet split for a ~1400-byte tunnel needs at most this many fragments.
-const MAX_FRAGMENTS: usize = 8;
-
-/// Updates applied per loop turn, so that a flood of tunnel installs cannot starve forwarding.
-const UPDATE_BUDGET: usize = 256;
-
 pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
     let tsc_hz = dpdk::lcore::tsc_hz().max(1);
+    // The loop's own handle: dispatch bumps counters while the worker is borrowed to process.
+    let counters = Arc::clone(worker.counters());
     let mut rx_burst = MbufBurst::new();
     let mut tx_bursts: Vec<MbufBurst> = io.tx.iter().map(|_| MbufBurst::new()).collect();
     let mut idle_polls = 0u32;
@@ -62,6 +62,20 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
                 counters,
             });
         }
+        let context = DispatchContext {
+            counters: &counters,
+            pool: &io.pool,
+            now,
+        };
+        // The loop does not report per-frame results; the counters say it all.
+        let mut outcome = BurstOutcome::default();
+        let mut sink = LoopSink {
+            tx: &mut io.tx,
+            tx_bursts: &mut tx_bursts,
+            punt: &mut io.punt,
+            handoff: &mut io.handoff,
+            counters: &counters,
+        };
         let mut busy = false;
         for queue in 0..io.rx.len() {
             let received = io.rx[queue].rx(&mut rx_burst);
@@ -70,22 +84,23 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
             }
             busy = true;
             let port = PortId(io.rx[queue].port().id());
-            process_and_dispatch(worker, io, port, &mut rx_burst, &mut tx_bursts, now);
+            dispatch_burst(
+                worker,
+                &mut sink,
+                &context,
+                port,
+                &mut rx_burst,
+                &mut [],
+                &mut outcome,
+            );
         }
         // Packets another worker received for SAs this one owns.
-        let mut handed = 0;
-        while handed < BURST_SIZE {
-            let Some(mbuf) = receive_one(&mut io.handoff) else {
-                break;
-            };
-            handed += 1;
-            let port = PortId(mbuf.port());
-            let _ = rx_burst.push(mbuf);
-            process_and_dispatch(worker, io, port, &mut rx_burst, &mut tx_bursts, now);
+        if take_handed_off(sink.handoff, &mut rx_burst) > 0 {
+            busy = true;
+            dispatch_handed_off(worker, &mut sink, &context, &mut rx_burst, &mut outcome);
         }
-        busy |= handed > 0;
         for (port, ring) in io.injected.iter_mut() {
-            let Some(tx) = tx_bursts.get_mut(usize::from(port.0)) else {
+            let Some(tx) = sink.tx_bursts.get_mut(usize::from(port.0)) else {
                 continue;
             };
             while !tx.is_full() {
@@ -94,7 +109,7 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
                 let _ = tx.push(mbuf);
             }
         }
-        flush_tx(worker, io, &mut tx_bursts);
+        sink.flush();
         if busy {
             idle_polls = 0;
         } else {
@@ -106,103 +121,59 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
     }
 }
 
-fn receive_one(handoff: &mut HandoffPort<Mbuf>) -> Option<Mbuf> {
-    let mut taken = None;
-    handoff.receive(1, |mbuf| taken = Some(mbuf));
-    taken
+/// Frames to transmit wait in a burst per port, which goes to the port's tx queue when it is
+/// full and at the end of every loop turn.
+struct LoopSink<'a> {
+    tx: &'a mut [Option<TxQueue>],
+    tx_bursts: &'a mut [MbufBurst],
+    punt: &'a mut Producer<Mbuf>,
+    handoff: &'a mut HandoffPort<Mbuf>,
+    counters: &'a PipelineCounters,
 }
 
-/// Runs the worker over `burst` and moves every mbuf where the worker said.
-fn process_and_dispatch(
-    worker: &mut PicWorker,
-    io: &mut WorkerIo,
-    port: PortId,
-    burst: &mut MbufBurst,
-    tx_bursts: &mut [MbufBurst],
-    now: u64,
-) {
-    let mut dispositions = [Disposition::Drop; BURST_SIZE];
-    worker.process_burst(port, burst.as_mut_slice(), &mut dispositions, now);
-    dispatch(worker, io, port, burst, &dispositions, tx_bursts, now);
-}
-
-fn dispatch(
-    worker: &mut PicWorker,
-    io: &mut WorkerIo,
-    port: PortId,
-    burst: &mut MbufBurst,
-    dispositions: &[Disposition],
-    tx_bursts: &mut [MbufBurst],
-    now: u64,
-) {
-    let counters = worker.counters().clone();
-    for (mbuf, disposition) in burst.drain().zip(dispositions.iter()) {
-        match *disposition {
-            Disposition::Transmit(port) => {
-                let Some(tx) = tx_bursts.get_mut(usize::from(port.0)) else {
-                    bump(&counters.drop_tx_full);
-                    continue;
-                };
-                if let Err(mbuf) = tx.push(mbuf) {
-                    // The per-port burst is full: send what we have and queue this one.
-                    send_port(io, tx_bursts, usize::from(port.0), &counters);
-                    let _ = tx_bursts[usize::from(port.0)].push(mbuf);
-                }
-            }
-            Disposition::Punt => {
-                if io.punt.enqueue(mbuf).is_err() {
-                    bump(&counters.drop_punt_full);
-                }
-            }
-            Disposition::HandOff(owner) => {
-                if io.handoff.send(owner, mbuf).is_err() {
-                    bump(&counters.drop_handoff_full);
-                }
-            }
-            Disposition::Drop => drop(mbuf),
-            Disposition::Fragment { mtu } => {
-                let mut fragments = MbufBurst::new();
-                let split = if io.pool.alloc_into(&mut fragments, MAX_FRAGMENTS) {
-                    fragment_frame(&mbuf, mtu, fragments.as_mut_slice()).ok()
-                } else {
-                    None
-                };
-                drop(mbuf);
-                let Some(used) = split else {
-                    bump(&counters.drop_fragmentation_failed);
-                    continue;
-                };
-                while fragments.len() > used {
-                    drop(fragments.pop());
-                }
-                // Each fragment now fits the tunnel, so this recursion is one level deep.
-                process_and_dispatch(worker, io, port, &mut fragments, tx_bursts, now);
-            }
+impl LoopSink<'_> {
+    fn flush(&mut self) {
+        for (queue, burst) in self.tx.iter_mut().zip(self.tx_bursts.iter_mut()) {
+            send(queue.as_mut(), burst, self.counters);
         }
     }
 }
 
-fn send_port(
-    io: &mut WorkerIo,
-    tx_bursts: &mut [MbufBurst],
-    port: usize,
-    counters: &super::drops::PipelineCounters,
-) {
-    let burst = &mut tx_bursts[port];
+impl FrameSink for LoopSink<'_> {
+    fn transmit(&mut self, port: PortId, mbuf: Mbuf) -> Result<(), Mbuf> {
+        let index = usize::from(port.0);
+        let Some(burst) = self.tx_bursts.get_mut(index) else {
+            return Err(mbuf);
+        };
+        burst.push(mbuf).or_else(|mbuf| {
+            send(
+                self.tx.get_mut(index).and_then(Option::as_mut),
+                burst,
+                self.counters,
+            );
+            burst.push(mbuf)
+        })
+    }
+
+    fn punt(&mut self, mbuf: Mbuf) -> Result<(), Mbuf> {
+        self.punt.enqueue(mbuf)
+    }
+
+    fn hand_off(&mut self, owner: WorkerId, mbuf: Mbuf) -> Result<(), Mbuf> {
+        self.handoff
+            .send(owner, mbuf)
+            .map_err(HandoffRefused::into_packet)
+    }
+}
+
+/// Gives `burst` to `queue`; what the queue did not take is dropped here, counted, never leaked.
+fn send(queue: Option<&mut TxQueue>, burst: &mut MbufBurst, counters: &PipelineCounters) {
     if burst.is_empty() {
         return;
     }
-    if let Some(tx) = io.tx.get_mut(port).and_then(Option::as_mut) {
-        tx.tx(burst);
+    if let Some(queue) = queue {
+        queue.tx(burst);
     }
-    // What the queue did not take is dropped here, counted, never leaked.
     add(&counters.drop_tx_full, burst.len() as u64);
     burst.clear();
-}
-
-fn flush_tx(worker: &PicWorker, io: &mut WorkerIo, tx_bursts: &mut [MbufBurst]) {
-    let counters = worker.counters().clone();
-    for port in 0..tx_bursts.len() {
-        send_port(io, tx_bursts, port, &counters);
-    }
 }

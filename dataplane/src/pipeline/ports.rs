@@ -7,7 +7,9 @@ use arrayvec::ArrayVec;
 
 use crate::tables::{PortId, VrfId};
 
-pub const MAX_PORTS: usize = 16;
+/// Every port id DPDK can hand out (`RTE_MAX_ETHPORTS` of Debian's DPDK 22.11), so whatever a
+/// host binds is addressable; the assembly refuses ids beyond it rather than drop their frames.
+pub const MAX_PORTS: usize = 32;
 pub const MAX_ADDRESSES_PER_PORT: usize = 8;
 /// Ethernet's MTU, what an interface has unless configured otherwise.
 pub const ETHERNET_MTU: u16 = 1500;

@@ -253,7 +253,7 @@ impl PicWorker {
                     next_routed += 1;
                     self.forward_decided(rx, &mut bufs[i], l2_len, src, dst, decision, now)
                 }
-                Step::Inbound { spi } => self.inbound_ipsec(&mut bufs[i], spi, now),
+                Step::Inbound { spi } => self.inbound_ipsec(rx, &mut bufs[i], spi, now),
             };
             match disposition {
                 Disposition::Transmit(_) => {}
@@ -444,7 +444,13 @@ impl PicWorker {
         Step::Inbound { spi }
     }
 
-    fn inbound_ipsec<B: PacketBuf>(&mut self, buf: &mut B, spi: u32, now: u64) -> Disposition {
+    fn inbound_ipsec<B: PacketBuf>(
+        &mut self,
+        rx: &PortSetup,
+        buf: &mut B,
+        spi: u32,
+        now: u64,
+    ) -> Disposition {
         let worker = self.worker();
         let (verdict, raised, inside_vrf, proxy) = match self.tables.inbound(spi) {
             InboundLookup::HandOff(owner) if owner.0 < self.worker_count => {
@@ -472,7 +478,69 @@ impl PicWorker {
         if !proxy.remote.contains(src) || !proxy.local.contains(dst) {
             return self.drop(&|c| &c.drop_proxy_mismatch);
         }
-        self.route_ip(buf, inside_vrf, dst, false)
+        let Some(next_hop) = self
+            .tables
+            .fibs
+            .get(inside_vrf)
+            .and_then(|fib| fib.lookup(dst))
+            .copied()
+        else {
+            return self.drop(&|c| &c.drop_no_route);
+        };
+        match next_hop {
+            // Pinging the gateway's own address from behind a peer: the reply goes back into
+            // the tunnel (or whichever the route to the sender picks).
+            NextHop::Local => match crate::wire::icmp::echo_reply_in_place(buf.data_mut()) {
+                Some((src, dst)) => {
+                    bump(&self.counters.echo_via_tunnel);
+                    self.send_into_tunnel(rx, buf, inside_vrf, src, dst, now)
+                }
+                None => self.drop(&|c| &c.drop_local_via_tunnel),
+            },
+            // From one peer's network to another's (hub and spoke): the inside VRF routes it to
+            // the other tunnel's services unit, so it is classified and sealed again.
+            NextHop::ServicesUnit(_) => {
+                if hop_limit(buf.data()) <= 1 {
+                    return self.drop(&|c| &c.drop_ttl_expired);
+                }
+                bump(&self.counters.tunnel_to_tunnel);
+                self.send_into_tunnel(rx, buf, inside_vrf, src, dst, now)
+            }
+            other => self.frame_for_next_hop(buf, other, dst, false),
+        }
+    }
+
+    /// Classifies a bare IP packet (no Ethernet header) as if it had entered `vrf` and
+    /// forwards it accordingly: usually sealed into the tunnel its rule names.
+    fn send_into_tunnel<B: PacketBuf>(
+        &mut self,
+        rx: &PortSetup,
+        buf: &mut B,
+        vrf: VrfId,
+        src: IpAddr,
+        dst: IpAddr,
+        now: u64,
+    ) -> Disposition {
+        let mut decision = [OutboundDecision::Drop];
+        self.tables
+            .classify_outbound_burst(vrf, &[(src, dst)], &mut decision);
+        match decision[0] {
+            // Pre-fragmentation hands the frame back to the caller as an Ethernet frame,
+            // which a packet out of a tunnel is not.
+            OutboundDecision::Encrypt(_) => {
+                match self.forward_decided(rx, buf, 0, src, dst, decision[0], now) {
+                    Disposition::Fragment { .. } => self.drop(&|c| &c.drop_fragmentation_failed),
+                    other => other,
+                }
+            }
+            OutboundDecision::Forward(next_hop) => {
+                decrement_ttl(buf, 0);
+                self.frame_for_next_hop(buf, next_hop, dst, false)
+            }
+            // Another worker owns that tunnel's SAs; it would need the packet re-framed.
+            OutboundDecision::HandOff { .. } => self.drop(&|c| &c.drop_unsupported),
+            other => self.forward_decided(rx, buf, 0, src, dst, other, now),
+        }
     }
 
     /// Finishes a routed frame once the burst's lookup stages decided what it gets.
@@ -662,9 +730,8 @@ impl PicWorker {
                 bump(&self.counters.tx_packets);
                 Disposition::Transmit(port)
             }
-            // A frame from a port for the gateway goes to the control thread as it came. A
-            // packet that reached the gateway out of a tunnel would need its answer sealed
-            // again, which the control thread cannot do yet: counted, not answered.
+            // A frame from a port for the gateway goes to the control thread as it came (packets
+            // out of a tunnel never get here: the inbound path answers their pings itself).
             NextHop::Local if has_l2 => Disposition::Punt,
             NextHop::Local => self.drop(&|c| &c.drop_local_via_tunnel),
             NextHop::ServicesUnit(_) => self.drop(&|c| &c.drop_unsupported),
@@ -735,6 +802,15 @@ fn restore_ttl<B: PacketBuf>(buf: &mut B, l2_len: usize) {
             ip.set_ttl(ttl.saturating_add(1));
             ip.fill_checksum();
         }
+    }
+}
+
+/// TTL or hop limit of a bare IP packet (0 when there is no IP header to read).
+fn hop_limit(packet: &[u8]) -> u8 {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => packet.get(8).copied().unwrap_or(0),
+        Some(6) => packet.get(7).copied().unwrap_or(0),
+        _ => 0,
     }
 }
 

@@ -1,7 +1,7 @@
 //! ICMPv4 (RFC 792) and ICMPv6 (RFC 4443) messages, as far as the tunnel needs them: a view for
 //! classifying and the builders for "fragmentation needed" (RFC 1191) and "packet too big".
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::checksum;
 use super::{ip_proto, ipv4, ipv6, read_u16, read_u32, write_u16, write_u32, WireError};
@@ -130,6 +130,79 @@ pub fn build_v6_packet_too_big(
     Some(total)
 }
 
+/// Turns an IPv4 or IPv6 echo request addressed to this gateway into its echo reply, in place:
+/// addresses swapped, a fresh TTL / hop limit, the type changed and the checksums updated (the
+/// ICMPv6 pseudo-header sum does not change when source and destination trade places).
+/// Returns the reply's (source, destination), or `None` — buffer untouched — for anything that
+/// is not a well-formed, unfragmented echo request with a correct checksum.
+pub fn echo_reply_in_place(packet: &mut [u8]) -> Option<(IpAddr, IpAddr)> {
+    match packet.first()? >> 4 {
+        4 => echo_reply_v4(packet),
+        6 => echo_reply_v6(packet),
+        _ => None,
+    }
+}
+
+const REPLY_TTL: u8 = 64;
+
+fn echo_reply_v4(packet: &mut [u8]) -> Option<(IpAddr, IpAddr)> {
+    let ip = ipv4::Ipv4Packet::new_checked(&packet[..]).ok()?;
+    if ip.protocol() != ip_proto::ICMP || ip.is_fragment() {
+        return None;
+    }
+    let (src, dst, header_len, total) = (ip.src(), ip.dst(), ip.header_len(), ip.total_len());
+    let icmp = packet.get_mut(header_len..total)?;
+    if icmp.len() < HEADER_LEN
+        || icmp[0] != V4_ECHO_REQUEST
+        || icmp[1] != 0
+        || checksum::checksum(icmp) != 0
+    {
+        return None;
+    }
+    turn_type(icmp, V4_ECHO_REPLY);
+    let mut ip = ipv4::Ipv4Packet::new_unchecked(&mut packet[..]);
+    ip.set_src(dst);
+    ip.set_dst(src);
+    ip.set_ttl(REPLY_TTL);
+    ip.fill_checksum();
+    Some((IpAddr::V4(dst), IpAddr::V4(src)))
+}
+
+fn echo_reply_v6(packet: &mut [u8]) -> Option<(IpAddr, IpAddr)> {
+    let ip = ipv6::Ipv6Packet::new_checked(&packet[..]).ok()?;
+    if ip.next_header() != ip_proto::ICMPV6 {
+        return None;
+    }
+    let (src, dst, payload_len) = (ip.src(), ip.dst(), ip.payload_len());
+    let pseudo = checksum::pseudo_header_sum(
+        &src.octets(),
+        &dst.octets(),
+        ip_proto::ICMPV6,
+        payload_len as u32,
+    );
+    let icmp = packet.get_mut(ipv6::HEADER_LEN..ipv6::HEADER_LEN + payload_len)?;
+    if icmp.len() < HEADER_LEN
+        || icmp[0] != V6_ECHO_REQUEST
+        || icmp[1] != 0
+        || checksum::finish(checksum::sum(icmp, pseudo)) != 0
+    {
+        return None;
+    }
+    turn_type(icmp, V6_ECHO_REPLY);
+    packet[8..24].copy_from_slice(&dst.octets());
+    packet[24..40].copy_from_slice(&src.octets());
+    ipv6::Ipv6Packet::new_unchecked(&mut packet[..]).set_hop_limit(REPLY_TTL);
+    Some((IpAddr::V6(dst), IpAddr::V6(src)))
+}
+
+/// Sets the message type (code stays), updating the checksum for the changed word.
+fn turn_type(icmp: &mut [u8], msg_type: u8) {
+    let old = read_u16(icmp, 0);
+    icmp[0] = msg_type;
+    let check = checksum::update_word(read_u16(icmp, 2), old, read_u16(icmp, 0));
+    write_u16(icmp, 2, check);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +266,105 @@ mod tests {
                 .rest_of_header(),
             1400
         );
+    }
+
+    fn echo_request_v4(payload: &[u8]) -> Vec<u8> {
+        let total = 20 + 8 + payload.len();
+        let mut p = vec![0u8; total];
+        ipv4::write_header(
+            &mut p,
+            0,
+            total as u16,
+            7,
+            0,
+            63,
+            ip_proto::ICMP,
+            Ipv4Addr::new(172, 16, 2, 10),
+            Ipv4Addr::new(172, 16, 1, 1),
+        );
+        p[20] = V4_ECHO_REQUEST;
+        write_u32(&mut p[20..], 4, 0x1234_0001);
+        p[28..].copy_from_slice(payload);
+        let c = checksum::checksum(&p[20..]);
+        write_u16(&mut p[20..], 2, c);
+        p
+    }
+
+    #[test]
+    fn an_ipv4_echo_request_becomes_its_reply() {
+        let mut p = echo_request_v4(b"dyntun ping");
+        let (src, dst) = echo_reply_in_place(&mut p).unwrap();
+        assert_eq!(src, IpAddr::V4(Ipv4Addr::new(172, 16, 1, 1)));
+        assert_eq!(dst, IpAddr::V4(Ipv4Addr::new(172, 16, 2, 10)));
+        let ip = ipv4::Ipv4Packet::new_checked(&p[..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(
+            (ip.src(), ip.dst(), ip.ttl()),
+            (
+                Ipv4Addr::new(172, 16, 1, 1),
+                Ipv4Addr::new(172, 16, 2, 10),
+                64
+            )
+        );
+        let icmp = IcmpMessage::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_v4_checksum());
+        assert_eq!(
+            (icmp.msg_type(), icmp.rest_of_header()),
+            (V4_ECHO_REPLY, 0x1234_0001)
+        );
+        assert_eq!(icmp.body(), b"dyntun ping");
+    }
+
+    #[test]
+    fn only_sound_echo_requests_are_answered() {
+        let mut reply = echo_request_v4(b"x");
+        reply[20] = V4_ECHO_REPLY;
+        let mut bad_sum = echo_request_v4(b"abc");
+        bad_sum[30] ^= 1;
+        let mut fragment = echo_request_v4(b"abcdefgh");
+        fragment[6] = 0x20; // more fragments
+        for mut p in [reply, bad_sum, fragment, vec![0x45, 0, 0], Vec::new()] {
+            let before = p.clone();
+            assert_eq!(echo_reply_in_place(&mut p), None);
+            assert_eq!(p, before, "a refused packet is left as it was");
+        }
+    }
+
+    #[test]
+    fn an_ipv6_echo_request_becomes_its_reply() {
+        let (peer, us): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8:2::10".parse().unwrap(),
+            "2001:db8:1::1".parse().unwrap(),
+        );
+        let body = b"ping6 through the tunnel";
+        let payload_len = HEADER_LEN + body.len();
+        let mut p = vec![0u8; ipv6::HEADER_LEN + payload_len];
+        ipv6::write_header(
+            &mut p,
+            0,
+            payload_len as u16,
+            ip_proto::ICMPV6,
+            63,
+            peer,
+            us,
+        );
+        p[40] = V6_ECHO_REQUEST;
+        write_u32(&mut p[40..], 4, 0x0042_0007);
+        p[48..].copy_from_slice(body);
+        let pseudo =
+            checksum::pseudo_header_sum(&peer.octets(), &us.octets(), 58, payload_len as u32);
+        let c = checksum::finish(checksum::sum(&p[40..], pseudo));
+        write_u16(&mut p[40..], 2, c);
+        assert_eq!(
+            echo_reply_in_place(&mut p),
+            Some((IpAddr::V6(us), IpAddr::V6(peer)))
+        );
+        let ip = ipv6::Ipv6Packet::new_checked(&p[..]).unwrap();
+        assert_eq!((ip.src(), ip.dst(), ip.hop_limit()), (us, peer, 64));
+        let pseudo =
+            checksum::pseudo_header_sum(ip.src_bytes(), ip.dst_bytes(), 58, payload_len as u32);
+        assert_eq!(checksum::finish(checksum::sum(ip.payload(), pseudo)), 0);
+        assert_eq!(p[40], V6_ECHO_REPLY);
+        assert_eq!(&p[48..], body);
     }
 }

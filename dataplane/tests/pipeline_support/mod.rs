@@ -116,69 +116,100 @@ pub fn install(
             unit: UNIT,
             service_set: ServiceSetId(0),
         },
+    ];
+    let reference = Tunnel {
+        id: TUNNEL,
+        peer: "10.2.2.2",
+        local_proxy: "172.16.1.0/24",
+        remote_proxy: "172.16.2.0/24",
+        inbound_spi,
+        outbound_spi,
+        tunnel_mtu,
+    };
+    for update in updates.into_iter().chain(tunnel_updates(&reference)) {
+        queue_tables.apply(update).unwrap();
+    }
+}
+
+/// A tunnel of the rig's gateway (10.1.1.1) to `peer`, on worker 0 and unit [`UNIT`].
+pub struct Tunnel<'a> {
+    pub id: TunnelId,
+    pub peer: &'a str,
+    pub local_proxy: &'a str,
+    pub remote_proxy: &'a str,
+    pub inbound_spi: u32,
+    pub outbound_spi: u32,
+    pub tunnel_mtu: Option<u16>,
+}
+
+/// What the tunnel manager would push for `tunnel`: its SA pair, its dynamic rule and its
+/// reverse route.
+pub fn tunnel_updates(tunnel: &Tunnel<'_>) -> Vec<TableUpdate<GatewaySas>> {
+    let vrf = VrfId(0);
+    let mut bundle = ArrayVec::new();
+    bundle.push(TunnelOutbound {
+        sa: OutboundSa::new(
+            &spec_with_mtu(
+                Direction::Outbound,
+                tunnel.outbound_spi,
+                "10.1.1.1",
+                tunnel.peer,
+                tunnel.tunnel_mtu,
+            ),
+            0,
+            Backend::PureRust,
+        )
+        .unwrap(),
+        outer_vrf: vrf,
+    });
+    vec![
         TableUpdate::AddSaPair {
-            tunnel: TUNNEL,
+            tunnel: tunnel.id,
             inbound: vec![(
-                inbound_spi,
+                tunnel.inbound_spi,
                 TunnelInbound {
                     sa: InboundSa::new(
-                        &spec(Direction::Inbound, inbound_spi, "10.1.1.1", "10.2.2.2"),
+                        &spec(
+                            Direction::Inbound,
+                            tunnel.inbound_spi,
+                            "10.1.1.1",
+                            tunnel.peer,
+                        ),
                         0,
                         Backend::PureRust,
                     )
                     .unwrap(),
                     inside_vrf: vrf,
                     proxy: ProxyPair {
-                        local: p("172.16.1.0/24"),
-                        remote: p("172.16.2.0/24"),
+                        local: p(tunnel.local_proxy),
+                        remote: p(tunnel.remote_proxy),
                         protocol: 0,
                         local_port: 0,
                         remote_port: 0,
                     },
                 },
             )],
-            outbound: {
-                let mut bundle = ArrayVec::new();
-                bundle.push(TunnelOutbound {
-                    sa: OutboundSa::new(
-                        &spec_with_mtu(
-                            Direction::Outbound,
-                            outbound_spi,
-                            "10.1.1.1",
-                            "10.2.2.2",
-                            tunnel_mtu,
-                        ),
-                        0,
-                        Backend::PureRust,
-                    )
-                    .unwrap(),
-                    outer_vrf: vrf,
-                });
-                bundle
-            },
+            outbound: bundle,
         },
         TableUpdate::AddRule(DynamicRule {
-            id: DynamicRuleId(1),
+            id: DynamicRuleId(tunnel.id.0),
             inside_unit: UNIT,
-            source: p("172.16.1.0/24"),
-            destination: p("172.16.2.0/24"),
+            source: p(tunnel.local_proxy),
+            destination: p(tunnel.remote_proxy),
             target: RuleTarget {
-                tunnel: TUNNEL,
+                tunnel: tunnel.id,
                 owner: WorkerId(0),
             },
         }),
         TableUpdate::AddRoute {
             vrf,
             route: Route::new(
-                p("172.16.2.0/24"),
+                p(tunnel.remote_proxy),
                 RouteOrigin::ReverseRoute,
                 NextHop::ServicesUnit(UNIT),
             ),
         },
-    ];
-    for update in updates {
-        queue_tables.apply(update).unwrap();
-    }
+    ]
 }
 
 pub fn ipv4_udp(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {

@@ -170,6 +170,16 @@ enum dyntun_status dyntun_gateway_take_worker(struct dyntun_gateway *gateway,
                                               size_t index,
                                               struct dyntun_worker **worker_out);
 
+// Worker `index`'s counters as JSON (as `dyntun_worker_counters_json`), freed with
+// `dyntun_string_free`. Any thread, whether or not the worker was taken or is running: the
+// counters are atomics the worker updates, read without stopping it.
+//
+// # Safety
+// `gateway` is a live gateway; `json_out` is valid for writing.
+enum dyntun_status dyntun_gateway_worker_counters_json(const struct dyntun_gateway *gateway,
+                                                       size_t index,
+                                                       char **json_out);
+
 // Registers the callback for tunnel up/down and reverse-route insert/withdraw events; only
 // before `dyntun_gateway_start`. It is called on dyntun's control thread with `user_data`;
 // tunnels already up are reported at registration (on the calling thread). Any thread.
@@ -291,8 +301,9 @@ uint16_t dyntun_worker_take_tx(struct dyntun_worker *worker,
                                uint16_t max);
 
 // The worker's counters as JSON (`rx_packets`, `tx_packets`, `encrypted`, `decrypted`,
-// `punted`, and every drop by its reason, `drop_*`), freed with `dyntun_string_free`. Any
-// thread that has the worker (the counters are read without stopping it).
+// `punted`, and every drop by its reason, `drop_*`), freed with `dyntun_string_free`. The
+// worker's thread only; any other thread reads them with
+// `dyntun_gateway_worker_counters_json` while the worker runs.
 //
 // # Safety
 // `worker` is a live worker; `json_out` writable.

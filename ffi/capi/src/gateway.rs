@@ -181,6 +181,39 @@ pub unsafe extern "C" fn dyntun_gateway_take_worker(
     })
 }
 
+/// Worker `index`'s counters as JSON (as `dyntun_worker_counters_json`), freed with
+/// `dyntun_string_free`. Any thread, whether or not the worker was taken or is running: the
+/// counters are atomics the worker updates, read without stopping it.
+///
+/// # Safety
+/// `gateway` is a live gateway; `json_out` is valid for writing.
+#[no_mangle]
+pub unsafe extern "C" fn dyntun_gateway_worker_counters_json(
+    gateway: *const dyntun_gateway,
+    index: usize,
+    json_out: *mut *mut c_char,
+) -> dyntun_status {
+    guard_status(|| {
+        let (Some(gateway), false) = (gateway.as_ref(), json_out.is_null()) else {
+            return fail(
+                dyntun_status::DYNTUN_ERR_INVALID_ARGUMENT,
+                "gateway or json_out is NULL",
+            );
+        };
+        *json_out = std::ptr::null_mut();
+        match gateway.with(|g| g.worker_counters(index)) {
+            Some(counters) => {
+                *json_out = owned_c_string(crate::worker::counters_json(&counters));
+                dyntun_status::DYNTUN_OK
+            }
+            None => fail(
+                dyntun_status::DYNTUN_ERR_INVALID_ARGUMENT,
+                format!("worker {index} does not exist"),
+            ),
+        }
+    })
+}
+
 /// Registers the callback for tunnel up/down and reverse-route insert/withdraw events; only
 /// before `dyntun_gateway_start`. It is called on dyntun's control thread with `user_data`;
 /// tunnels already up are reported at registration (on the calling thread). Any thread.

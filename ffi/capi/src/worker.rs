@@ -3,6 +3,7 @@
 
 use std::ffi::c_char;
 
+use dataplane::pipeline::PipelineCounters;
 use dataplane::tables::PortId;
 use dpdk::sys::rte_mbuf;
 use dpdk::Mbuf;
@@ -93,8 +94,7 @@ pub unsafe extern "C" fn dyntun_worker_rx(
         } else {
             Some(std::slice::from_raw_parts_mut(verdicts, usize::from(count)))
         };
-        // SAFETY: the caller hands over each mbuf; each is taken exactly once.
-        let frames = raw.iter().map(|&p| Mbuf::from_raw(p));
+        let frames = HandedOver { raw, next: 0 };
         let outcome = worker.inner.receive(PortId(port_id), frames, verdicts);
         if let Some(result) = result.as_mut() {
             *result = dyntun_burst_result {
@@ -105,6 +105,31 @@ pub unsafe extern "C" fn dyntun_worker_rx(
         }
         dyntun_status::DYNTUN_OK
     })
+}
+
+/// The host's mbufs, each wrapped as it is taken; whatever was not taken when this is dropped
+/// (a panic inside the worker unwinds through it) is freed, so no mbuf is ever leaked.
+struct HandedOver<'a> {
+    raw: &'a [*mut rte_mbuf],
+    next: usize,
+}
+
+impl Iterator for HandedOver<'_> {
+    type Item = Mbuf;
+
+    fn next(&mut self) -> Option<Mbuf> {
+        let raw = *self.raw.get(self.next)?;
+        self.next += 1;
+        // SAFETY: the caller handed over every mbuf in `raw` (checked non-NULL); `next` moves
+        // past each one as it is wrapped, so each is taken exactly once.
+        Some(unsafe { Mbuf::from_raw(raw) })
+    }
+}
+
+impl Drop for HandedOver<'_> {
+    fn drop(&mut self) {
+        for _ in self.by_ref() {}
+    }
 }
 
 /// Housekeeping the worker needs even without traffic: applies the control thread's table
@@ -149,8 +174,9 @@ pub unsafe extern "C" fn dyntun_worker_take_tx(
 }
 
 /// The worker's counters as JSON (`rx_packets`, `tx_packets`, `encrypted`, `decrypted`,
-/// `punted`, and every drop by its reason, `drop_*`), freed with `dyntun_string_free`. Any
-/// thread that has the worker (the counters are read without stopping it).
+/// `punted`, and every drop by its reason, `drop_*`), freed with `dyntun_string_free`. The
+/// worker's thread only; any other thread reads them with
+/// `dyntun_gateway_worker_counters_json` while the worker runs.
 ///
 /// # Safety
 /// `worker` is a live worker; `json_out` writable.
@@ -166,16 +192,7 @@ pub unsafe extern "C" fn dyntun_worker_counters_json(
                 "worker or json_out is NULL",
             );
         };
-        let snapshot = worker.inner.counters().snapshot();
-        let mut text = String::from("{");
-        for (index, (name, value)) in snapshot.fields().iter().enumerate() {
-            if index > 0 {
-                text.push_str(", ");
-            }
-            text.push_str(&format!("\"{name}\": {value}"));
-        }
-        text.push('}');
-        *json_out = owned_c_string(text);
+        *json_out = owned_c_string(counters_json(worker.inner.counters()));
         dyntun_status::DYNTUN_OK
     })
 }
@@ -192,6 +209,20 @@ pub unsafe extern "C" fn dyntun_worker_free(worker: *mut dyntun_worker) {
             drop(Box::from_raw(worker));
         }
     })
+}
+
+/// Flat `{"name": value, …}` of every pipeline counter.
+pub(crate) fn counters_json(counters: &PipelineCounters) -> String {
+    let snapshot = counters.snapshot();
+    let mut text = String::from("{");
+    for (index, (name, value)) in snapshot.fields().iter().enumerate() {
+        if index > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(&format!("\"{name}\": {value}"));
+    }
+    text.push('}');
+    text
 }
 
 #[cfg(test)]

@@ -58,11 +58,11 @@ fn manual_config() -> CString {
     CString::new(std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Two net_ring ports standing for the host's outside and inside ports.
+/// Two net_ring ports standing for the host's outside and inside ports. The test takes frames
+/// from the worker, never from the ports, so the two ends of one pair do: a process has only
+/// `MAX_PORTS` port ids a gateway can use, and every test of this binary takes its own.
 fn host_ports(tag: &str) -> (Port, Port) {
-    let (outside, _) = Port::ring_pair(&format!("{tag}o"), &format!("{tag}O"), 256).unwrap();
-    let (inside, _) = Port::ring_pair(&format!("{tag}i"), &format!("{tag}I"), 256).unwrap();
-    (outside, inside)
+    Port::ring_pair(&format!("{tag}o"), &format!("{tag}i"), 256).unwrap()
 }
 
 struct Gateway(*mut dyntun_gateway);
@@ -370,6 +370,41 @@ fn arp_is_answered_through_worker_0_and_a_manual_sa_seals_lan_traffic() {
     let parsed: serde_like::Counters = serde_like::parse(&text);
     assert_eq!(parsed.get("encrypted"), Some(1), "{text}");
     assert_eq!(parsed.get("punted"), Some(1), "{text}");
+    // Only pipeline output counts as tx (the ESP packet, once); the control thread's ARP
+    // frames the host also transmitted are not pipeline output.
+    assert_eq!(parsed.get("tx_packets"), Some(1), "{text}");
+    // Another thread reads the same counters through the gateway while the worker is live.
+    // The handle crosses threads as an address (raw pointers are not Send).
+    let address = gateway.0 as usize;
+    let from_gateway = std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                let gateway = address as *mut dyntun_gateway;
+                let mut json = null_mut();
+                // SAFETY: a live gateway; the string is freed once.
+                unsafe {
+                    assert_eq!(
+                        dyntun_gateway_worker_counters_json(gateway, 0, &mut json),
+                        dyntun_status::DYNTUN_OK
+                    );
+                    let text = CStr::from_ptr(json).to_string_lossy().into_owned();
+                    dyntun_string_free(json);
+                    text
+                }
+            })
+            .join()
+            .unwrap()
+    });
+    assert_eq!(from_gateway, text);
+    let mut json = null_mut();
+    // SAFETY: a live gateway; index 7 does not exist, so nothing is returned.
+    unsafe {
+        assert_eq!(
+            dyntun_gateway_worker_counters_json(gateway.0, 7, &mut json),
+            dyntun_status::DYNTUN_ERR_INVALID_ARGUMENT
+        );
+        assert!(json.is_null());
+    }
 
     // The operational state answers as `dyntun show … --json` does.
     let command = CString::new("show services ipsec-vpn ipsec security-associations").unwrap();
@@ -475,7 +510,12 @@ fn with_two_workers_frames_punted_by_either_are_answered_through_worker_0() {
     }
     let request = arp(1, ROUTER_MAC, ISP_ROUTER, [0; 6], GATEWAY_OUTSIDE);
     let (verdicts, _) = rx(second, outside.id(), &[frame_mbuf(&pool, &request)]);
-    assert_eq!(verdicts, vec![DYNTUN_VERDICT_PUNTED]);
+    assert_eq!(
+        verdicts,
+        vec![DYNTUN_VERDICT_PUNTED],
+        "{}",
+        counters(second)
+    );
     let reply = loop {
         let frame = next_tx(first, outside.id(), Duration::from_secs(5)).expect("an ARP reply");
         if frame[12..14] == [0x08, 0x06] && frame[21] == 2 {
@@ -490,6 +530,219 @@ fn with_two_workers_frames_punted_by_either_are_answered_through_worker_0() {
         dyntun_worker_free(first);
         dyntun_worker_free(second);
     }
+    drop(gateway);
+    assert_eq!(pool.in_use(), 0);
+}
+
+/// An ESP packet from SG2 (10.2.2.2) under the manual SA 16000, carrying UDP from SG2's LAN to
+/// the LAN host with `tag` as its payload, framed as the outside port receives it.
+fn esp_from_sg2(peer: &mut dataplane::esp::OutboundSa, gateway_mac: [u8; 6], tag: u8) -> Vec<u8> {
+    let payload = [b'h', b'o', tag];
+    let total = 20 + 8 + payload.len();
+    let mut inner = vec![0x45, 0, 0, total as u8, 0, tag, 0, 0, 64, 17, 0, 0];
+    inner.extend_from_slice(&[172, 16, 2, 5, 172, 16, 1, 10]);
+    let sum = checksum(&inner);
+    inner[10..12].copy_from_slice(&sum.to_be_bytes());
+    inner.extend_from_slice(&[0x30, 0x39, 0x30, 0x39, 0, 8 + payload.len() as u8, 0, 0]);
+    inner.extend_from_slice(&payload);
+    let mut sealed = dataplane::buf::HeapBuf::from_slice(&inner);
+    peer.encapsulate(&mut sealed, 1).0.expect("sealed");
+    let mut frame = ethernet(gateway_mac, ROUTER_MAC, 0x0800);
+    frame.extend_from_slice(dataplane::buf::PacketBuf::data(&sealed));
+    frame
+}
+
+#[test]
+fn esp_for_the_other_workers_sa_is_handed_over_and_opened_there_in_one_poll_in_order() {
+    use dataplane::sa::*;
+    const FRAMES: u8 = 12;
+    const LAN_HOST: [u8; 4] = [172, 16, 1, 10];
+    let pool = eal();
+    let (outside, inside) = host_ports("capihand");
+    let (our_outside_mac, our_inside_mac) = (
+        outside.mac_address().unwrap(),
+        inside.mac_address().unwrap(),
+    );
+    let text = manual_config().into_string().unwrap();
+    let config = CString::new(text.replace("cores 1;", "cores [ 1 2 ];")).unwrap();
+    let gateway = create(&config, &outside, &inside).expect("created");
+    let (mut owner, mut other) = (null_mut(), null_mut());
+    // SAFETY: a live gateway; each worker is driven by this thread only.
+    unsafe {
+        assert_eq!(
+            dyntun_gateway_take_worker(gateway.0, 0, &mut owner),
+            dyntun_status::DYNTUN_OK
+        );
+        assert_eq!(
+            dyntun_gateway_take_worker(gateway.0, 1, &mut other),
+            dyntun_status::DYNTUN_OK
+        );
+        assert_eq!(dyntun_gateway_start(gateway.0), dyntun_status::DYNTUN_OK);
+    }
+    // The LAN host asks for the gateway: the control thread learns its MAC and answers.
+    let request = arp(1, LAN_HOST_MAC, LAN_HOST, [0; 6], [172, 16, 1, 1]);
+    let (verdicts, _) = rx(owner, inside.id(), &[frame_mbuf(&pool, &request)]);
+    assert_eq!(verdicts, vec![DYNTUN_VERDICT_PUNTED]);
+    loop {
+        let frame = next_tx(owner, inside.id(), Duration::from_secs(5)).expect("an ARP reply");
+        if frame[12..14] == [0x08, 0x06] && frame[21] == 2 {
+            break;
+        }
+    }
+    // SAFETY: a live worker; its table updates (the manual SA's rule) are applied.
+    unsafe { dyntun_worker_poll(other) };
+
+    // SG2 seals with the keys of the bidirectional manual SA; SPI 16000 belongs to worker 0,
+    // but RSS put these packets on worker 1.
+    let mut peer = dataplane::esp::OutboundSa::new(
+        &SaSpec {
+            spi: 16000,
+            direction: Direction::Outbound,
+            protocol: IpsecProtocol::Esp,
+            cipher: Cipher::AesCbc128,
+            integrity: Integrity::HmacSha1_96,
+            keys: SaKeys {
+                encryption: (0..16u8).map(|i| i * 0x11).collect(),
+                integrity: b"dyntun-sg2-auth-key!".to_vec(),
+            },
+            local: "10.2.2.2".parse().unwrap(),
+            remote: "10.1.1.1".parse().unwrap(),
+            encapsulation: Encapsulation::None,
+            replay_window: 64,
+            extended_sequence_numbers: false,
+            lifetime: Lifetime::default(),
+            df_mode: DfMode::Copy,
+            tunnel_mtu: None,
+        },
+        0,
+        dataplane::crypto::Backend::PureRust,
+    )
+    .unwrap();
+    let frames: Vec<*mut rte_mbuf> = (0..FRAMES)
+        .map(|tag| frame_mbuf(&pool, &esp_from_sg2(&mut peer, our_outside_mac, tag)))
+        .collect();
+    let (verdicts, result) = rx(other, outside.id(), &frames);
+    assert_eq!(
+        verdicts,
+        vec![DYNTUN_VERDICT_HANDED_OFF; usize::from(FRAMES)]
+    );
+    assert_eq!(
+        (result.consumed, result.dropped, result.transmit),
+        (u32::from(FRAMES), 0, 0)
+    );
+
+    // One poll of the owner opens them all and queues them for the LAN, in the order sent.
+    let mut out = [null_mut(); 64];
+    // SAFETY: a live worker; `out` has room for 64 pointers, each returned mbuf is ours.
+    let opened: Vec<Vec<u8>> = unsafe {
+        dyntun_worker_poll(owner);
+        let taken = dyntun_worker_take_tx(owner, inside.id(), out.as_mut_ptr(), 64);
+        out[..usize::from(taken)]
+            .iter()
+            .map(|&raw| Mbuf::from_raw(raw).data().to_vec())
+            .collect()
+    };
+    assert_eq!(opened.len(), usize::from(FRAMES), "{}", counters(owner));
+    for (tag, frame) in opened.iter().enumerate() {
+        assert_eq!(&frame[0..6], &LAN_HOST_MAC);
+        assert_eq!(&frame[6..12], &our_inside_mac);
+        assert_eq!(&frame[14 + 12..14 + 20], &[172, 16, 2, 5, 172, 16, 1, 10]);
+        assert_eq!(&frame[14 + 28..14 + 31], &[b'h', b'o', tag as u8]);
+    }
+    let handing = serde_like::parse(&counters(other));
+    assert_eq!(handing.get("handed_off"), Some(u64::from(FRAMES)));
+    assert_eq!(handing.get("drop_handoff_full"), Some(0));
+    let text = counters(owner);
+    let opening = serde_like::parse(&text);
+    assert_eq!(opening.get("decrypted"), Some(u64::from(FRAMES)), "{text}");
+    assert_eq!(opening.get("tx_packets"), Some(u64::from(FRAMES)), "{text}");
+    // The ARP request, then the handed-over frames.
+    assert_eq!(
+        opening.get("rx_packets"),
+        Some(1 + u64::from(FRAMES)),
+        "{text}"
+    );
+    assert_eq!(opening.get("drop_sa_processing"), Some(0), "{text}");
+    // SAFETY: workers freed once, before the gateway.
+    unsafe {
+        dyntun_worker_free(owner);
+        dyntun_worker_free(other);
+    }
+    drop(gateway);
+    assert_eq!(pool.in_use(), 0);
+}
+
+#[test]
+fn a_lan_packet_too_big_for_the_tunnel_is_split_in_its_place_and_each_piece_sealed() {
+    let pool = eal();
+    let (outside, inside) = host_ports("capifrag");
+    let our_inside_mac = inside.mac_address().unwrap();
+    let gateway = create(&manual_config(), &outside, &inside).expect("created");
+    let mut worker = null_mut();
+    // SAFETY: a live gateway; the worker is driven by this thread only.
+    unsafe {
+        assert_eq!(
+            dyntun_gateway_take_worker(gateway.0, 0, &mut worker),
+            dyntun_status::DYNTUN_OK
+        );
+        assert_eq!(dyntun_gateway_start(gateway.0), dyntun_status::DYNTUN_OK);
+    }
+    // The gateway learns the ISP router's MAC from its ARP request.
+    let request = arp(1, ROUTER_MAC, ISP_ROUTER, [0; 6], GATEWAY_OUTSIDE);
+    rx(worker, outside.id(), &[frame_mbuf(&pool, &request)]);
+    loop {
+        let frame = next_tx(worker, outside.id(), Duration::from_secs(5)).expect("an ARP reply");
+        if frame[12..14] == [0x08, 0x06] && frame[21] == 2 {
+            break;
+        }
+    }
+
+    // 1472 bytes of IPv4 without DF: with ESP around it, more than the outside port's 1500.
+    let ping = lan_ping(our_inside_mac);
+    let mut big = ping[..14 + 20].to_vec();
+    big[14 + 6] = 0;
+    let total = 1472u16;
+    big[14 + 2..14 + 4].copy_from_slice(&total.to_be_bytes());
+    big[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
+    let sum = checksum(&big[14..14 + 20]);
+    big[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
+    big.extend_from_slice(&ping[14 + 20..]);
+    big.resize(14 + usize::from(total), 0x5a);
+    let small = lan_ping(our_inside_mac);
+    let (verdicts, result) = rx(
+        worker,
+        inside.id(),
+        &[frame_mbuf(&pool, &big), frame_mbuf(&pool, &small)],
+    );
+    assert_eq!(
+        verdicts,
+        vec![DYNTUN_VERDICT_FRAGMENTED, DYNTUN_VERDICT_TRANSMIT],
+        "{}",
+        counters(worker)
+    );
+    // Two sealed pieces for the big packet, then the small one: the pieces leave in its place.
+    assert_eq!(
+        (result.transmit, result.consumed, result.dropped),
+        (3, 0, 0)
+    );
+    let sent: Vec<Vec<u8>> = (0..3)
+        .map(|_| next_tx(worker, outside.id(), Duration::from_secs(1)).expect("ESP"))
+        .collect();
+    for esp in &sent {
+        assert_eq!(esp[14 + 9], 50, "IP protocol ESP");
+        assert!(esp.len() <= 14 + 1500, "{} bytes", esp.len());
+    }
+    // The burst is sealed before its big packet is split, so the small one has sequence 1 but
+    // leaves after the pieces: the peer's replay window takes that, and the LAN order is kept.
+    let sequence = |esp: &Vec<u8>| u32::from_be_bytes(esp[38..42].try_into().unwrap());
+    assert_eq!(sent.iter().map(sequence).collect::<Vec<_>>(), vec![2, 3, 1]);
+    assert!(sent[2].len() < sent[1].len(), "the small packet comes last");
+    let parsed = serde_like::parse(&counters(worker));
+    assert_eq!(parsed.get("sent_for_fragmentation"), Some(1));
+    assert_eq!(parsed.get("encrypted"), Some(3));
+    assert_eq!(parsed.get("drop_fragmentation_failed"), Some(0));
+    // SAFETY: the worker is freed once, before the gateway.
+    unsafe { dyntun_worker_free(worker) };
     drop(gateway);
     assert_eq!(pool.in_use(), 0);
 }

@@ -133,6 +133,24 @@ impl Eal {
             .map_err(Clone::clone)
     }
 
+    /// [`init_global`](Self::init_global) with what a test on virtual devices needs: one
+    /// lcore, `--no-huge` with `memory_mb` of ordinary memory, no PCI scan, telemetry or
+    /// shared config, and EAL chatter only at warning level.
+    pub fn init_global_in_memory(memory_mb: u32) -> Result<&'static Eal, EalError> {
+        let memory = memory_mb.to_string();
+        Self::init_global([
+            "-l",
+            "0",
+            "--no-huge",
+            "-m",
+            memory.as_str(),
+            "--no-pci",
+            "--no-telemetry",
+            "--no-shconf",
+            "--log-level=lib.eal:warning",
+        ])
+    }
+
     /// Releases DPDK's resources now instead of on drop, reporting DPDK's error if any.
     pub fn cleanup(mut self) -> Result<(), DpdkError> {
         self.cleanup_once()

@@ -60,6 +60,13 @@ fn policy_based_tunnels_for_two_dynamic_peers_carry_traffic_both_ways_and_go_on_
     );
     assert_eq!(s.ping("lan", None, "172.16.2.1", 4, "0.2"), 4);
     assert_eq!(s.ping("lan", None, "172.16.3.1", 4, "0.2"), 4);
+    // The gateway's own inside address answers through the tunnel the ping came from.
+    assert_eq!(
+        s.ping("sg2", Some("172.16.2.1"), "172.16.1.1", 3, "0.2"),
+        3,
+        "{}",
+        s.gateway_log()
+    );
 
     let tunnels = s.tunnels();
     assert_eq!(tunnels.len(), 2, "{tunnels:#?}");
@@ -643,6 +650,7 @@ fn an_ipv6_lan_reaches_a_dynamic_peer_through_ipv6_proxy_pairs() {
     assert!(s.initiate(peer));
     assert_eq!(s.ping("sg2", Some("fd00:2::1"), "fd00:1::10", 4, "0.2"), 4);
     assert_eq!(s.ping("lan", None, "fd00:2::1", 4, "0.2"), 4);
+    assert_eq!(s.ping("sg2", Some("fd00:2::1"), "fd00:1::1", 3, "0.2"), 3);
     let tunnels = s.tunnels();
     assert_eq!(tunnels.len(), 1);
     assert_eq!(tunnels[0]["remote_identity"], "fd00:2::/64");

@@ -11,7 +11,8 @@ use arrayvec::ArrayVec;
 use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::crypto::Backend;
 use dataplane::esp::{InboundSa, OutboundSa};
-use dataplane::pipeline::{fragment_frame, Disposition, TunnelInbound, TunnelOutbound};
+use dataplane::pipeline::held::{HOLD_CAPACITY, HOLD_SECONDS};
+use dataplane::pipeline::{fragment_frame, Disposition, HeldFrames, TunnelInbound, TunnelOutbound};
 use dataplane::sa::*;
 use dataplane::tables::*;
 use dataplane::wire::{ethernet, ipv4};
@@ -73,20 +74,84 @@ fn lan_traffic_is_sealed_to_the_peer_and_the_peer_traffic_is_opened_to_the_lan()
 }
 
 #[test]
+fn a_frame_for_an_unresolved_next_hop_waits_for_its_answer_or_is_dropped_after_the_hold_time() {
+    let mut rig = rig();
+    let mut held = HeldFrames::<HeapBuf>::default();
+    let mut out = [Disposition::Drop];
+
+    // LAN → peer while the ISP router's MAC is unknown: sealed, then held; ARP is asked for.
+    let inner = ipv4_udp("172.16.1.10", "172.16.2.1", b"first packet of a flow");
+    let mut bufs = [frame(GW_MAC_IN, LAN_HOST_MAC, &inner)];
+    rig.worker.process_burst(INSIDE, &mut bufs, &mut out, 10);
+    let Disposition::AwaitNeighbor(wait) = out[0] else {
+        panic!("not held: {:?} {:?}", out[0], rig.counters.snapshot());
+    };
+    assert_eq!((wait.port, wait.neighbor), (OUTSIDE, ip("10.1.1.254")));
+    assert_eq!(rig.resolve.pop(), Some((OUTSIDE, ip("10.1.1.254"))));
+    let [buf] = bufs;
+    assert!(held.hold(buf, wait, 10).is_ok());
+    assert!(held.take_ready(&rig.worker, 11).is_empty(), "no answer yet");
+    rig.neighbors
+        .insert(OUTSIDE, ip("10.1.1.254"), ISP_MAC)
+        .unwrap();
+    let ready = held.take_ready(&rig.worker, 12);
+    assert_eq!(ready.len(), 1);
+    let (port, sealed) = &ready[0];
+    assert_eq!(*port, OUTSIDE);
+    assert_eq!(&sealed.data()[0..12], &[ISP_MAC, GW_MAC_OUT].concat()[..]);
+    let outer = ipv4::Ipv4Packet::new_checked(&sealed.data()[14..]).unwrap();
+    assert_eq!(outer.dst(), Ipv4Addr::new(10, 2, 2, 2));
+    assert!(held.is_empty());
+    let s = rig.counters.snapshot();
+    assert_eq!(
+        (
+            s.held_for_neighbor,
+            s.encrypted,
+            s.tx_packets,
+            s.drop_no_neighbor
+        ),
+        (1, 1, 1, 0)
+    );
+
+    // Peer → a LAN host that never answers: held as a bare packet, dropped after 3 s.
+    let mut peer = OutboundSa::new(
+        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let mut esp = HeapBuf::from_slice(&ipv4_udp("172.16.2.1", "172.16.1.99", b"anyone?"));
+    peer.encapsulate(&mut esp, 20).0.unwrap();
+    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 20);
+    let Disposition::AwaitNeighbor(wait) = out[0] else {
+        panic!("not held: {:?}", out[0]);
+    };
+    assert_eq!(
+        (wait.port, wait.neighbor, wait.has_l2),
+        (INSIDE, ip("172.16.1.99"), false)
+    );
+    let [buf] = bufs;
+    assert!(held.hold(buf, wait, 20).is_ok());
+    assert!(held.take_ready(&rig.worker, 22).is_empty());
+    assert_eq!(held.len(), 1, "still within the hold time");
+    assert!(held.take_ready(&rig.worker, 23).is_empty());
+    assert!(held.is_empty(), "given up after {HOLD_SECONDS} s");
+    assert_eq!(rig.counters.snapshot().drop_no_neighbor, 1);
+
+    // The hold is bounded: the frame after the last slot is given back to be dropped.
+    for _ in 0..HOLD_CAPACITY {
+        assert!(held.hold(HeapBuf::from_slice(&inner), wait, 30).is_ok());
+    }
+    assert!(held.hold(HeapBuf::from_slice(&inner), wait, 30).is_err());
+}
+
+#[test]
 fn refusals_are_counted_drops_or_punts() {
     let mut rig = rig();
     let mut out = [Disposition::Drop];
 
-    // Unresolved next hop: dropped, and the control thread is asked to resolve it.
     let inner = ipv4_udp("172.16.1.10", "172.16.2.1", b"x");
-    let mut bufs = [frame(GW_MAC_IN, LAN_HOST_MAC, &inner)];
-    rig.worker.process_burst(INSIDE, &mut bufs, &mut out, 1);
-    assert_eq!(out[0], Disposition::Drop);
-    assert_eq!(rig.counters.snapshot().drop_no_neighbor, 1);
-    assert_eq!(
-        rig.resolve.pop(),
-        Some((OUTSIDE, "10.1.1.254".parse().unwrap()))
-    );
 
     // IKE to the local gateway is punted; so is a NAT-T datagram with the zero marker.
     let ike = ipv4_udp("10.2.2.2", "10.1.1.1", &[0u8; 40]);

@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 
     struct rte_mbuf *received[BURST];
     uint8_t verdicts[BURST];
-    uint64_t totals[5] = {0};
+    uint64_t totals[DYNTUN_VERDICT_HELD + 1] = {0};
     int stopping = 0;
     /* Until stopped, and then until the control thread has sent its deletes through us. */
     while (!stopping || !dyntun_gateway_is_stopped(gateway)) {
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
                 continue;
             }
             for (uint16_t frame = 0; frame < count; frame++)
-                if (verdicts[frame] < 5)
+                if (verdicts[frame] <= DYNTUN_VERDICT_HELD)
                     totals[verdicts[frame]]++;
         }
         transmit_all(worker, ports);
@@ -252,12 +252,14 @@ int main(int argc, char **argv)
         printf("counters %s\n", counters);
         dyntun_string_free(counters);
     }
-    printf("verdicts transmit=%llu punted=%llu handed-off=%llu dropped=%llu fragmented=%llu\n",
+    printf("verdicts transmit=%llu punted=%llu handed-off=%llu dropped=%llu fragmented=%llu "
+           "held=%llu\n",
            (unsigned long long)totals[DYNTUN_VERDICT_TRANSMIT],
            (unsigned long long)totals[DYNTUN_VERDICT_PUNTED],
            (unsigned long long)totals[DYNTUN_VERDICT_HANDED_OFF],
            (unsigned long long)totals[DYNTUN_VERDICT_DROPPED],
-           (unsigned long long)totals[DYNTUN_VERDICT_FRAGMENTED]);
+           (unsigned long long)totals[DYNTUN_VERDICT_FRAGMENTED],
+           (unsigned long long)totals[DYNTUN_VERDICT_HELD]);
     fflush(stdout);
     dyntun_worker_free(worker);
     dyntun_gateway_free(gateway);

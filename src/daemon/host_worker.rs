@@ -8,10 +8,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use dataplane::pipeline::dispatch::{
-    dispatch_burst, dispatch_handed_off, take_handed_off, DispatchContext, FrameSink, UPDATE_BUDGET,
+    dispatch_burst, dispatch_handed_off, take_handed_off, transmit_ready, DispatchContext,
+    FrameSink, UPDATE_BUDGET,
 };
 use dataplane::pipeline::drops::PipelineCounters;
-use dataplane::pipeline::{GatewaySas, PicWorker};
+use dataplane::pipeline::{GatewaySas, HeldFrames, NeighborWait, PicWorker};
 use dataplane::tables::{
     HandoffPort, HandoffRefused, PortId, UpdateReceiver, WorkerEvent, WorkerId,
 };
@@ -35,6 +36,8 @@ pub struct HostWorker {
     pool: Mempool,
     /// Indexed by port id.
     tx: Vec<VecDeque<Mbuf>>,
+    /// Frames waiting for their next hop's MAC; sent by a later `poll`.
+    held: HeldFrames<Mbuf>,
     last_counters_second: u64,
 }
 
@@ -64,6 +67,7 @@ impl HostWorker {
             tx: (0..slots)
                 .map(|_| VecDeque::with_capacity(TX_QUEUE_CAPACITY))
                 .collect(),
+            held: HeldFrames::default(),
             last_counters_second: 0,
         }
     }
@@ -128,6 +132,11 @@ impl HostWorker {
                 worker: worker_id,
                 counters,
             });
+        }
+        if !self.held.is_empty() {
+            let ready = self.held.take_ready(&self.worker, now);
+            let (_, mut sink, context) = self.dispatch_parts(now);
+            busy |= transmit_ready(&mut sink, ready, context.counters) > 0;
         }
         let mut handed = MbufBurst::new();
         if take_handed_off(&mut self.handoff, &mut handed) > 0 {
@@ -198,6 +207,7 @@ impl HostWorker {
             tx: &mut self.tx,
             punt: &mut self.punt,
             handoff: &mut self.handoff,
+            held: &mut self.held,
         };
         let context = DispatchContext {
             counters: &self.counters,
@@ -213,6 +223,7 @@ struct HostSink<'a> {
     tx: &'a mut [VecDeque<Mbuf>],
     punt: &'a mut Producer<Mbuf>,
     handoff: &'a mut HandoffPort<Mbuf>,
+    held: &'a mut HeldFrames<Mbuf>,
 }
 
 impl FrameSink for HostSink<'_> {
@@ -235,5 +246,9 @@ impl FrameSink for HostSink<'_> {
         self.handoff
             .send(owner, mbuf)
             .map_err(HandoffRefused::into_packet)
+    }
+
+    fn hold(&mut self, mbuf: Mbuf, wait: NeighborWait, now: u64) -> Result<(), Mbuf> {
+        self.held.hold(mbuf, wait, now)
     }
 }

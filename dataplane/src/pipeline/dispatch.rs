@@ -6,9 +6,12 @@
 
 use std::sync::atomic::AtomicU64;
 
+use arrayvec::ArrayVec;
+
 use dpdk::{Mbuf, MbufBurst, Mempool, BURST_SIZE};
 
 use super::drops::{bump, PipelineCounters};
+use super::held::{NeighborWait, HOLD_CAPACITY};
 use super::worker::{fragment_frame, Disposition, PicWorker};
 use crate::tables::{HandoffPort, PortId, WorkerId};
 
@@ -33,6 +36,9 @@ pub enum Verdict {
     Dropped = 3,
     /// Split into fragments that were processed in its place.
     Fragmented = 4,
+    /// Kept until its next hop's MAC is known, then transmitted by a later loop turn (or
+    /// dropped, counted, if no answer comes).
+    Held = 5,
 }
 
 /// Frames of one or more dispatched bursts, by what became of them. A fragmented frame is not
@@ -48,7 +54,9 @@ impl BurstOutcome {
     fn count(&mut self, verdict: Verdict) {
         match verdict {
             Verdict::Transmit => self.transmit = self.transmit.saturating_add(1),
-            Verdict::Punted | Verdict::HandedOff => self.consumed = self.consumed.saturating_add(1),
+            Verdict::Punted | Verdict::HandedOff | Verdict::Held => {
+                self.consumed = self.consumed.saturating_add(1)
+            }
             Verdict::Dropped => self.dropped = self.dropped.saturating_add(1),
             Verdict::Fragmented => {}
         }
@@ -62,6 +70,26 @@ pub trait FrameSink {
     fn transmit(&mut self, port: PortId, mbuf: Mbuf) -> Result<(), Mbuf>;
     fn punt(&mut self, mbuf: Mbuf) -> Result<(), Mbuf>;
     fn hand_off(&mut self, owner: WorkerId, mbuf: Mbuf) -> Result<(), Mbuf>;
+    /// Keeps `mbuf` until its neighbour is resolved (the loop's [`HeldFrames`](super::held::HeldFrames)).
+    fn hold(&mut self, mbuf: Mbuf, wait: NeighborWait, now: u64) -> Result<(), Mbuf>;
+}
+
+/// Transmits frames whose neighbour got resolved (from [`HeldFrames::take_ready`](super::held::HeldFrames::take_ready), called
+/// before the sink borrowed the loop's held frames); returns how many there were.
+pub fn transmit_ready<S: FrameSink>(
+    sink: &mut S,
+    ready: ArrayVec<(PortId, Mbuf), HOLD_CAPACITY>,
+    counters: &PipelineCounters,
+) -> usize {
+    let count = ready.len();
+    for (port, mbuf) in ready {
+        settle(
+            sink.transmit(port, mbuf),
+            Verdict::Transmit,
+            &counters.drop_tx_full,
+        );
+    }
+    count
 }
 
 /// What a dispatch reads besides the worker and the sink.
@@ -187,6 +215,11 @@ fn dispatch<S: FrameSink>(
             ),
             // The worker counted the reason; the mbuf goes back to its pool here.
             Disposition::Drop => Verdict::Dropped,
+            Disposition::AwaitNeighbor(wait) => settle(
+                sink.hold(mbuf, wait, context.now),
+                Verdict::Held,
+                &counters.drop_no_neighbor,
+            ),
             Disposition::Fragment { mtu } => {
                 let mut fragments = MbufBurst::new();
                 // Fragments fit their tunnel by construction; one asking to be split again

@@ -10,10 +10,11 @@ use std::time::Duration;
 use dpdk::{Consumer, Mbuf, MbufBurst, Mempool, Producer, RxQueue, TxQueue};
 
 use super::dispatch::{
-    dispatch_burst, dispatch_handed_off, take_handed_off, BurstOutcome, DispatchContext, FrameSink,
-    UPDATE_BUDGET,
+    dispatch_burst, dispatch_handed_off, take_handed_off, transmit_ready, BurstOutcome,
+    DispatchContext, FrameSink, UPDATE_BUDGET,
 };
 use super::drops::{add, PipelineCounters};
+use super::held::{HeldFrames, NeighborWait};
 use super::worker::{GatewaySas, PicWorker};
 use crate::tables::{HandoffPort, HandoffRefused, PortId, UpdateReceiver, WorkerEvent, WorkerId};
 
@@ -44,6 +45,7 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
     let counters = Arc::clone(worker.counters());
     let mut rx_burst = MbufBurst::new();
     let mut tx_bursts: Vec<MbufBurst> = io.tx.iter().map(|_| MbufBurst::new()).collect();
+    let mut held = HeldFrames::default();
     let mut idle_polls = 0u32;
     let mut last_counters_second = 0u64;
     while !io.stop.load(Ordering::Relaxed) {
@@ -69,14 +71,16 @@ pub fn run_worker(worker: &mut PicWorker, io: &mut WorkerIo) {
         };
         // The loop does not report per-frame results; the counters say it all.
         let mut outcome = BurstOutcome::default();
+        let ready = held.take_ready(worker, now);
         let mut sink = LoopSink {
             tx: &mut io.tx,
             tx_bursts: &mut tx_bursts,
             punt: &mut io.punt,
             handoff: &mut io.handoff,
+            held: &mut held,
             counters: &counters,
         };
-        let mut busy = false;
+        let mut busy = transmit_ready(&mut sink, ready, &counters) > 0;
         for queue in 0..io.rx.len() {
             let received = io.rx[queue].rx(&mut rx_burst);
             if received == 0 {
@@ -128,6 +132,7 @@ struct LoopSink<'a> {
     tx_bursts: &'a mut [MbufBurst],
     punt: &'a mut Producer<Mbuf>,
     handoff: &'a mut HandoffPort<Mbuf>,
+    held: &'a mut HeldFrames<Mbuf>,
     counters: &'a PipelineCounters,
 }
 
@@ -163,6 +168,10 @@ impl FrameSink for LoopSink<'_> {
         self.handoff
             .send(owner, mbuf)
             .map_err(HandoffRefused::into_packet)
+    }
+
+    fn hold(&mut self, mbuf: Mbuf, wait: NeighborWait, now: u64) -> Result<(), Mbuf> {
+        self.held.hold(mbuf, wait, now)
     }
 }
 

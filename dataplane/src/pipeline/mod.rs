@@ -5,6 +5,7 @@
 pub mod dispatch;
 pub mod dpdk_loop;
 pub mod drops;
+pub mod held;
 pub mod neighbor;
 pub mod ports;
 pub mod worker;
@@ -13,6 +14,7 @@ pub use dispatch::{
     BurstOutcome, DispatchContext, FrameSink, Verdict, MAX_FRAGMENTS, UPDATE_BUDGET,
 };
 pub use drops::{PipelineCounters, PipelineSnapshot};
+pub use held::{HeldFrames, NeighborWait};
 pub use neighbor::NeighborTable;
 pub use ports::{PortSetup, Ports, MAX_PORTS};
 pub use worker::{

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crossbeam::queue::ArrayQueue;
 
 use super::drops::{bump, PipelineCounters};
+use super::held::NeighborWait;
 use super::neighbor::NeighborTable;
 use super::ports::{PortSetup, Ports};
 use crate::buf::PacketBuf;
@@ -88,6 +89,9 @@ pub enum Disposition {
     HandOff(WorkerId),
     /// Counted; the caller frees the buffer.
     Drop,
+    /// Framed but for the next hop's MAC, which the control thread is resolving: the caller
+    /// keeps the buffer in its [`HeldFrames`](super::held::HeldFrames) until then.
+    AwaitNeighbor(NeighborWait),
     /// The frame (as received) is too big for its tunnel and may be fragmented: the caller
     /// splits it with [`fragment_frame`] into fresh buffers and submits those, which fit.
     Fragment { mtu: u16 },
@@ -259,7 +263,9 @@ impl PicWorker {
                 Disposition::Transmit(_) => {}
                 Disposition::Punt => bump(&self.counters.punted),
                 Disposition::HandOff(_) => bump(&self.counters.handed_off),
-                Disposition::Drop | Disposition::Fragment { .. } => {}
+                Disposition::Drop
+                | Disposition::Fragment { .. }
+                | Disposition::AwaitNeighbor(_) => {}
             }
             out[i] = disposition;
         }
@@ -716,9 +722,14 @@ impl PicWorker {
                     return self.drop(&|c| &c.drop_no_route);
                 };
                 let Some(dst_mac) = self.neighbors.lookup(port, neighbor) else {
-                    // Full queue: the control thread is already busy resolving; drop either way.
+                    // A full request queue means the control thread is busy resolving already.
                     let _ = self.resolve.push((port, neighbor));
-                    return self.drop(&|c| &c.drop_no_neighbor);
+                    bump(&self.counters.held_for_neighbor);
+                    return Disposition::AwaitNeighbor(NeighborWait {
+                        port,
+                        neighbor,
+                        has_l2,
+                    });
                 };
                 let ethertype = match neighbor {
                     IpAddr::V4(_) => ethernet::ETHERTYPE_IPV4,
@@ -737,6 +748,31 @@ impl PicWorker {
             NextHop::ServicesUnit(_) => self.drop(&|c| &c.drop_unsupported),
             NextHop::Discard => self.drop(&|c| &c.drop_no_route),
         }
+    }
+
+    /// Finishes a frame that waited for its neighbour: `None` while the MAC is still unknown,
+    /// else whether the Ethernet header could be written (a failure is counted).
+    pub fn frame_held<B: PacketBuf>(&self, buf: &mut B, wait: NeighborWait) -> Option<bool> {
+        let Some(src_mac) = self.ports.get(wait.port).map(|p| p.mac) else {
+            bump(&self.counters.drop_no_route);
+            return Some(false);
+        };
+        let dst_mac = self.neighbors.lookup(wait.port, wait.neighbor)?;
+        let ethertype = match wait.neighbor {
+            IpAddr::V4(_) => ethernet::ETHERTYPE_IPV4,
+            IpAddr::V6(_) => ethernet::ETHERTYPE_IPV6,
+        };
+        if !write_ethernet(buf, wait.has_l2, dst_mac, src_mac, ethertype) {
+            bump(&self.counters.drop_bad_l2);
+            return Some(false);
+        }
+        bump(&self.counters.tx_packets);
+        Some(true)
+    }
+
+    /// Counts a held frame given up on because its neighbour never answered.
+    pub fn count_unresolved(&self) {
+        bump(&self.counters.drop_no_neighbor);
     }
 
     fn report(&mut self, worker: WorkerId, spi: u32, direction: Direction, raised: RaisedEvents) {

@@ -39,6 +39,10 @@ struct rte_mbuf;
 // Split into fragments (inner packet too big for its tunnel, DF clear), processed in its place.
 #define DYNTUN_VERDICT_FRAGMENTED 4
 
+// Kept until the next hop's MAC is resolved; a later `dyntun_worker_poll` queues it for
+// transmission (or frees it, counted as `drop_no_neighbor`, if no answer comes in 3 s).
+#define DYNTUN_VERDICT_HELD 5
+
 typedef enum dyntun_event_kind {
   // A dynamic tunnel was installed (its rule and SAs are in the workers).
   DYNTUN_EVENT_TUNNEL_UP = 0,

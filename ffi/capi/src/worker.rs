@@ -22,6 +22,9 @@ pub const DYNTUN_VERDICT_HANDED_OFF: u8 = 2;
 pub const DYNTUN_VERDICT_DROPPED: u8 = 3;
 /// Split into fragments (inner packet too big for its tunnel, DF clear), processed in its place.
 pub const DYNTUN_VERDICT_FRAGMENTED: u8 = 4;
+/// Kept until the next hop's MAC is resolved; a later `dyntun_worker_poll` queues it for
+/// transmission (or frees it, counted as `drop_no_neighbor`, if no answer comes in 3 s).
+pub const DYNTUN_VERDICT_HELD: u8 = 5;
 
 /// What one `dyntun_worker_rx` call did with the burst.
 #[allow(non_camel_case_types)]
@@ -237,5 +240,6 @@ mod tests {
         assert_eq!(DYNTUN_VERDICT_HANDED_OFF, Verdict::HandedOff as u8);
         assert_eq!(DYNTUN_VERDICT_DROPPED, Verdict::Dropped as u8);
         assert_eq!(DYNTUN_VERDICT_FRAGMENTED, Verdict::Fragmented as u8);
+        assert_eq!(DYNTUN_VERDICT_HELD, Verdict::Held as u8);
     }
 }

@@ -15,6 +15,7 @@
 mod ah;
 pub mod counters;
 pub mod fragment;
+mod fragment_slots;
 mod inbound;
 mod keyed;
 pub mod lifetime;

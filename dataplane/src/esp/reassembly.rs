@@ -3,13 +3,12 @@
 //! size, each dropped after a timeout. The pipeline runs it before the SPI lookup, because only
 //! the first fragment carries the SPI.
 
+use super::fragment_slots::FragmentSlots;
 use crate::buf::PacketBuf;
 use crate::wire::ipv4::{self, Ipv4Packet};
 
 /// Largest reassembled datagram (a jumbo frame); larger ones are dropped.
 pub const MAX_DATAGRAM: usize = 9216;
-const UNITS: usize = MAX_DATAGRAM / 8;
-const UNIT_WORDS: usize = UNITS.div_ceil(64);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReassemblyOutcome {
@@ -42,42 +41,21 @@ struct Key {
     protocol: u8,
 }
 
-struct Slot {
-    key: Option<Key>,
-    started: u64,
-    header: [u8; ipv4::MIN_HEADER_LEN],
-    have_first: bool,
-    /// Payload length, known once the last fragment arrived.
-    total: Option<usize>,
-    received: [u64; UNIT_WORDS],
-    data: Box<[u8]>,
-}
-
 pub struct Reassembler {
-    slots: Vec<Slot>,
-    timeout_seconds: u64,
-    /// Datagrams abandoned because they did not complete in time.
-    pub timeouts: u64,
+    slots: FragmentSlots<Key, { ipv4::MIN_HEADER_LEN }>,
 }
 
 impl Reassembler {
     /// Allocates `slots` datagram buffers of [`MAX_DATAGRAM`] bytes up front.
     pub fn new(slots: usize, timeout_seconds: u64) -> Self {
         Reassembler {
-            slots: (0..slots)
-                .map(|_| Slot {
-                    key: None,
-                    started: 0,
-                    header: [0; ipv4::MIN_HEADER_LEN],
-                    have_first: false,
-                    total: None,
-                    received: [0; UNIT_WORDS],
-                    data: vec![0u8; MAX_DATAGRAM].into_boxed_slice(),
-                })
-                .collect(),
-            timeout_seconds,
-            timeouts: 0,
+            slots: FragmentSlots::new(slots, timeout_seconds),
         }
+    }
+
+    /// Datagrams abandoned because they did not complete in time.
+    pub fn timeouts(&self) -> u64 {
+        self.slots.timeouts
     }
 
     /// Offers one outer IPv4 packet at time `now` (seconds).
@@ -103,14 +81,10 @@ impl Reassembler {
         if ip.more_fragments() && payload.len() % 8 != 0 || payload.is_empty() {
             return ReassemblyOutcome::Dropped(ReassemblyDrop::Malformed);
         }
-        let Some(index) = self.slot_for(key, now) else {
+        let Some(slot) = self.slots.slot_for(key, now) else {
             return ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull);
         };
-        let slot = &mut self.slots[index];
-        slot.data[offset..end].copy_from_slice(payload);
-        for unit in offset / 8..end.div_ceil(8) {
-            slot.received[unit / 64] |= 1 << (unit % 64);
-        }
+        slot.store(offset, payload);
         if offset == 0 {
             slot.header
                 .copy_from_slice(&buf.data()[..ipv4::MIN_HEADER_LEN]);
@@ -119,14 +93,9 @@ impl Reassembler {
         if !ip.more_fragments() {
             slot.total = Some(end);
         }
-        let Some(total) = slot.total.filter(|_| slot.have_first) else {
+        let Some(total) = slot.complete_len() else {
             return ReassemblyOutcome::Held;
         };
-        let complete =
-            (0..total.div_ceil(8)).all(|unit| slot.received[unit / 64] & (1 << (unit % 64)) != 0);
-        if !complete {
-            return ReassemblyOutcome::Held;
-        }
         slot.key = None;
         let whole = ipv4::MIN_HEADER_LEN + total;
         let current = buf.len();
@@ -147,29 +116,6 @@ impl Reassembler {
         ip.set_flags_fragment(0);
         ip.fill_checksum();
         ReassemblyOutcome::Complete
-    }
-
-    /// The slot already collecting `key`, or a free or timed-out one (reset).
-    fn slot_for(&mut self, key: Key, now: u64) -> Option<usize> {
-        if let Some(i) = self.slots.iter().position(|s| s.key == Some(key)) {
-            if now.saturating_sub(self.slots[i].started) < self.timeout_seconds {
-                return Some(i);
-            }
-        }
-        let timeout = self.timeout_seconds;
-        let i = self.slots.iter().position(|s| {
-            s.key.is_none() || s.key == Some(key) || now.saturating_sub(s.started) >= timeout
-        })?;
-        let slot = &mut self.slots[i];
-        if slot.key.is_some() {
-            self.timeouts += 1;
-        }
-        slot.key = Some(key);
-        slot.started = now;
-        slot.have_first = false;
-        slot.total = None;
-        slot.received = [0; UNIT_WORDS];
-        Some(i)
     }
 }
 
@@ -231,7 +177,7 @@ mod tests {
             ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull)
         );
         assert_eq!(r.push(&mut b[0], 10), ReassemblyOutcome::Held);
-        assert_eq!(r.timeouts, 1);
+        assert_eq!(r.timeouts(), 1);
         assert_eq!(
             r.push(&mut a[1], 10),
             ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull)

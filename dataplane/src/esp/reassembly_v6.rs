@@ -7,15 +7,13 @@
 //! (RFC 5722), and a fragment must follow the fixed header directly (an IPsec peer's packets
 //! carry no other extension header before it; anything else is refused, not parsed).
 
+use super::fragment_slots::FragmentSlots;
 use super::reassembly::{ReassemblyDrop, ReassemblyOutcome, MAX_DATAGRAM};
 use crate::buf::PacketBuf;
 use crate::wire::ip_proto;
 use crate::wire::ipv6::{self, Ipv6Packet};
 
 const FRAGMENT_HEADER_LEN: usize = 8;
-const UNITS: usize = MAX_DATAGRAM / 8;
-const UNIT_WORDS: usize = UNITS.div_ceil(64);
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Key {
     src: [u8; 16],
@@ -42,33 +40,8 @@ fn parse_fragment(header: &[u8]) -> Option<Fragment> {
     })
 }
 
-struct Slot {
-    key: Option<Key>,
-    started: u64,
-    /// The fixed header of the first fragment, and the protocol after the Fragment header.
-    header: [u8; ipv6::HEADER_LEN],
-    next_header: u8,
-    have_first: bool,
-    total: Option<usize>,
-    received: [u64; UNIT_WORDS],
-    data: Box<[u8]>,
-}
-
-impl Slot {
-    fn covers_any(&self, first_unit: usize, end_unit: usize) -> bool {
-        (first_unit..end_unit).any(|u| self.received[u / 64] & (1 << (u % 64)) != 0)
-    }
-
-    fn covers_all(&self, end_unit: usize) -> bool {
-        (0..end_unit).all(|u| self.received[u / 64] & (1 << (u % 64)) != 0)
-    }
-}
-
 pub struct Reassembler6 {
-    slots: Vec<Slot>,
-    timeout_seconds: u64,
-    /// Datagrams abandoned because they did not complete in time.
-    pub timeouts: u64,
+    slots: FragmentSlots<Key, { ipv6::HEADER_LEN }>,
     /// Datagrams dropped because two of their fragments overlapped.
     pub overlaps: u64,
 }
@@ -77,22 +50,14 @@ impl Reassembler6 {
     /// Allocates `slots` datagram buffers of [`MAX_DATAGRAM`] bytes up front.
     pub fn new(slots: usize, timeout_seconds: u64) -> Self {
         Reassembler6 {
-            slots: (0..slots)
-                .map(|_| Slot {
-                    key: None,
-                    started: 0,
-                    header: [0; ipv6::HEADER_LEN],
-                    next_header: 0,
-                    have_first: false,
-                    total: None,
-                    received: [0; UNIT_WORDS],
-                    data: vec![0u8; MAX_DATAGRAM].into_boxed_slice(),
-                })
-                .collect(),
-            timeout_seconds,
-            timeouts: 0,
+            slots: FragmentSlots::new(slots, timeout_seconds),
             overlaps: 0,
         }
+    }
+
+    /// Datagrams abandoned because they did not complete in time.
+    pub fn timeouts(&self) -> u64 {
+        self.slots.timeouts
     }
 
     /// Offers one outer IPv6 packet (no Ethernet header) at time `now` (seconds).
@@ -133,10 +98,9 @@ impl Reassembler6 {
         if end > MAX_DATAGRAM {
             return ReassemblyOutcome::Dropped(ReassemblyDrop::TooLarge);
         }
-        let Some(index) = self.slot_for(key, now) else {
+        let Some(slot) = self.slots.slot_for(key, now) else {
             return ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull);
         };
-        let slot = &mut self.slots[index];
         let (first_unit, end_unit) = (fragment.offset / 8, end.div_ceil(8));
         // A second last fragment, or data beyond the known end, means a forged or broken
         // datagram: nothing of it can be trusted.
@@ -149,10 +113,7 @@ impl Reassembler6 {
             self.overlaps += 1;
             return ReassemblyOutcome::Dropped(ReassemblyDrop::Overlapping);
         }
-        slot.data[fragment.offset..end].copy_from_slice(&buf.data()[payload_at..payload_end]);
-        for unit in first_unit..end_unit {
-            slot.received[unit / 64] |= 1 << (unit % 64);
-        }
+        slot.store(fragment.offset, &buf.data()[payload_at..payload_end]);
         if fragment.offset == 0 {
             slot.header.copy_from_slice(&buf.data()[..ipv6::HEADER_LEN]);
             slot.next_header = fragment.next_header;
@@ -161,12 +122,9 @@ impl Reassembler6 {
         if !fragment.more {
             slot.total = Some(end);
         }
-        let Some(total) = slot.total.filter(|_| slot.have_first) else {
+        let Some(total) = slot.complete_len() else {
             return ReassemblyOutcome::Held;
         };
-        if !slot.covers_all(total.div_ceil(8)) {
-            return ReassemblyOutcome::Held;
-        }
         slot.key = None;
         let whole = ipv6::HEADER_LEN + total;
         let current = buf.len();
@@ -185,29 +143,6 @@ impl Reassembler6 {
         ip.set_next_header(slot.next_header);
         ip.set_payload_len(total as u16);
         ReassemblyOutcome::Complete
-    }
-
-    /// The slot already collecting `key`, or a free or timed-out one (reset).
-    fn slot_for(&mut self, key: Key, now: u64) -> Option<usize> {
-        let timeout = self.timeout_seconds;
-        if let Some(i) = self.slots.iter().position(|s| s.key == Some(key)) {
-            if now.saturating_sub(self.slots[i].started) < timeout {
-                return Some(i);
-            }
-        }
-        let i = self.slots.iter().position(|s| {
-            s.key.is_none() || s.key == Some(key) || now.saturating_sub(s.started) >= timeout
-        })?;
-        let slot = &mut self.slots[i];
-        if slot.key.is_some() {
-            self.timeouts += 1;
-        }
-        slot.key = Some(key);
-        slot.started = now;
-        slot.have_first = false;
-        slot.total = None;
-        slot.received = [0; UNIT_WORDS];
-        Some(i)
     }
 }
 
@@ -372,7 +307,7 @@ mod tests {
             ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull)
         );
         assert_eq!(r.push(&mut b[0], 10), ReassemblyOutcome::Held);
-        assert_eq!(r.timeouts, 1);
+        assert_eq!(r.timeouts(), 1);
         assert_eq!(
             r.push(&mut a[1], 10),
             ReassemblyOutcome::Dropped(ReassemblyDrop::TableFull)

@@ -4,8 +4,8 @@
 use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockCipher, BlockDecrypt, BlockEncrypt, KeyInit, Unsigned};
 
+use super::cbc_framing;
 use super::iv::IvGenerator;
-use super::null::esn_len;
 use super::{CryptoError, EspTransform, IcvMac, SealJob, SetupError, SEAL_LANES};
 use crate::wire::esp::HEADER_LEN;
 
@@ -129,11 +129,7 @@ where
             offset += bl;
         }
         for job in group.iter_mut() {
-            let icv_at = job.packet.len() - icv_len;
-            let (covered, icv) = job.packet.split_at_mut(icv_at);
-            let high = job.seq_high.unwrap_or(0).to_be_bytes();
-            self.mac
-                .compute(&[covered, &high[..esn_len(job.seq_high)]], icv);
+            cbc_framing::sign(job.packet, job.seq_high, &*self.mac);
         }
     }
 }
@@ -156,22 +152,13 @@ where
         self.mac.icv_len()
     }
     fn seal(&self, packet: &mut [u8], seq_high: Option<u32>) {
-        let bl = Self::block_len();
-        let spi = u32::from_be_bytes([packet[0], packet[1], packet[2], packet[3]]);
-        let seq_low = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
-        let seq = (u64::from(seq_high.unwrap_or(0)) << 32) | u64::from(seq_low);
-        let icv_at = packet.len() - self.mac.icv_len();
-        let (head, rest) = packet[..icv_at].split_at_mut(HEADER_LEN + bl);
-        let iv = &mut head[HEADER_LEN..];
-        self.ivs.fill(spi, seq, iv);
-        self.encrypt(iv, rest);
-        let (covered, icv) = packet.split_at_mut(icv_at);
-        self.mac.compute(
-            &[
-                covered,
-                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
-            ],
-            icv,
+        cbc_framing::seal(
+            packet,
+            seq_high,
+            Self::block_len(),
+            &self.ivs,
+            &*self.mac,
+            |iv, body| self.encrypt(iv, body),
         );
     }
     fn seal_burst(&self, jobs: &mut [SealJob<'_>]) {
@@ -180,25 +167,12 @@ where
         }
     }
     fn open(&self, packet: &mut [u8], seq_high: Option<u32>) -> Result<(), CryptoError> {
-        let bl = Self::block_len();
-        let Some(icv_at) = packet.len().checked_sub(self.mac.icv_len()) else {
-            return Err(CryptoError::BadLength);
-        };
-        if icv_at < HEADER_LEN + bl || !(icv_at - HEADER_LEN - bl).is_multiple_of(bl) {
-            return Err(CryptoError::BadLength);
-        }
-        let (covered, icv) = packet.split_at(icv_at);
-        if !self.mac.verify(
-            &[
-                covered,
-                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
-            ],
-            icv,
-        ) {
-            return Err(CryptoError::Authentication);
-        }
-        let (head, rest) = packet[..icv_at].split_at_mut(HEADER_LEN + bl);
-        self.decrypt(&head[HEADER_LEN..], rest);
-        Ok(())
+        cbc_framing::open(
+            packet,
+            seq_high,
+            Self::block_len(),
+            &*self.mac,
+            |iv, body| self.decrypt(iv, body),
+        )
     }
 }

@@ -14,6 +14,7 @@
 //!   `Backend::PureRust`.
 //! - HMAC-MD5/SHA1/SHA256: RustCrypto `hmac` with the keyed inner/outer state precomputed once.
 
+mod cbc_framing;
 mod cbc_hmac;
 mod gcm;
 mod icv;

@@ -1,5 +1,6 @@
 //! ESP-NULL (RFC 2410): no confidentiality, integrity from the SA's MAC (if any).
 
+use super::cbc_framing;
 use super::{CryptoError, EspTransform, IcvMac};
 
 pub struct NullTransform {
@@ -27,40 +28,9 @@ impl EspTransform for NullTransform {
         self.mac.icv_len()
     }
     fn seal(&self, packet: &mut [u8], seq_high: Option<u32>) {
-        let icv_at = packet.len() - self.mac.icv_len();
-        let (covered, icv) = packet.split_at_mut(icv_at);
-        self.mac.compute(
-            &[
-                covered,
-                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
-            ],
-            icv,
-        );
+        cbc_framing::sign(packet, seq_high, &*self.mac);
     }
     fn open(&self, packet: &mut [u8], seq_high: Option<u32>) -> Result<(), CryptoError> {
-        let Some(icv_at) = packet.len().checked_sub(self.mac.icv_len()) else {
-            return Err(CryptoError::BadLength);
-        };
-        let (covered, icv) = packet.split_at(icv_at);
-        if self.mac.verify(
-            &[
-                covered,
-                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
-            ],
-            icv,
-        ) {
-            Ok(())
-        } else {
-            Err(CryptoError::Authentication)
-        }
-    }
-}
-
-/// RFC 4303 §2.2.1: with ESN the high half is appended to the integrity input (not sent).
-pub(super) fn esn_len(seq_high: Option<u32>) -> usize {
-    if seq_high.is_some() {
-        4
-    } else {
-        0
+        cbc_framing::verify(packet, seq_high, &*self.mac).map(|_| ())
     }
 }

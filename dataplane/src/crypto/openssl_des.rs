@@ -11,10 +11,9 @@ use std::os::raw::{c_int, c_long};
 
 use zeroize::Zeroize;
 
+use super::cbc_framing;
 use super::iv::IvGenerator;
-use super::null::esn_len;
 use super::{CryptoError, EspTransform, IcvMac, SetupError};
-use crate::wire::esp::HEADER_LEN;
 
 const BLOCK: usize = 8;
 const DES_ENCRYPT: c_int = 1;
@@ -167,48 +166,27 @@ impl EspTransform for OpensslDesCbc {
         crate::esp::prefetch::prefetch_value(&*self.mac);
     }
     fn seal(&self, packet: &mut [u8], seq_high: Option<u32>) {
-        let spi = u32::from_be_bytes([packet[0], packet[1], packet[2], packet[3]]);
-        let seq_low = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
-        let seq = (u64::from(seq_high.unwrap_or(0)) << 32) | u64::from(seq_low);
-        let icv_at = packet.len() - self.mac.icv_len();
-        let (head, body) = packet[..icv_at].split_at_mut(HEADER_LEN + BLOCK);
-        let mut iv = [0u8; BLOCK];
-        self.ivs.fill(spi, seq, &mut iv);
-        head[HEADER_LEN..].copy_from_slice(&iv);
-        // The framing padded the body to whole blocks; a shorter tail would stay in clear.
-        let whole = body.len() / BLOCK * BLOCK;
-        self.cbc(iv, &mut body[..whole], DES_ENCRYPT);
-        let (covered, icv) = packet.split_at_mut(icv_at);
-        self.mac.compute(
-            &[
-                covered,
-                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
-            ],
-            icv,
+        cbc_framing::seal(
+            packet,
+            seq_high,
+            BLOCK,
+            &self.ivs,
+            &*self.mac,
+            |iv, body| {
+                let mut chain = [0u8; BLOCK];
+                chain.copy_from_slice(iv);
+                // The framing padded the body to whole blocks; a shorter tail would stay in clear.
+                let whole = body.len() / BLOCK * BLOCK;
+                self.cbc(chain, &mut body[..whole], DES_ENCRYPT);
+            },
         );
     }
     fn open(&self, packet: &mut [u8], seq_high: Option<u32>) -> Result<(), CryptoError> {
-        let Some(icv_at) = packet.len().checked_sub(self.mac.icv_len()) else {
-            return Err(CryptoError::BadLength);
-        };
-        if icv_at < HEADER_LEN + BLOCK || !(icv_at - HEADER_LEN - BLOCK).is_multiple_of(BLOCK) {
-            return Err(CryptoError::BadLength);
-        }
-        let (covered, icv) = packet.split_at(icv_at);
-        if !self.mac.verify(
-            &[
-                covered,
-                &seq_high.unwrap_or(0).to_be_bytes()[..esn_len(seq_high)],
-            ],
-            icv,
-        ) {
-            return Err(CryptoError::Authentication);
-        }
-        let (head, body) = packet[..icv_at].split_at_mut(HEADER_LEN + BLOCK);
-        let mut iv = [0u8; BLOCK];
-        iv.copy_from_slice(&head[HEADER_LEN..]);
-        self.cbc(iv, body, DES_DECRYPT);
-        Ok(())
+        cbc_framing::open(packet, seq_high, BLOCK, &*self.mac, |iv, body| {
+            let mut chain = [0u8; BLOCK];
+            chain.copy_from_slice(iv);
+            self.cbc(chain, body, DES_DECRYPT);
+        })
     }
 }
 
@@ -217,6 +195,7 @@ mod tests {
     use super::*;
     use crate::crypto::build_icv_mac;
     use crate::sa::Integrity;
+    use crate::wire::esp::HEADER_LEN;
 
     fn engines(key: &[u8]) -> (Box<dyn EspTransform>, Box<dyn EspTransform>) {
         let mac_key = [0x5au8; 16];

@@ -16,22 +16,32 @@ use dataplane::tables::huge_pages::huge_vec;
 
 const LINE: usize = 64;
 
-/// One table the lookup reads: its size and how many consecutive lines one access touches.
+/// One table the lookup reads: `objects` entries `stride` bytes apart, of which one access
+/// touches `lines_per_access` consecutive cache lines from the start of an entry.
 #[derive(Clone, Copy, Debug)]
 pub struct Stage {
-    pub table_bytes: usize,
+    pub objects: usize,
+    pub stride: usize,
     pub lines_per_access: usize,
+}
+
+/// Whether the tables are backed by 2 MiB pages (as the worker's own tables are) or by 4 KiB
+/// pages (as individually allocated SA state is): TLB misses are part of the floor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pages {
+    Huge,
+    Small,
 }
 
 type Line = [u64; LINE / 8];
 
-/// Accesses start in the first `bytes` (rounded down to a power of two of lines, so a start is
-/// picked with a mask, not a division); the table is twice that, so every access fits.
-fn table(bytes: usize, lines_per_access: usize) -> Vec<Line> {
-    let starts =
-        (1usize << (bytes / LINE).max(1).ilog2()).max(lines_per_access.next_power_of_two());
-    let lines = 2 * starts;
-    let mut table = huge_vec(lines);
+/// Room for every entry and the lines the last one's access may reach.
+fn table(stage: &Stage, pages: Pages) -> Vec<Line> {
+    let lines = (stage.objects * stage.stride).div_ceil(LINE) + stage.lines_per_access + 1;
+    let mut table = match pages {
+        Pages::Huge => huge_vec(lines),
+        Pages::Small => Vec::with_capacity(lines),
+    };
     table.resize(lines, [0; LINE / 8]);
     table
 }
@@ -47,31 +57,32 @@ fn prefetch(line: *const Line) {
 }
 
 /// Nanoseconds per packet the memory system adds: the staged walk over tables of the given
-/// sizes minus the same walk over one-line tables (always cached), so the walk's own
+/// sizes minus the same walk over one-entry tables (always cached), so the walk's own
 /// instructions are not counted. Bursts of `burst`, best of `rounds`.
+///
+/// This is the cost of the misses on their own. When they overlap with the work of other
+/// packets, the real cost lies between max(work, floor) and work + floor.
 pub fn staged_random_lines_ns(
     stages: &[Stage],
+    pages: Pages,
     burst: usize,
     packets: usize,
     rounds: usize,
 ) -> f64 {
-    let cached: Vec<Stage> = stages
-        .iter()
-        .map(|s| Stage {
-            table_bytes: s.lines_per_access * LINE,
-            lines_per_access: s.lines_per_access,
-        })
-        .collect();
-    let walk = staged_walk_ns(stages, burst, packets, rounds);
-    let overhead = staged_walk_ns(&cached, burst, packets, rounds);
+    let cached: Vec<Stage> = stages.iter().map(|s| Stage { objects: 1, ..*s }).collect();
+    let walk = staged_walk_ns(stages, pages, burst, packets, rounds);
+    let overhead = staged_walk_ns(&cached, pages, burst, packets, rounds);
     (walk - overhead).max(0.0)
 }
 
-fn staged_walk_ns(stages: &[Stage], burst: usize, packets: usize, rounds: usize) -> f64 {
-    let tables: Vec<Vec<Line>> = stages
-        .iter()
-        .map(|s| table(s.table_bytes, s.lines_per_access))
-        .collect();
+fn staged_walk_ns(
+    stages: &[Stage],
+    pages: Pages,
+    burst: usize,
+    packets: usize,
+    rounds: usize,
+) -> f64 {
+    let tables: Vec<Vec<Line>> = stages.iter().map(|s| table(s, pages)).collect();
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let random: Vec<u64> = (0..packets * stages.len())
         .map(|_| {
@@ -90,10 +101,11 @@ fn staged_walk_ns(stages: &[Stage], burst: usize, packets: usize, rounds: usize)
             let count = burst.min(packets - first);
             carried[..count].fill(0);
             for (s, (stage, table)) in stages.iter().zip(&tables).enumerate() {
-                // The last `lines_per_access` lines are never a start, so every access fits.
-                let mask = (table.len() / 2).max(1) as u64 - 1;
+                // Entry = random × objects / 2^64: exactly `objects` entries, no division.
                 let at = |p: usize, carried: u64| {
-                    ((random[(first + p) * stages.len() + s] ^ carried) & mask) as usize
+                    let r = random[(first + p) * stages.len() + s] ^ carried;
+                    let entry = ((u128::from(r) * stage.objects as u128) >> 64) as usize;
+                    entry * stage.stride / LINE
                 };
                 for (p, &c) in carried[..count].iter().enumerate() {
                     let base = at(p, c);

@@ -91,6 +91,11 @@ fn a_frame_for_an_unresolved_next_hop_waits_for_its_answer_or_is_dropped_after_t
     let [buf] = bufs;
     assert!(held.hold(buf, wait, 10).is_ok());
     assert!(held.take_ready(&rig.worker, 11).is_empty(), "no answer yet");
+    assert_eq!(
+        rig.resolve.pop(),
+        Some((OUTSIDE, ip("10.1.1.254"))),
+        "asked for again a second later"
+    );
     rig.neighbors
         .insert(OUTSIDE, ip("10.1.1.254"), ISP_MAC)
         .unwrap();

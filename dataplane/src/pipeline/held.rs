@@ -15,7 +15,9 @@ use crate::tables::PortId;
 /// Frames one worker holds at most (all neighbours together).
 pub const HOLD_CAPACITY: usize = 64;
 
-/// Seconds a frame may wait (the control thread asks again every second for three seconds).
+/// Seconds a frame may wait; while it does, the neighbour is asked for again every second
+/// (the control thread sends at most one ARP request / neighbour solicitation per neighbour
+/// and half second, so one lost request does not lose the frame).
 pub const HOLD_SECONDS: u64 = 3;
 
 /// What a held frame waits for: the MAC of `neighbor` on `port`. `has_l2` says whether the
@@ -32,6 +34,8 @@ struct Held<M> {
     frame: M,
     wait: NeighborWait,
     since: u64,
+    /// When the neighbour was last asked for on this frame's behalf.
+    asked: u64,
 }
 
 pub struct HeldFrames<M> {
@@ -62,6 +66,7 @@ impl<M: PacketBuf> HeldFrames<M> {
                 frame,
                 wait,
                 since: now,
+                asked: now,
             })
             .map_err(|full| full.element().frame)
     }
@@ -91,7 +96,13 @@ impl<M: PacketBuf> HeldFrames<M> {
                     self.frames.remove(index);
                     worker.count_unresolved();
                 }
-                None => index += 1,
+                None => {
+                    if now > held.asked {
+                        held.asked = now;
+                        worker.request_resolve(held.wait.port, held.wait.neighbor);
+                    }
+                    index += 1;
+                }
             }
         }
         ready

@@ -255,9 +255,9 @@ impl PicWorker {
                     let decision = decisions[next_routed];
                     debug_assert_eq!(flow_frame[next_routed], i);
                     next_routed += 1;
-                    self.forward_decided(rx, &mut bufs[i], l2_len, src, dst, decision, now)
+                    self.forward_decided(Some(rx), &mut bufs[i], l2_len, src, dst, decision, now)
                 }
-                Step::Inbound { spi } => self.inbound_ipsec(rx, &mut bufs[i], spi, now),
+                Step::Inbound { spi } => self.inbound_ipsec(&mut bufs[i], spi, now),
             };
             match disposition {
                 Disposition::Transmit(_) => {}
@@ -450,13 +450,7 @@ impl PicWorker {
         Step::Inbound { spi }
     }
 
-    fn inbound_ipsec<B: PacketBuf>(
-        &mut self,
-        rx: &PortSetup,
-        buf: &mut B,
-        spi: u32,
-        now: u64,
-    ) -> Disposition {
+    fn inbound_ipsec<B: PacketBuf>(&mut self, buf: &mut B, spi: u32, now: u64) -> Disposition {
         let worker = self.worker();
         let (verdict, raised, inside_vrf, proxy) = match self.tables.inbound(spi) {
             InboundLookup::HandOff(owner) if owner.0 < self.worker_count => {
@@ -498,8 +492,11 @@ impl PicWorker {
             // the tunnel (or whichever the route to the sender picks).
             NextHop::Local => match crate::wire::icmp::echo_reply_in_place(buf.data_mut()) {
                 Some((src, dst)) => {
-                    bump(&self.counters.echo_via_tunnel);
-                    self.send_into_tunnel(rx, buf, inside_vrf, src, dst, now)
+                    let sent = self.send_into_tunnel(buf, inside_vrf, src, dst, now);
+                    if leaves(&sent) {
+                        bump(&self.counters.echo_via_tunnel);
+                    }
+                    sent
                 }
                 None => self.drop(&|c| &c.drop_local_via_tunnel),
             },
@@ -509,8 +506,11 @@ impl PicWorker {
                 if hop_limit(buf.data()) <= 1 {
                     return self.drop(&|c| &c.drop_ttl_expired);
                 }
-                bump(&self.counters.tunnel_to_tunnel);
-                self.send_into_tunnel(rx, buf, inside_vrf, src, dst, now)
+                let sent = self.send_into_tunnel(buf, inside_vrf, src, dst, now);
+                if leaves(&sent) {
+                    bump(&self.counters.tunnel_to_tunnel);
+                }
+                sent
             }
             other => self.frame_for_next_hop(buf, other, dst, false),
         }
@@ -520,7 +520,6 @@ impl PicWorker {
     /// forwards it accordingly: usually sealed into the tunnel its rule names.
     fn send_into_tunnel<B: PacketBuf>(
         &mut self,
-        rx: &PortSetup,
         buf: &mut B,
         vrf: VrfId,
         src: IpAddr,
@@ -531,13 +530,8 @@ impl PicWorker {
         self.tables
             .classify_outbound_burst(vrf, &[(src, dst)], &mut decision);
         match decision[0] {
-            // Pre-fragmentation hands the frame back to the caller as an Ethernet frame,
-            // which a packet out of a tunnel is not.
             OutboundDecision::Encrypt(_) => {
-                match self.forward_decided(rx, buf, 0, src, dst, decision[0], now) {
-                    Disposition::Fragment { .. } => self.drop(&|c| &c.drop_fragmentation_failed),
-                    other => other,
-                }
+                self.forward_decided(None, buf, 0, src, dst, decision[0], now)
             }
             OutboundDecision::Forward(next_hop) => {
                 decrement_ttl(buf, 0);
@@ -545,15 +539,17 @@ impl PicWorker {
             }
             // Another worker owns that tunnel's SAs; it would need the packet re-framed.
             OutboundDecision::HandOff { .. } => self.drop(&|c| &c.drop_unsupported),
-            other => self.forward_decided(rx, buf, 0, src, dst, other, now),
+            other => self.forward_decided(None, buf, 0, src, dst, other, now),
         }
     }
 
     /// Finishes a routed frame once the burst's lookup stages decided what it gets.
     #[allow(clippy::too_many_arguments)]
+    /// `rx` is the port the frame came in by, `None` for a packet that came out of a tunnel
+    /// (no Ethernet header, no port to answer from).
     fn forward_decided<B: PacketBuf>(
         &mut self,
-        rx: &PortSetup,
+        rx: Option<&PortSetup>,
         buf: &mut B,
         l2_len: usize,
         src: IpAddr,
@@ -621,10 +617,20 @@ impl PicWorker {
                 match failed {
                     None => {}
                     // The inner packet is intact: tell its sender the tunnel's MTU (RFC 1191).
+                    // Out of one tunnel and too big for the next: no port to answer from, and
+                    // pre-fragmentation works on Ethernet frames. Counted, not answered.
+                    Some(DropReason::TooBig { .. }) if rx.is_none() => {
+                        return self.drop(&|c| &c.drop_fragmentation_failed)
+                    }
                     Some(DropReason::TooBig {
                         mtu,
                         may_fragment: false,
-                    }) => return self.answer_too_big(rx, buf, src, mtu),
+                    }) => {
+                        let Some(rx) = rx else {
+                            return self.drop(&|c| &c.drop_fragmentation_failed);
+                        };
+                        return self.answer_too_big(rx, buf, src, mtu);
+                    }
                     // Without DF the packet is split first (RFC 4459 pre-fragmentation): the caller
                     // owns buffer allocation, so the frame goes back to it as it was received.
                     Some(DropReason::TooBig { mtu, .. }) => {
@@ -770,6 +776,12 @@ impl PicWorker {
         Some(true)
     }
 
+    /// Asks the control thread (again) to resolve `neighbor` on `port`; a full request queue
+    /// means it is busy resolving already.
+    pub fn request_resolve(&self, port: PortId, neighbor: IpAddr) {
+        let _ = self.resolve.push((port, neighbor));
+    }
+
     /// Counts a held frame given up on because its neighbour never answered.
     pub fn count_unresolved(&self) {
         bump(&self.counters.drop_no_neighbor);
@@ -839,6 +851,14 @@ fn restore_ttl<B: PacketBuf>(buf: &mut B, l2_len: usize) {
             ip.fill_checksum();
         }
     }
+}
+
+/// Whether a disposition sends the packet on (now, or once its neighbour answers).
+fn leaves(disposition: &Disposition) -> bool {
+    matches!(
+        disposition,
+        Disposition::Transmit(_) | Disposition::AwaitNeighbor(_)
+    )
 }
 
 /// TTL or hop limit of a bare IP packet (0 when there is no IP header to read).

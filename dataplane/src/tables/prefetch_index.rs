@@ -5,8 +5,8 @@
 //!
 //! The value lives in the slot itself, so a caller that keeps what a lookup needs in the value
 //! (the rule table keeps a whole IPv4 rule there) pays one cache line per lookup. Slots of up to
-//! 32 bytes come two or more to a line; the table is kept at most half full, so a probe nearly
-//! always ends in the line that was prefetched.
+//! 32 bytes come two to a line; the table is kept at most half full, so a probe nearly always
+//! ends in the line that was prefetched.
 
 use super::huge_pages::huge_vec;
 
@@ -27,8 +27,10 @@ impl IndexValue for u32 {
     }
 }
 
+/// 32-byte aligned so that a slot of up to 32 bytes never straddles two cache lines (the
+/// prefetch brings in one line).
 #[derive(Clone, Copy)]
-#[repr(C, align(16))]
+#[repr(C, align(32))]
 struct Slot<V> {
     key: u64,
     value: V,

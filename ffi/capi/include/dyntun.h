@@ -119,7 +119,8 @@ typedef void (*dyntun_event_callback)(const struct dyntun_event *event, void *us
 typedef struct dyntun_burst_result {
   // Frames queued for transmission (fragments count one each).
   uint32_t transmit;
-  // Frames taken by the control thread or another worker.
+  // Frames taken by the control thread or another worker, or held for their next hop's
+  // ARP/ND answer (`DYNTUN_VERDICT_HELD`).
   uint32_t consumed;
   // Frames freed, each counted under its reason.
   uint32_t dropped;

@@ -2,7 +2,9 @@
 //! start and stop the control thread, ask operational questions, free.
 
 use std::ffi::{c_char, c_void};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use dataplane::pipeline::PipelineCounters;
 
 use ::dyntun_gateway::daemon::embedded::{EmbeddedGateway, EmbeddedOptions};
 
@@ -25,6 +27,9 @@ pub struct dyntun_port_binding {
 #[allow(non_camel_case_types)]
 pub struct dyntun_gateway {
     inner: Mutex<EmbeddedGateway>,
+    /// Each worker's counters, outside the lock: reading them never waits for a `stop` or a
+    /// `show` that holds it.
+    worker_counters: Vec<Arc<PipelineCounters>>,
 }
 
 impl dyntun_gateway {
@@ -117,8 +122,12 @@ pub unsafe extern "C" fn dyntun_gateway_create(
         };
         match EmbeddedGateway::create(options) {
             Ok(gateway) => {
+                let worker_counters = (0..gateway.worker_count())
+                    .filter_map(|index| gateway.worker_counters(index))
+                    .collect();
                 *gateway_out = Box::into_raw(Box::new(dyntun_gateway {
                     inner: Mutex::new(gateway),
+                    worker_counters,
                 }));
                 dyntun_status::DYNTUN_OK
             }
@@ -201,9 +210,9 @@ pub unsafe extern "C" fn dyntun_gateway_worker_counters_json(
             );
         };
         *json_out = std::ptr::null_mut();
-        match gateway.with(|g| g.worker_counters(index)) {
+        match gateway.worker_counters.get(index) {
             Some(counters) => {
-                *json_out = owned_c_string(crate::worker::counters_json(&counters));
+                *json_out = owned_c_string(crate::worker::counters_json(counters));
                 dyntun_status::DYNTUN_OK
             }
             None => fail(

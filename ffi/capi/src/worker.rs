@@ -33,7 +33,8 @@ pub const DYNTUN_VERDICT_HELD: u8 = 5;
 pub struct dyntun_burst_result {
     /// Frames queued for transmission (fragments count one each).
     pub transmit: u32,
-    /// Frames taken by the control thread or another worker.
+    /// Frames taken by the control thread or another worker, or held for their next hop's
+    /// ARP/ND answer (`DYNTUN_VERDICT_HELD`).
     pub consumed: u32,
     /// Frames freed, each counted under its reason.
     pub dropped: u32,

@@ -176,6 +176,13 @@ fn events(r: &mut Responder) -> Vec<IkeEvent> {
     std::iter::from_fn(|| r.poll_event()).collect()
 }
 
+/// The payloads of every protected Informational `r` has queued for the peer of `s`.
+fn informationals_sent(r: &mut Responder, s: &Session) -> Vec<Vec<Payload>> {
+    std::iter::from_fn(|| r.poll_transmit())
+        .map(|t| s.init.open_informational(&t.bytes[4..]).unwrap())
+        .collect()
+}
+
 /// (child, inbound specs, outbound specs, rekey_of) of every ChildSaUp.
 type ChildUp = (ChildId, Vec<SaSpec>, Vec<SaSpec>, Option<ChildId>);
 
@@ -875,9 +882,7 @@ fn delete_peer_clears_children_then_ike_sas_and_tells_the_peer() {
     let _other = main_mode(&mut r, now, "10.3.3.3", phase1(), false);
     events(&mut r);
     r.delete_peer("10.2.2.2".parse().unwrap());
-    let sent: Vec<Vec<Payload>> = std::iter::from_fn(|| r.poll_transmit())
-        .map(|t| s.init.open_informational(&t.bytes[4..]).unwrap())
-        .collect();
+    let sent = informationals_sent(&mut r, &s);
     assert_eq!(
         sent,
         vec![
@@ -909,6 +914,43 @@ fn delete_peer_clears_children_then_ike_sas_and_tells_the_peer() {
         "{ev:?}"
     );
     assert_eq!(r.ike_sas().count(), 1, "the other peer stays");
+}
+
+#[test]
+fn deleting_a_peer_in_two_halves_sends_the_child_deletes_before_the_ike_sa_goes() {
+    let mut r = Responder::new(policy());
+    let now = Instant::now();
+    let mut s = main_mode(&mut r, now, "10.2.2.2", phase1(), false);
+    let c = quick_mode(&mut r, now, &mut s, &quick());
+    events(&mut r);
+    let peer = "10.2.2.2".parse().unwrap();
+
+    r.delete_peer_children(peer);
+    let sent = informationals_sent(&mut r, &s);
+    assert_eq!(
+        sent,
+        vec![vec![Payload::Delete(Delete::new(
+            protocol::ESP,
+            vec![c[0].responder_spi.to_be_bytes().to_vec()]
+        ))]]
+    );
+    assert_eq!(
+        r.ike_sas().count(),
+        1,
+        "the IKE SA waits for the second half"
+    );
+    assert!(matches!(events(&mut r)[..], [IkeEvent::ChildSaDown { .. }]));
+
+    r.delete_peer_ike_sas(peer);
+    let sent = informationals_sent(&mut r, &s);
+    assert_eq!(
+        sent,
+        vec![vec![Payload::Delete(Delete::new(
+            protocol::ISAKMP,
+            vec![[s.init.cookie_i, s.init.cookie_r].concat()]
+        ))]]
+    );
+    assert_eq!(r.ike_sas().count(), 0);
 }
 
 #[test]

@@ -892,7 +892,8 @@ impl ControlLoop {
     /// IKE SAs there were.
     pub fn clear_peers(&mut self, peer: Option<IpAddr>) -> usize {
         let mut cleared = 0;
-        for slot in &mut self.responders {
+        let mut targets: Vec<(usize, IpAddr)> = Vec::new();
+        for (index, slot) in self.responders.iter_mut().enumerate() {
             let mut peers: Vec<IpAddr> = slot
                 .responder
                 .ike_sas()
@@ -906,8 +907,22 @@ impl ControlLoop {
                     .ike_sas()
                     .filter(|sa| sa.peer.remote.ip() == address)
                     .count();
-                slot.responder.delete_peer(address);
+                slot.responder.delete_peer_children(address);
+                targets.push((index, address));
             }
+        }
+        self.run_responders();
+        if !targets.is_empty() {
+            // The child SAs' deletes leave, and the peer takes them in, before the IKE SAs'
+            // deletes follow (see `delete_peer_children`): a short pause of the control thread
+            // on an operator's clear or a stop.
+            self.wait_for_control_frames(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        for (index, address) in targets {
+            self.responders[index]
+                .responder
+                .delete_peer_ike_sas(address);
         }
         self.run_responders();
         if let Ok(mut manager) = self.manager.lock() {
@@ -932,14 +947,18 @@ impl ControlLoop {
         self.children.clear();
         self.report_events();
         if cleared > 0 {
-            // Worker 0 transmits the control thread's frames: wait (briefly) until it has taken
-            // every delete from the rings, then a moment for its last tx burst.
-            let deadline = Instant::now() + Duration::from_secs(1);
-            while self.frames.transmit_pending() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            self.wait_for_control_frames(Duration::from_secs(1));
         }
+    }
+
+    /// Worker 0 transmits the control thread's frames: waits (at most `limit`) until it has
+    /// taken every queued frame from the rings, then a moment for its last tx burst.
+    fn wait_for_control_frames(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.frames.transmit_pending() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 
     pub fn log_final_counters(&self) {

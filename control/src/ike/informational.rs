@@ -253,8 +253,18 @@ impl Responder {
     }
 
     /// Deletes every IKE SA and child SA whose peer is at `peer` (operator "clear"), telling
-    /// the peer about each.
+    /// the peer about each: the child SAs' deletes first, then the IKE SAs'.
     pub fn delete_peer(&mut self, peer: std::net::IpAddr) {
+        self.delete_peer_children(peer);
+        self.delete_peer_ike_sas(peer);
+    }
+
+    /// The first half of [`delete_peer`](Self::delete_peer): the child SAs of `peer` go, and
+    /// their deletes are sent over its IKE SA, which stays. A caller that can wait lets them
+    /// reach the peer before the IKE SA's delete: a multi-threaded peer such as strongSwan
+    /// handles two back-to-back messages in parallel, and one that meets the IKE SA's delete
+    /// first drops the other without reading it.
+    pub fn delete_peer_children(&mut self, peer: std::net::IpAddr) {
         let children: Vec<ChildId> = self
             .children
             .values()
@@ -264,6 +274,11 @@ impl Responder {
         for child in children {
             self.delete_child(child);
         }
+    }
+
+    /// The second half of [`delete_peer`](Self::delete_peer): the IKE SAs of `peer` go, each
+    /// with its delete.
+    pub fn delete_peer_ike_sas(&mut self, peer: std::net::IpAddr) {
         let sas: Vec<IkeSaId> = self
             .sas
             .values()

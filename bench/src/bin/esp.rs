@@ -331,7 +331,7 @@ fn sa_table(len: usize, backend: Backend) -> (f64, f64, f64, f64) {
             time_per_packet(picks.len(), || {
                 for (k, &i) in picks.iter().enumerate() {
                     table[picks[(k + AHEAD) % picks.len()]].prefetch_sa();
-                    table[picks[(k + AHEAD / 2) % picks.len()]].prefetch_context();
+                    table[picks[(k + AHEAD / 2) % picks.len()]].prefetch_context(len);
                     refill(&mut buf, &inner, len);
                     let _ = black_box(table[i].encapsulate(&mut buf, 0));
                 }

@@ -354,12 +354,12 @@ struct LookupRow {
 
 /// The tables a burst's outbound lookup reads, stage by stage, sized for `tunnels` tunnels with
 /// traffic: trie chunk (a 1 KiB chunk per 256 /24s), next hop, rule index slot (32 B, at most
-/// half full), SA slot — of which the lookup prefetches the first SA and one line more, for
+/// half full), SA slot — of which the lookup prefetches the bytes up to the end of its first SA, for
 /// the encryption that follows it in the worker.
 fn lookup_stages(tunnels: u32) -> [Stage; 4] {
     let tunnels = tunnels as usize;
     let slot = std::mem::size_of::<Option<SaBundle<SaSpec>>>();
-    let sa_lines = (std::mem::size_of::<SaSpec>() + 64).min(slot).div_ceil(64);
+    let sa_lines = dataplane::tables::sa_table::first_sa_span::<SaSpec>().div_ceil(64);
     let per = |objects: usize, stride: usize, lines_per_access: usize| Stage {
         objects,
         stride,

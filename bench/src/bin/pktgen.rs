@@ -14,7 +14,9 @@
 //! hands mbufs to `process_burst`); `pktgen_ports` runs the whole worker loop through ports.
 //!
 //! `cargo run --release -p dyntun-bench --bin pktgen [-- --quick]` prints a markdown table and
-//! writes `bench/results/pktgen.json` and `bench/results/pktgen.png`.
+//! writes `bench/results/pktgen.json` and `bench/results/pktgen.png`. `--tunnels 100000` (a
+//! comma-separated list) and `--suites 1` (the first N suites) narrow a run to the rows being
+//! studied, e.g. under `perf record`.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -313,9 +315,30 @@ fn eal_args() -> Vec<String> {
     .collect()
 }
 
+/// The value after `flag` on the command line, if any.
+fn flag_value(flag: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let s = settings(quick);
+    let mut s = settings(quick);
+    if let Some(list) = flag_value("--tunnels") {
+        s.tunnel_counts = list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("--tunnels takes numbers, e.g. 1,100000")
+            })
+            .collect();
+    }
+    let suite_count = flag_value("--suites").map_or(SUITES.len(), |n| {
+        n.parse().expect("--suites takes a number of suites")
+    });
     let started = Instant::now();
     let eal = Eal::init(eal_args()).unwrap_or_else(|e| {
         eprintln!("EAL: {e}");
@@ -324,7 +347,7 @@ fn main() {
     let pool = Mempool::create("pktgen", 4095, 64, Mempool::DEFAULT_DATA_ROOM).expect("mempool");
 
     // openssl first, one figure per suite and length, shared by both directions.
-    let suites: Vec<Suite> = SUITES.to_vec();
+    let suites: Vec<Suite> = SUITES.iter().copied().take(suite_count).collect();
     let mut openssl: HashMap<(&str, Size), Option<f64>> = HashMap::new();
     for suite in &suites {
         for size in &s.sizes {

@@ -144,7 +144,7 @@ where
     fn pad_align(&self) -> usize {
         Self::block_len().max(4)
     }
-    fn prefetch(&self) {
+    fn prefetch(&self, _payload_len: usize) {
         crate::esp::prefetch::prefetch_value(self);
         crate::esp::prefetch::prefetch_value(&*self.mac);
     }

@@ -24,10 +24,8 @@ pub fn build(
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(salt_bytes);
     if backend == Backend::Fastest {
-        if let Some(functions) = super::ipsec_mb::gcm_functions(cipher) {
-            return Ok(Box::new(super::ipsec_mb::IpsecMbGcm::new(
-                functions, key, salt, cipher,
-            )?));
+        if let Some(engine) = super::ipsec_mb::engine(cipher, key, salt) {
+            return engine;
         }
     }
     match (backend, cipher) {
@@ -106,7 +104,7 @@ impl EspTransform for RingGcm {
     fn pad_align(&self) -> usize {
         4
     }
-    fn prefetch(&self) {
+    fn prefetch(&self, _payload_len: usize) {
         crate::esp::prefetch::prefetch_value(self);
     }
     fn icv_len(&self) -> usize {
@@ -157,7 +155,7 @@ impl<A: AeadInPlace<NonceSize = U12, TagSize = U16> + Send + Sync> EspTransform
     fn pad_align(&self) -> usize {
         4
     }
-    fn prefetch(&self) {
+    fn prefetch(&self, _payload_len: usize) {
         crate::esp::prefetch::prefetch_value(self);
     }
     fn icv_len(&self) -> usize {

@@ -19,10 +19,13 @@ const TAG_LEN: usize = 16;
 /// `sizeof(struct gcm_key_data)` in intel-ipsec-mb 1.x: 15 round keys of 16 bytes, then the
 /// largest hash-key table (48 × 16 for VAES), rounded up to its 64-byte alignment.
 const KEY_DATA_LEN: usize = 1024;
-/// Expanded round keys at the start of the key data (15 × 16, rounded to cache lines).
-const ROUND_KEYS_LEN: usize = 256;
-/// The tail of the key data holding HashKey^16 .. HashKey^1 plus alignment slack.
-const LOW_HASH_KEYS_LEN: usize = 320;
+/// Written into the key data's padding before the library prepares it, checked after.
+const PADDING_CANARY: u8 = 0xa5;
+/// Payloads up to 16 blocks: the VAES code multiplies by HashKey^16 .. HashKey^1 only; longer
+/// ones go through its 48-block loop, which starts from HashKey^48 at the front of the table.
+const SHORT_PAYLOAD: usize = 16 * 16;
+/// AVX2 and SSE layouts: round keys, then 8 powers and (SSE) their Karatsuba halves, 496 bytes.
+const ASCENDING_KEYS_LEN: usize = 512;
 /// `sizeof(struct gcm_context_data)`: 16+8+8+16+16+16+8.
 const CONTEXT_LEN: usize = 88;
 
@@ -52,6 +55,17 @@ pub struct GcmFunctions {
     pre: PreFn,
     enc: EncDecFn,
     dec: EncDecFn,
+    layout: HashKeyLayout,
+}
+
+/// Where the hash-key powers a packet needs sit in `gcm_key_data`, which depends on the CPU path
+/// the library takes; the prefetch brings in those lines and no others.
+#[derive(Clone, Copy)]
+enum HashKeyLayout {
+    /// VAES: HashKey^48 .. HashKey^1 in descending powers after the round keys.
+    Descending48,
+    /// AVX2 / SSE: HashKey^1 .. HashKey^8 (and their Karatsuba halves) after the round keys.
+    Ascending8,
 }
 
 struct Loaded {
@@ -109,7 +123,17 @@ fn load() -> Option<Loaded> {
             let dec = *library
                 .get::<EncDecFn>(format!("aes_gcm_dec_{bits}_{arch}\0").as_bytes())
                 .ok()?;
-            Some(GcmFunctions { pre, enc, dec })
+            let layout = if arch == "vaes_avx512" {
+                HashKeyLayout::Descending48
+            } else {
+                HashKeyLayout::Ascending8
+            };
+            Some(GcmFunctions {
+                pre,
+                enc,
+                dec,
+                layout,
+            })
         }
     };
     let gcm128 = resolve(128)?;
@@ -132,45 +156,99 @@ pub fn gcm_functions(cipher: Cipher) -> Option<GcmFunctions> {
     }
 }
 
+/// The hash-key layout of the loaded library, read from a line every packet keeps hot.
+#[inline]
+fn loaded_layout() -> HashKeyLayout {
+    LOADED
+        .get()
+        .and_then(Option::as_ref)
+        .map_or(HashKeyLayout::Ascending8, |l| l.gcm128.layout)
+}
+
 /// Which CPU path of intel-ipsec-mb is in use (for `show` and the benchmark), if any.
 pub fn active_arch() -> Option<&'static str> {
     LOADED.get_or_init(load).as_ref().map(|l| l.arch)
 }
 
-/// Key data inline (the engine itself lives in the SA's one boxed allocation), so that one
-/// prefetch of the engine brings in everything a packet touches.
+/// Bytes of `gcm_key_data` the library reads and writes: 15 round keys and 48 hash-key powers.
+/// The rest, up to the structure's 64-byte alignment, is padding it never touches.
+const KEY_DATA_USED: usize = 16 * 15 + 16 * 48;
+
+/// The key data and nothing else: the salt lives in the structure's tail padding, on the line
+/// that also holds HashKey^1, and the entry points come from the loaded library by key size.
+/// A packet of up to 64 bytes then needs 5 or 6 cache lines of an SA's engine, where a separate
+/// field would cost one more for every packet of a cold SA.
 #[repr(C)]
-pub struct IpsecMbGcm {
+pub struct IpsecMbGcm<const AES256: bool> {
     key_data: GcmKeyData,
-    functions: GcmFunctions,
-    salt: [u8; SALT_LEN],
 }
 
-impl IpsecMbGcm {
-    pub fn new(
+/// An intel-ipsec-mb engine for `cipher` when the library is loaded and keeps to its layout.
+pub fn engine(
+    cipher: Cipher,
+    key: &[u8],
+    salt: [u8; SALT_LEN],
+) -> Option<Result<Box<dyn EspTransform>, SetupError>> {
+    let functions = gcm_functions(cipher)?;
+    match cipher {
+        Cipher::AesGcm128 => IpsecMbGcm::<false>::new(functions, key, salt)
+            .map(|e| e.map(|e| Box::new(e) as Box<dyn EspTransform>)),
+        Cipher::AesGcm256 => IpsecMbGcm::<true>::new(functions, key, salt)
+            .map(|e| e.map(|e| Box::new(e) as Box<dyn EspTransform>)),
+        _ => None,
+    }
+}
+
+impl<const AES256: bool> IpsecMbGcm<AES256> {
+    const KEY_LEN: usize = if AES256 { 32 } else { 16 };
+    /// Round keys in use: 11 for AES-128, 15 for AES-256.
+    const ROUND_KEYS_USED: usize = if AES256 { 15 * 16 } else { 11 * 16 };
+
+    /// `None` when the library wrote past the bytes its layout declares (the salt would not be
+    /// safe in the padding): the caller takes another engine.
+    fn new(
         functions: GcmFunctions,
         key: &[u8],
         salt: [u8; SALT_LEN],
-        cipher: Cipher,
-    ) -> Result<Self, SetupError> {
-        let expected = if cipher == Cipher::AesGcm128 { 16 } else { 32 };
-        if key.len() != expected {
-            return Err(SetupError::KeyLength);
+    ) -> Option<Result<Self, SetupError>> {
+        if key.len() != Self::KEY_LEN {
+            return Some(Err(SetupError::KeyLength));
         }
         let mut key_data = GcmKeyData([0; KEY_DATA_LEN]);
+        key_data.0[KEY_DATA_USED..].fill(PADDING_CANARY);
         // SAFETY: `key` holds the key size this function expects (checked above) and
         // `key_data` is a writable, 64-byte aligned gcm_key_data.
         unsafe { (functions.pre)(key.as_ptr(), &mut key_data) };
-        Ok(IpsecMbGcm {
-            functions,
-            key_data,
-            salt,
-        })
+        if key_data.0[KEY_DATA_USED..]
+            .iter()
+            .any(|b| *b != PADDING_CANARY)
+        {
+            zeroize::Zeroize::zeroize(&mut key_data.0[..]);
+            return None;
+        }
+        key_data.0[KEY_DATA_USED..KEY_DATA_USED + SALT_LEN].copy_from_slice(&salt);
+        Some(Ok(IpsecMbGcm { key_data }))
+    }
+
+    fn salt(&self) -> &[u8] {
+        &self.key_data.0[KEY_DATA_USED..KEY_DATA_USED + SALT_LEN]
+    }
+
+    fn functions() -> GcmFunctions {
+        let loaded = LOADED
+            .get()
+            .and_then(Option::as_ref)
+            .expect("an engine exists only once the library is loaded");
+        if AES256 {
+            loaded.gcm256
+        } else {
+            loaded.gcm128
+        }
     }
 
     fn nonce_and_aad(&self, packet: &[u8], seq_high: Option<u32>) -> ([u8; 12], [u8; 12], usize) {
         let mut nonce = [0u8; 12];
-        nonce[..SALT_LEN].copy_from_slice(&self.salt);
+        nonce[..SALT_LEN].copy_from_slice(self.salt());
         nonce[SALT_LEN..].copy_from_slice(&packet[HEADER_LEN..HEADER_LEN + IV_LEN]);
         let mut aad = [0u8; 12];
         aad[..4].copy_from_slice(&packet[..4]);
@@ -213,7 +291,7 @@ impl IpsecMbGcm {
     }
 }
 
-impl EspTransform for IpsecMbGcm {
+impl<const AES256: bool> EspTransform for IpsecMbGcm<AES256> {
     fn iv_len(&self) -> usize {
         IV_LEN
     }
@@ -223,20 +301,32 @@ impl EspTransform for IpsecMbGcm {
     fn icv_len(&self) -> usize {
         TAG_LEN
     }
-    fn prefetch(&self) {
+    fn prefetch(&self, payload_len: usize) {
         use crate::esp::prefetch::prefetch_bytes;
         let base = self as *const Self as *const u8;
-        // Round keys, then the lowest hash-key powers, which sit at the end of the table (the
-        // library stores HashKey^n in descending n), with our own fields after it. Bringing in
-        // all 17 lines measured worse in our (noisy, shared-machine) runs.
-        prefetch_bytes(base, ROUND_KEYS_LEN);
-        let tail = KEY_DATA_LEN - LOW_HASH_KEYS_LEN;
-        prefetch_bytes(base.wrapping_add(tail), std::mem::size_of::<Self>() - tail);
+        prefetch_bytes(base, Self::ROUND_KEYS_USED);
+        match loaded_layout() {
+            // Up to 16 blocks the VAES code multiplies by HashKey^n .. HashKey^1, n the block
+            // count, which sit at the end of the table (next to the salt): a 64-byte packet
+            // needs 2 of its lines. A longer one reads from HashKey^48 on, and a demand miss
+            // there stalled a 1420 B seal for hundreds of nanoseconds with 100k SAs (perf
+            // annotate): it gets every line.
+            HashKeyLayout::Descending48 if payload_len <= SHORT_PAYLOAD => {
+                let powers = payload_len.div_ceil(16) + 1;
+                let first = KEY_DATA_USED - 16 * powers;
+                prefetch_bytes(base.wrapping_add(first), KEY_DATA_LEN - first);
+            }
+            HashKeyLayout::Descending48 => prefetch_bytes(base, KEY_DATA_LEN),
+            HashKeyLayout::Ascending8 => {
+                prefetch_bytes(base, ASCENDING_KEYS_LEN);
+                prefetch_bytes(base.wrapping_add(KEY_DATA_USED), SALT_LEN);
+            }
+        }
     }
     fn seal(&self, packet: &mut [u8], seq_high: Option<u32>) {
         super::gcm::write_iv(packet, seq_high);
         let mut tag = [0u8; TAG_LEN];
-        self.run(self.functions.enc, packet, seq_high, &mut tag);
+        self.run(Self::functions().enc, packet, seq_high, &mut tag);
         let at = packet.len() - TAG_LEN;
         packet[at..].copy_from_slice(&tag);
     }
@@ -245,7 +335,7 @@ impl EspTransform for IpsecMbGcm {
             return Err(CryptoError::BadLength);
         }
         let mut tag = [0u8; TAG_LEN];
-        self.run(self.functions.dec, packet, seq_high, &mut tag);
+        self.run(Self::functions().dec, packet, seq_high, &mut tag);
         if ct_eq(&tag, &packet[packet.len() - TAG_LEN..]) {
             Ok(())
         } else {
@@ -254,9 +344,8 @@ impl EspTransform for IpsecMbGcm {
     }
 }
 
-impl Drop for IpsecMbGcm {
+impl<const AES256: bool> Drop for IpsecMbGcm<AES256> {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.key_data.0[..]);
-        zeroize::Zeroize::zeroize(&mut self.salt);
     }
 }

@@ -72,8 +72,10 @@ pub trait EspTransform: Send + Sync {
     fn seal(&self, packet: &mut [u8], seq_high: Option<u32>);
     /// Verifies the ICV, then decrypts the payload in place (IV and ICV bytes are left as is).
     fn open(&self, packet: &mut [u8], seq_high: Option<u32>) -> Result<(), CryptoError>;
-    /// Starts loading the state a packet will touch (for SA tables too big for the cache).
-    fn prefetch(&self) {}
+    /// Starts loading the state a packet of `payload_len` bytes will touch (for SA tables too
+    /// big for the cache); engines whose tables are read in part by short packets bring in
+    /// only that part.
+    fn prefetch(&self, _payload_len: usize) {}
     /// Seals several packets of one SA. Engines whose cipher is serial per packet (CBC)
     /// interleave the packets so independent blocks keep the AES unit busy.
     fn seal_burst(&self, jobs: &mut [SealJob<'_>]) {

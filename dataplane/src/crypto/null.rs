@@ -20,7 +20,7 @@ impl EspTransform for NullTransform {
     fn pad_align(&self) -> usize {
         4
     }
-    fn prefetch(&self) {
+    fn prefetch(&self, _payload_len: usize) {
         crate::esp::prefetch::prefetch_value(self);
         crate::esp::prefetch::prefetch_value(&*self.mac);
     }

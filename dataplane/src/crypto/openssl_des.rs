@@ -161,7 +161,7 @@ impl EspTransform for OpensslDesCbc {
     fn icv_len(&self) -> usize {
         self.mac.icv_len()
     }
-    fn prefetch(&self) {
+    fn prefetch(&self, _payload_len: usize) {
         crate::esp::prefetch::prefetch_value(self);
         crate::esp::prefetch::prefetch_value(&*self.mac);
     }

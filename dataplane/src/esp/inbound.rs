@@ -149,11 +149,12 @@ impl InboundSa {
         super::prefetch::prefetch_value(self);
     }
 
-    /// Starts loading the crypto engine and counters this SA points to; call it once the SA's
-    /// own lines are cached (a few packets after [`prefetch_sa`](Self::prefetch_sa)).
+    /// Starts loading the crypto engine and counters this SA points to, for a packet of about
+    /// `packet_len` bytes; call it once the SA's own lines are cached (a few packets after
+    /// [`prefetch_sa`](Self::prefetch_sa)).
     #[inline]
-    pub fn prefetch_context(&self) {
-        self.keyed().prefetch_context();
+    pub fn prefetch_context(&self, packet_len: usize) {
+        self.keyed().prefetch_context(packet_len);
     }
 
     #[inline]

@@ -30,12 +30,13 @@ impl Keyed<'_> {
             + std::mem::size_of::<SaCounters>()
     }
 
-    /// Starts loading the crypto engine and counters; call it once the SA's own lines are
-    /// cached, since the pointers to them are read from there.
+    /// Starts loading the crypto engine and counters for a packet of about `packet_len` bytes;
+    /// call it once the SA's own lines are cached, since the pointers to them are read from
+    /// there.
     #[inline]
-    pub fn prefetch_context(&self) {
+    pub fn prefetch_context(&self, packet_len: usize) {
         if let Some((_, transform)) = self.esp {
-            transform.prefetch();
+            transform.prefetch(packet_len);
         }
         if let Some((_, mac)) = self.ah {
             super::prefetch::prefetch_value(mac);

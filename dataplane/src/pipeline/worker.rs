@@ -233,17 +233,19 @@ impl PicWorker {
                 .classify_outbound_burst(rx.vrf, &flows[..routed], &mut decisions[..routed]);
         }
         // The SA slots are cached (or on their way) by now; what they point to is not.
-        for decision in &decisions[..routed] {
+        // The frame's length stands in for the payload's: engines only tell short from long.
+        for (decision, &frame) in decisions[..routed].iter().zip(&flow_frame[..routed]) {
             if let OutboundDecision::Encrypt(tunnel) = *decision {
+                let len = bufs[frame].len();
                 if let Some(bundle) = self.tables.sas.outbound(tunnel) {
-                    bundle.iter().for_each(|t| t.sa.prefetch_context());
+                    bundle.iter().for_each(|t| t.sa.prefetch_context(len));
                 }
             }
         }
-        for step in &steps[..count] {
+        for (step, buf) in steps[..count].iter().zip(bufs.iter()) {
             if let Step::Inbound { spi } = *step {
                 if let InboundLookup::Owned(entry) = self.tables.sas.inbound(spi) {
-                    entry.sa.sa.prefetch_context();
+                    entry.sa.sa.prefetch_context(buf.len());
                 }
             }
         }

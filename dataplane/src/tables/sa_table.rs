@@ -190,15 +190,11 @@ impl<K: SaKinds> SaTable<K> {
 }
 
 /// Bytes from the start of an outbound slot that cover its first SA: bundles are rare, so the
-/// second SA of a slot is left to a demand miss rather than doubling every prefetch.
-const fn first_sa_span<O>() -> usize {
-    let slot = std::mem::size_of::<Option<SaBundle<O>>>();
-    let first = std::mem::size_of::<O>() + 64;
-    if first < slot {
-        first
-    } else {
-        slot
-    }
+/// second SA of a slot is left to a demand miss rather than doubling every prefetch. The slot
+/// is the option's tag and the bundle's length (wherever the compiler puts them) and two SAs:
+/// all but the last SA's bytes reach at least to the end of the first.
+pub const fn first_sa_span<O>() -> usize {
+    std::mem::size_of::<Option<SaBundle<O>>>() - std::mem::size_of::<O>()
 }
 
 #[cfg(test)]
@@ -238,6 +234,26 @@ mod tests {
         assert_eq!(table.remove_inbound(mine).map(|e| e.sa), Some("in-4"));
         assert!(matches!(table.inbound(mine), InboundLookup::Unknown));
         assert_eq!(table.inbound_count(), 0);
+    }
+
+    #[test]
+    fn the_outbound_prefetch_span_covers_the_first_sa_of_a_slot() {
+        /// As wide and as aligned as an outbound SA.
+        #[repr(align(64))]
+        struct Wide(#[allow(dead_code)] [u8; 320]);
+        fn check<O>(first: O) {
+            let mut bundle = SaBundle::new();
+            bundle.push(first);
+            let slot = Some(bundle);
+            let start = &slot as *const _ as usize;
+            let sa = slot.as_ref().map(|b| &b[0] as *const O as usize).unwrap();
+            let end = sa + std::mem::size_of::<O>();
+            assert!(end - start <= first_sa_span::<O>(), "{}", end - start);
+            assert!(first_sa_span::<O>() <= std::mem::size_of_val(&slot));
+        }
+        check(Wide([0; 320]));
+        check(0u64);
+        check("esp");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use control::tunnels::{SaBuilder, SaContext};
 use dataplane::crypto::Backend;
-use dataplane::esp::{InboundSa, OutboundSa, SaCounters};
+use dataplane::esp::{InboundSa, OutboundSa, SharedCounters};
 use dataplane::pipeline::{GatewaySas, TunnelInbound, TunnelOutbound};
 use dataplane::sa::{Direction, SaSpec};
 
@@ -14,14 +14,14 @@ use super::control_loop::coarse_now;
 
 /// Every installed SA's counters, for `show … statistics` (read without stopping workers).
 /// Keyed by direction too: manual SAs often use one SPI both ways.
-pub type SaCounterRegistry = Arc<Mutex<HashMap<(Direction, u32), Arc<SaCounters>>>>;
+pub type SaCounterRegistry = Arc<Mutex<HashMap<(Direction, u32), SharedCounters>>>;
 
 pub struct GatewayBuilder {
     pub counters: SaCounterRegistry,
 }
 
 impl GatewayBuilder {
-    fn register(&self, direction: Direction, spi: u32, counters: Arc<SaCounters>) {
+    fn register(&self, direction: Direction, spi: u32, counters: SharedCounters) {
         if let Ok(mut registry) = self.counters.lock() {
             registry.insert((direction, spi), counters);
         }

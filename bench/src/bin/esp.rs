@@ -5,13 +5,14 @@
 //! `cargo run --release -p dyntun-bench --bin esp` prints a markdown table and writes
 //! `bench/results/esp.json`.
 
+use dataplane::crypto::EngineBox;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dataplane::buf::{HeapBuf, PacketBuf};
-use dataplane::crypto::{build_esp_transform, Backend, EspTransform};
+use dataplane::crypto::{build_esp_transform, Backend};
 use dataplane::esp::{InboundSa, OutboundSa, Verdict};
 use dataplane::sa::{
     Cipher, DfMode, Direction, Encapsulation, Integrity, IpsecProtocol, Lifetime, SaKeys, SaSpec,
@@ -173,7 +174,7 @@ fn measure(cipher: Cipher, integrity: Integrity, size: Size) -> Row {
 
     // The engine alone, on ESP-shaped buffers: seal in place; open needs sealed input, so its
     // copy is measured and subtracted, as for decapsulation.
-    let engine: Box<dyn EspTransform> = build_esp_transform(
+    let engine: EngineBox = build_esp_transform(
         cipher,
         integrity,
         &out_spec.keys.encryption,
@@ -285,16 +286,17 @@ fn measure(cipher: Cipher, integrity: Integrity, size: Size) -> Row {
 fn sa_table(len: usize, backend: Backend) -> (f64, f64, f64, f64) {
     const SAS: usize = 100_000;
     let (cipher, integrity) = (Cipher::AesGcm128, Integrity::None);
-    let mut table: Vec<OutboundSa> = (0..SAS)
-        .map(|i| {
-            OutboundSa::new(
-                &spec(cipher, integrity, 0x1000 + i as u32, Direction::Outbound),
-                0,
-                backend,
-            )
-            .expect("sa")
-        })
-        .collect();
+    // As the worker keeps them: the SAs in a huge-page table, their engines and counters in
+    // huge-page blocks (`huge_slab`).
+    let mut table: Vec<OutboundSa> = dataplane::tables::huge_pages::huge_vec(SAS);
+    table.extend((0..SAS).map(|i| {
+        OutboundSa::new(
+            &spec(cipher, integrity, 0x1000 + i as u32, Direction::Outbound),
+            0,
+            backend,
+        )
+        .expect("sa")
+    }));
     eprintln!(
         "per-SA footprint: {} bytes (OutboundSa itself {})",
         table[0].footprint_bytes(),
@@ -359,25 +361,23 @@ fn sa_table(len: usize, backend: Backend) -> (f64, f64, f64, f64) {
             lines_per_access: lines(context_bytes),
         },
     ];
-    // The table here is a plain Vec and the engines are separate heap allocations: 4 KiB pages.
-    let floor = staged_random_lines_ns(&stages, Pages::Small, BURST, 1 << 16, ROUNDS);
+    let floor = staged_random_lines_ns(&stages, Pages::Huge, BURST, 1 << 16, ROUNDS);
     (one, random, prefetched, floor)
 }
 
 /// Raw seal of each GCM engine on ESP-shaped buffers: the measurement behind `Backend::Fastest`.
 fn engine_comparison() -> Vec<(Backend, usize, f64)> {
     let key = filler(Cipher::AesGcm128.key_len(), 5);
-    let engines: Vec<(Backend, Box<dyn EspTransform>)> =
-        [Backend::Fastest, Backend::Ring, Backend::PureRust]
-            .into_iter()
-            .map(|b| {
-                (
-                    b,
-                    build_esp_transform(Cipher::AesGcm128, Integrity::None, &key, &[], b)
-                        .expect("engine"),
-                )
-            })
-            .collect();
+    let engines: Vec<(Backend, EngineBox)> = [Backend::Fastest, Backend::Ring, Backend::PureRust]
+        .into_iter()
+        .map(|b| {
+            (
+                b,
+                build_esp_transform(Cipher::AesGcm128, Integrity::None, &key, &[], b)
+                    .expect("engine"),
+            )
+        })
+        .collect();
     let mut results = Vec::new();
     for len in [64usize, 1420] {
         let mut best = vec![f64::MAX; engines.len()];
@@ -427,7 +427,7 @@ fn cbc_engine_comparison() -> Vec<(&'static str, Backend, usize, f64, f64)> {
     for (name, cipher, integrity) in suites {
         let key = filler(cipher.key_len(), 11);
         let mac_key = filler(integrity.key_len(), 12);
-        let engines: Vec<(Backend, Box<dyn EspTransform>)> = [Backend::Fastest, Backend::PureRust]
+        let engines: Vec<(Backend, EngineBox)> = [Backend::Fastest, Backend::PureRust]
             .into_iter()
             .map(|b| {
                 let engine = build_esp_transform(cipher, integrity, &key, &mac_key, b);

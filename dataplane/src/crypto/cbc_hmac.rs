@@ -1,12 +1,13 @@
 //! CBC encryption (RFC 3602 for AES, RFC 2405/2451 for DES/3DES) followed by a truncated HMAC
 //! over ESP header, IV and ciphertext (encrypt-then-MAC, RFC 4303 §3.3.2).
 
+use crate::crypto::{EngineBox, MacBox};
 use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockCipher, BlockDecrypt, BlockEncrypt, KeyInit, Unsigned};
 
 use super::cbc_framing;
 use super::iv::IvGenerator;
-use super::{CryptoError, EspTransform, IcvMac, SealJob, SetupError, SEAL_LANES};
+use super::{CryptoError, EspTransform, SealJob, SetupError, SEAL_LANES};
 use crate::wire::esp::HEADER_LEN;
 
 /// Blocks decrypted per call, so AES-NI pipelines independent blocks.
@@ -15,7 +16,7 @@ const MAX_BLOCK: usize = 16;
 
 pub struct CbcHmac<C> {
     cipher: C,
-    mac: Box<dyn IcvMac>,
+    mac: MacBox,
     ivs: IvGenerator,
 }
 
@@ -23,9 +24,9 @@ impl<C> CbcHmac<C>
 where
     C: BlockCipher + BlockEncrypt + BlockDecrypt + KeyInit + Send + Sync + 'static,
 {
-    pub fn boxed(key: &[u8], mac: Box<dyn IcvMac>) -> Result<Box<dyn EspTransform>, SetupError> {
+    pub fn boxed(key: &[u8], mac: MacBox) -> Result<EngineBox, SetupError> {
         let cipher = C::new_from_slice(key).map_err(|_| SetupError::KeyLength)?;
-        Ok(Box::new(CbcHmac {
+        Ok(super::engine_box(CbcHmac {
             cipher,
             mac,
             ivs: IvGenerator::new(),

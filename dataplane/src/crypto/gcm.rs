@@ -1,6 +1,7 @@
 //! AES-GCM-16 for ESP (RFC 4106): key followed by a 4-byte salt; nonce = salt || 8-byte explicit
 //! IV; the explicit IV is the 64-bit sequence number, which never repeats within an SA.
 
+use crate::crypto::EngineBox;
 use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::AeadInPlace;
@@ -19,7 +20,7 @@ pub fn build(
     cipher: Cipher,
     key_and_salt: &[u8],
     backend: Backend,
-) -> Result<Box<dyn EspTransform>, SetupError> {
+) -> Result<EngineBox, SetupError> {
     let (key, salt_bytes) = key_and_salt.split_at(key_and_salt.len() - SALT_LEN);
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(salt_bytes);
@@ -35,11 +36,11 @@ pub fn build(
         (Backend::Fastest | Backend::Ring, Cipher::AesGcm256) => {
             ring_engine(&AES_256_GCM, key, salt)
         }
-        (Backend::PureRust, Cipher::AesGcm128) => Ok(Box::new(RustCryptoGcm {
+        (Backend::PureRust, Cipher::AesGcm128) => Ok(super::engine_box(RustCryptoGcm {
             aead: Aes128Gcm::new_from_slice(key).map_err(|_| SetupError::KeyLength)?,
             salt,
         })),
-        (Backend::PureRust, Cipher::AesGcm256) => Ok(Box::new(RustCryptoGcm {
+        (Backend::PureRust, Cipher::AesGcm256) => Ok(super::engine_box(RustCryptoGcm {
             aead: Aes256Gcm::new_from_slice(key).map_err(|_| SetupError::KeyLength)?,
             salt,
         })),
@@ -51,9 +52,9 @@ fn ring_engine(
     alg: &'static ring::aead::Algorithm,
     key: &[u8],
     salt: [u8; SALT_LEN],
-) -> Result<Box<dyn EspTransform>, SetupError> {
+) -> Result<EngineBox, SetupError> {
     let unbound = UnboundKey::new(alg, key).map_err(|_| SetupError::KeyLength)?;
-    Ok(Box::new(RingGcm {
+    Ok(super::engine_box(RingGcm {
         key: LessSafeKey::new(unbound),
         salt,
     }))

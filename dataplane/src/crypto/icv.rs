@@ -1,5 +1,6 @@
 //! Truncated HMAC integrity check values, shared by ESP (non-AEAD) and AH.
 
+use crate::crypto::MacBox;
 use hmac::{Hmac, Mac};
 use md5::Md5;
 use sha1::Sha1;
@@ -55,22 +56,22 @@ impl IcvMac for NoMac {
     fn compute(&self, _parts: &[&[u8]], _out: &mut [u8]) {}
 }
 
-pub fn build_icv_mac(integrity: Integrity, key: &[u8]) -> Result<Box<dyn IcvMac>, SetupError> {
+pub fn build_icv_mac(integrity: Integrity, key: &[u8]) -> Result<MacBox, SetupError> {
     if key.len() != integrity.key_len() {
         return Err(SetupError::KeyLength);
     }
     let icv_len = integrity.icv_len();
     Ok(match integrity {
-        Integrity::None => Box::new(NoMac),
-        Integrity::HmacMd5_96 => Box::new(TruncatedHmac {
+        Integrity::None => super::mac_box(NoMac),
+        Integrity::HmacMd5_96 => super::mac_box(TruncatedHmac {
             keyed: <Hmac<Md5> as Mac>::new_from_slice(key).map_err(|_| SetupError::KeyLength)?,
             icv_len,
         }),
-        Integrity::HmacSha1_96 => Box::new(TruncatedHmac {
+        Integrity::HmacSha1_96 => super::mac_box(TruncatedHmac {
             keyed: <Hmac<Sha1> as Mac>::new_from_slice(key).map_err(|_| SetupError::KeyLength)?,
             icv_len,
         }),
-        Integrity::HmacSha256_128 => Box::new(TruncatedHmac {
+        Integrity::HmacSha256_128 => super::mac_box(TruncatedHmac {
             keyed: <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| SetupError::KeyLength)?,
             icv_len,
         }),

@@ -6,6 +6,7 @@
 //! The library's per-architecture GCM entry points are called directly (one-shot encrypt and
 //! decrypt), chosen once per process from the CPU's features: VAES+AVX-512, AVX2, or SSE.
 
+use crate::crypto::EngineBox;
 use std::sync::OnceLock;
 
 use super::{ct_eq, CryptoError, EspTransform, SetupError};
@@ -188,13 +189,15 @@ pub fn engine(
     cipher: Cipher,
     key: &[u8],
     salt: [u8; SALT_LEN],
-) -> Option<Result<Box<dyn EspTransform>, SetupError>> {
+) -> Option<Result<EngineBox, SetupError>> {
     let functions = gcm_functions(cipher)?;
     match cipher {
-        Cipher::AesGcm128 => IpsecMbGcm::<false>::new(functions, key, salt)
-            .map(|e| e.map(|e| Box::new(e) as Box<dyn EspTransform>)),
-        Cipher::AesGcm256 => IpsecMbGcm::<true>::new(functions, key, salt)
-            .map(|e| e.map(|e| Box::new(e) as Box<dyn EspTransform>)),
+        Cipher::AesGcm128 => {
+            IpsecMbGcm::<false>::new(functions, key, salt).map(|e| e.map(super::engine_box))
+        }
+        Cipher::AesGcm256 => {
+            IpsecMbGcm::<true>::new(functions, key, salt).map(|e| e.map(super::engine_box))
+        }
         _ => None,
     }
 }

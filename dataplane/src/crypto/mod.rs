@@ -24,6 +24,22 @@ mod null;
 mod openssl_des;
 
 pub use icv::{build_icv_mac, IcvMac};
+
+use crate::tables::huge_slab::HugeBox;
+
+/// An engine as an SA holds it: in huge-page memory (`tables::huge_slab`), since with many SAs
+/// the page walks to scattered engines cost more than the cache misses.
+pub type EngineBox = HugeBox<dyn EspTransform>;
+/// An ICV engine as a transform or an AH SA holds it, likewise.
+pub type MacBox = HugeBox<dyn IcvMac>;
+
+pub(crate) fn engine_box<T: EspTransform + 'static>(engine: T) -> EngineBox {
+    HugeBox::new(engine).unsize(|e| e as &mut dyn EspTransform)
+}
+
+pub(crate) fn mac_box<T: IcvMac + 'static>(mac: T) -> MacBox {
+    HugeBox::new(mac).unsize(|m| m as &mut dyn IcvMac)
+}
 pub use ipsec_mb::active_arch as ipsec_mb_arch;
 
 use crate::sa::{Cipher, Integrity};
@@ -101,7 +117,7 @@ pub fn build_esp_transform(
     encryption_key: &[u8],
     integrity_key: &[u8],
     backend: Backend,
-) -> Result<Box<dyn EspTransform>, SetupError> {
+) -> Result<EngineBox, SetupError> {
     if encryption_key.len() != cipher.key_len() || integrity_key.len() != integrity.key_len() {
         return Err(SetupError::KeyLength);
     }
@@ -113,7 +129,7 @@ pub fn build_esp_transform(
     }
     let mac = build_icv_mac(integrity, integrity_key)?;
     match cipher {
-        Cipher::Null => Ok(Box::new(null::NullTransform::new(mac))),
+        Cipher::Null => Ok(engine_box(null::NullTransform::new(mac))),
         Cipher::DesCbc | Cipher::TripleDesCbc if backend != Backend::PureRust => {
             openssl_des::OpensslDesCbc::boxed(encryption_key, mac)
         }

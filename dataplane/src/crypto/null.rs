@@ -1,14 +1,15 @@
 //! ESP-NULL (RFC 2410): no confidentiality, integrity from the SA's MAC (if any).
 
 use super::cbc_framing;
-use super::{CryptoError, EspTransform, IcvMac};
+use super::{CryptoError, EspTransform};
+use crate::crypto::MacBox;
 
 pub struct NullTransform {
-    mac: Box<dyn IcvMac>,
+    mac: MacBox,
 }
 
 impl NullTransform {
-    pub fn new(mac: Box<dyn IcvMac>) -> Self {
+    pub fn new(mac: MacBox) -> Self {
         NullTransform { mac }
     }
 }

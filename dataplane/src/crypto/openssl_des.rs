@@ -7,13 +7,14 @@
 //! per-call state and needs neither a mutable cipher context per SA (which `&self` sealing
 //! could not offer without a lock) nor an allocation per packet.
 
+use crate::crypto::{EngineBox, MacBox};
 use std::os::raw::{c_int, c_long};
 
 use zeroize::Zeroize;
 
 use super::cbc_framing;
 use super::iv::IvGenerator;
-use super::{CryptoError, EspTransform, IcvMac, SetupError};
+use super::{CryptoError, EspTransform, SetupError};
 
 const BLOCK: usize = 8;
 const DES_ENCRYPT: c_int = 1;
@@ -67,7 +68,7 @@ pub struct OpensslDesCbc {
     schedules: Box<Schedules>,
     /// Single DES or EDE3, fixed per SA so the packet path does not branch on it.
     cbc_fn: CbcFn,
-    mac: Box<dyn IcvMac>,
+    mac: MacBox,
     ivs: IvGenerator,
 }
 
@@ -112,11 +113,11 @@ fn triple_des_cbc(schedules: &Schedules, chain: &mut [u8; BLOCK], data: &mut [u8
 
 impl OpensslDesCbc {
     /// `key` is 8 bytes (DES) or 24 bytes (3DES, K1 | K2 | K3).
-    pub fn boxed(key: &[u8], mac: Box<dyn IcvMac>) -> Result<Box<dyn EspTransform>, SetupError> {
-        Ok(Box::new(Self::new(key, mac)?))
+    pub fn boxed(key: &[u8], mac: MacBox) -> Result<EngineBox, SetupError> {
+        Ok(super::engine_box(Self::new(key, mac)?))
     }
 
-    fn new(key: &[u8], mac: Box<dyn IcvMac>) -> Result<Self, SetupError> {
+    fn new(key: &[u8], mac: MacBox) -> Result<Self, SetupError> {
         let cbc_fn: CbcFn = match key.len() {
             8 => single_des_cbc,
             24 => triple_des_cbc,
@@ -197,11 +198,11 @@ mod tests {
     use crate::sa::Integrity;
     use crate::wire::esp::HEADER_LEN;
 
-    fn engines(key: &[u8]) -> (Box<dyn EspTransform>, Box<dyn EspTransform>) {
+    fn engines(key: &[u8]) -> (EngineBox, EngineBox) {
         let mac_key = [0x5au8; 16];
         let mac = || build_icv_mac(Integrity::HmacMd5_96, &mac_key).unwrap();
         let openssl = OpensslDesCbc::boxed(key, mac()).unwrap();
-        let rust: Box<dyn EspTransform> = if key.len() == 24 {
+        let rust: EngineBox = if key.len() == 24 {
             super::super::cbc_hmac::CbcHmac::<des::TdesEde3>::boxed(key, mac()).unwrap()
         } else {
             super::super::cbc_hmac::CbcHmac::<des::Des>::boxed(key, mac()).unwrap()

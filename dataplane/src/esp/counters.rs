@@ -84,3 +84,7 @@ impl SaCounters {
         }
     }
 }
+
+/// An SA's counters as the SA and `show` share them: in huge-page memory, one cache line with
+/// their reference count (`tables::huge_slab`), since every packet of a cold SA touches them.
+pub type SharedCounters = crate::tables::huge_slab::HugeArc<SaCounters>;

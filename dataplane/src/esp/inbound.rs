@@ -3,7 +3,8 @@
 //! Order per packet (RFC 4303 §3.4): header checks, anti-replay check, ICV verification and
 //! decryption, and only then the anti-replay window update.
 
-use std::sync::Arc;
+use super::counters::SharedCounters;
+use crate::crypto::{EngineBox, MacBox};
 
 use super::ah;
 use super::counters::{BurstTally, SaCounters};
@@ -13,16 +14,14 @@ use super::replay::ReplayWindow;
 use super::SaSetupError;
 use super::{DropReason, Verdict};
 use crate::buf::PacketBuf;
-use crate::crypto::{
-    build_esp_transform, build_icv_mac, Backend, CryptoError, EspTransform, IcvMac,
-};
+use crate::crypto::{build_esp_transform, build_icv_mac, Backend, CryptoError};
 use crate::sa::{Direction, Encapsulation, IpsecProtocol, SaSpec};
 use crate::wire::udp::{NatTPayload, UdpPacket};
 use crate::wire::{esp, ip_proto, ipv4, ipv6, read_u32, udp};
 
 struct EspOpen {
     spi: u32,
-    transform: Box<dyn EspTransform>,
+    transform: EngineBox,
     iv_len: usize,
     pad_align: usize,
     icv_len: usize,
@@ -31,7 +30,7 @@ struct EspOpen {
 
 struct AhOpen {
     spi: u32,
-    mac: Box<dyn IcvMac>,
+    mac: MacBox,
     header_len: usize,
     replay: ReplayWindow,
 }
@@ -46,7 +45,7 @@ pub struct InboundSa {
     udp_port: Option<u16>,
     esn: bool,
     lifetime: LifetimeTracker,
-    counters: Arc<SaCounters>,
+    counters: SharedCounters,
 }
 
 impl InboundSa {
@@ -125,7 +124,7 @@ impl InboundSa {
             udp_port,
             esn: main.extended_sequence_numbers,
             lifetime: LifetimeTracker::new(&main.lifetime, now),
-            counters: Arc::new(SaCounters::default()),
+            counters: SharedCounters::new(SaCounters::default()),
         })
     }
 
@@ -134,8 +133,8 @@ impl InboundSa {
         self.keyed().spi()
     }
 
-    pub fn counters(&self) -> Arc<SaCounters> {
-        Arc::clone(&self.counters)
+    pub fn counters(&self) -> SharedCounters {
+        self.counters.clone()
     }
 
     /// Bytes of memory this SA's per-packet state occupies (SA, crypto engine, counters).

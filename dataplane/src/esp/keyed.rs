@@ -2,7 +2,7 @@
 //! the AH MAC, each with its SPI, and the counters the control thread reads. The accessors that
 //! only need these (SPI, footprint, prefetch) live here once for both directions.
 
-use std::sync::Arc;
+use super::counters::SharedCounters;
 
 use super::counters::SaCounters;
 use crate::crypto::{EspTransform, IcvMac};
@@ -10,7 +10,7 @@ use crate::crypto::{EspTransform, IcvMac};
 pub(super) struct Keyed<'a> {
     pub esp: Option<(u32, &'a dyn EspTransform)>,
     pub ah: Option<(u32, &'a dyn IcvMac)>,
-    pub counters: &'a Arc<SaCounters>,
+    pub counters: &'a SharedCounters,
 }
 
 impl Keyed<'_> {

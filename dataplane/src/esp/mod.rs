@@ -27,7 +27,7 @@ pub mod reassembly_v6;
 pub mod replay;
 mod verdict;
 
-pub use counters::{CounterSnapshot, SaCounters};
+pub use counters::{CounterSnapshot, SaCounters, SharedCounters};
 pub use inbound::InboundSa;
 pub use lifetime::{RaisedEvents, SaEventKind};
 pub use outbound::OutboundSa;

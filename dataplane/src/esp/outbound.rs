@@ -1,7 +1,8 @@
 //! Outbound SA: inner IP packet in, outer packet (IP | [UDP] | [AH] | ESP ... or IP | AH | inner) out.
 
+use super::counters::SharedCounters;
+use crate::crypto::{EngineBox, MacBox};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use super::ah;
 use super::counters::{BurstTally, SaCounters};
@@ -11,16 +12,14 @@ use super::outer::OuterTemplate;
 use super::{inner_info, SaSetupError};
 use super::{DropReason, Verdict};
 use crate::buf::PacketBuf;
-use crate::crypto::{
-    build_esp_transform, build_icv_mac, Backend, EspTransform, IcvMac, SealJob, SEAL_LANES,
-};
+use crate::crypto::{build_esp_transform, build_icv_mac, Backend, SealJob, SEAL_LANES};
 use crate::sa::{Direction, IpsecProtocol, SaSpec};
 use crate::wire::{esp, ip_proto};
 use arrayvec::ArrayVec;
 
 struct EspSeal {
     spi: u32,
-    transform: Box<dyn EspTransform>,
+    transform: EngineBox,
     iv_len: usize,
     pad_align: usize,
     icv_len: usize,
@@ -28,7 +27,7 @@ struct EspSeal {
 
 struct AhSeal {
     spi: u32,
-    mac: Box<dyn IcvMac>,
+    mac: MacBox,
     icv_len: usize,
     header_len: usize,
 }
@@ -61,7 +60,7 @@ pub struct OutboundSa {
     /// the caller passes to [`encapsulate_within`](Self::encapsulate_within).
     mtu: usize,
     lifetime: LifetimeTracker,
-    counters: Arc<SaCounters>,
+    counters: SharedCounters,
 }
 
 impl OutboundSa {
@@ -155,7 +154,7 @@ impl OutboundSa {
             remote: main.remote,
             mtu: main.tunnel_mtu.map_or(usize::from(u16::MAX), usize::from),
             lifetime: LifetimeTracker::new(&main.lifetime, now),
-            counters: Arc::new(SaCounters::default()),
+            counters: SharedCounters::new(SaCounters::default()),
         })
     }
 
@@ -170,8 +169,8 @@ impl OutboundSa {
     }
 
     /// The counters, shareable with the control thread.
-    pub fn counters(&self) -> Arc<SaCounters> {
-        Arc::clone(&self.counters)
+    pub fn counters(&self) -> SharedCounters {
+        self.counters.clone()
     }
 
     /// Bytes of memory this SA's per-packet state occupies (SA, crypto engine, counters).

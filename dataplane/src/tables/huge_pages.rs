@@ -57,7 +57,7 @@ pub fn grow_huge<T>(table: &mut Vec<T>, len: usize, fill: impl FnMut() -> T) {
 }
 
 #[cfg(target_os = "linux")]
-fn advise_range(start: usize, len: usize) -> HugePageAdvice {
+pub(crate) fn advise_range(start: usize, len: usize) -> HugePageAdvice {
     // SAFETY: the caller passes a range inside a live allocation; MADV_HUGEPAGE changes only
     // how the kernel backs the pages, never their contents.
     let status = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
@@ -70,7 +70,7 @@ fn advise_range(start: usize, len: usize) -> HugePageAdvice {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_range(_start: usize, _len: usize) -> HugePageAdvice {
+pub(crate) fn advise_range(_start: usize, _len: usize) -> HugePageAdvice {
     HugePageAdvice::Refused(0)
 }
 

@@ -10,6 +10,7 @@ pub mod fast_hash;
 pub mod fib;
 pub mod handoff;
 pub mod huge_pages;
+pub mod huge_slab;
 pub mod ids;
 pub mod lpm_v4;
 pub mod lpm_v6;

@@ -236,11 +236,9 @@ fn a_packet_too_big_for_the_tunnel_gets_fragmentation_needed_with_df_and_is_spli
         mtu > 0 && mtu < 400,
         "next-hop MTU {mtu} leaves room for the ESP overhead"
     );
-    // The quote is the original header (TTL already decremented by the forwarder) and the
-    // first 8 bytes after it.
-    assert_eq!(&icmp[8..8 + 8], &inner[..8]);
-    assert_eq!(icmp[8 + 8], inner[8] - 1);
-    assert_eq!(&icmp[8 + 12..8 + 28], &inner[12..28]);
+    // The quote is the original header as it arrived (TTL and checksum too, as Linux quotes)
+    // and the first 8 bytes after it.
+    assert_eq!(&icmp[8..8 + 28], &inner[..28]);
     assert_eq!(rig.counters.snapshot().icmp_too_big, 1);
 
     // Without DF the frame goes back to the caller to be split; each fragment then fits.
@@ -436,14 +434,27 @@ fn add_spoke(
     inbound_spi: u32,
     outbound_spi: u32,
 ) {
+    let proxies = ("0.0.0.0/0", remote);
+    add_spoke_with(rig, id, peer, proxies, (inbound_spi, outbound_spi), None);
+}
+
+/// As [`add_spoke`], with the local proxy and `tunnel-mtu` given.
+fn add_spoke_with(
+    rig: &mut Rig,
+    id: u32,
+    peer: &str,
+    (local_proxy, remote): (&str, &str),
+    (inbound_spi, outbound_spi): (u32, u32),
+    tunnel_mtu: Option<u16>,
+) {
     let spoke = Tunnel {
         id: TunnelId(id),
         peer,
-        local_proxy: "0.0.0.0/0",
+        local_proxy,
         remote_proxy: remote,
         inbound_spi,
         outbound_spi,
-        tunnel_mtu: None,
+        tunnel_mtu,
     };
     for update in tunnel_updates(&spoke) {
         rig.worker.tables.apply(update).unwrap();
@@ -508,6 +519,99 @@ fn traffic_between_two_spokes_is_opened_and_sealed_again_into_the_other_tunnel()
             s.drop_ttl_expired
         ),
         (2, 1, 1, 1)
+    );
+}
+
+#[test]
+fn a_spoke_packet_too_big_for_the_other_tunnel_is_answered_through_its_own() {
+    let mut rig = rig();
+    rig.neighbors
+        .insert(OUTSIDE, "10.1.1.254".parse().unwrap(), ISP_MAC)
+        .unwrap();
+    // The answering tunnel's local proxy covers the gateway's inside address, not its
+    // outside one: the answer must come from the former to pass the peer's policy.
+    let proxies = ("172.16.0.0/16", "172.16.3.0/24");
+    add_spoke_with(&mut rig, 8, "10.3.3.3", proxies, (0x300, 0x301), None);
+    let proxies = ("0.0.0.0/0", "172.16.4.0/24");
+    add_spoke_with(&mut rig, 9, "10.4.4.4", proxies, (0x400, 0x401), Some(400));
+    let mut spoke3 = OutboundSa::new(
+        &spec(Direction::Outbound, 0x300, "10.3.3.3", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let mut spoke3_opens = InboundSa::new(
+        &spec(Direction::Inbound, 0x301, "10.3.3.3", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let send = |rig: &mut Rig, spoke3: &mut OutboundSa, packet: &[u8], seq| {
+        let mut esp = HeapBuf::from_slice(packet);
+        spoke3.encapsulate(&mut esp, seq).0.unwrap();
+        let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+        let mut out = [Disposition::Drop];
+        rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+        (out[0], bufs[0].data().to_vec())
+    };
+    let mut big = ipv4_udp("172.16.3.5", "172.16.4.5", &[0x5a; 600]);
+    big[6] = 0x40; // DF
+    ipv4::Ipv4Packet::new_unchecked(&mut big[..]).fill_checksum();
+
+    let (disposition, sealed) = send(&mut rig, &mut spoke3, &big, 1);
+    assert_eq!(
+        disposition,
+        Disposition::Transmit(OUTSIDE),
+        "{:?}",
+        rig.counters.snapshot()
+    );
+    let outer = ipv4::Ipv4Packet::new_checked(&sealed[14..]).unwrap();
+    assert_eq!(
+        outer.dst(),
+        Ipv4Addr::new(10, 3, 3, 3),
+        "back to the sender's peer"
+    );
+    let mut opened = HeapBuf::from_slice(&sealed[14..]);
+    spoke3_opens.decapsulate(&mut opened, 1).0.unwrap();
+    let icmp = ipv4::Ipv4Packet::new_checked(opened.data()).unwrap();
+    assert_eq!(
+        (icmp.src(), icmp.dst(), icmp.protocol()),
+        (
+            Ipv4Addr::new(172, 16, 1, 1),
+            Ipv4Addr::new(172, 16, 3, 5),
+            1
+        )
+    );
+    let message = icmp.payload();
+    assert_eq!((message[0], message[1]), (3, 4), "fragmentation needed");
+    let mtu = u16::from_be_bytes([message[6], message[7]]);
+    assert!(
+        mtu < 400 && mtu > 300,
+        "the next tunnel's room for inner packets: {mtu}"
+    );
+    assert_eq!(&message[8..28], &big[..20], "quotes the refused header");
+
+    // Without DF it cannot be split here (pre-fragmentation works on frames from a port), and
+    // an ICMP error is never answered with another: both are counted drops.
+    let mut no_df = big.clone();
+    no_df[6] = 0;
+    ipv4::Ipv4Packet::new_unchecked(&mut no_df[..]).fill_checksum();
+    assert_eq!(send(&mut rig, &mut spoke3, &no_df, 2).0, Disposition::Drop);
+    let mut error = ipv4_udp("172.16.3.5", "172.16.4.5", &[0; 600]);
+    error[6] = 0x40;
+    error[9] = 1;
+    error[20] = 3; // an ICMP destination unreachable, too big for the other tunnel
+    ipv4::Ipv4Packet::new_unchecked(&mut error[..]).fill_checksum();
+    assert_eq!(send(&mut rig, &mut spoke3, &error, 3).0, Disposition::Drop);
+    let s = rig.counters.snapshot();
+    assert_eq!(
+        (
+            s.decrypted,
+            s.icmp_too_big,
+            s.encrypted,
+            s.drop_fragmentation_failed
+        ),
+        (3, 1, 1, 2)
     );
 }
 

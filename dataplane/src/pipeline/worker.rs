@@ -39,6 +39,57 @@ const REASSEMBLY_TIMEOUT_SECONDS: u64 = 5;
 /// few enough that their prefetched state still sits in L1/L2 when the packet is processed.
 const STAGE_FRAMES: usize = 32;
 
+/// Where a packet being forwarded came from: a port (its Ethernet header still on), or out of
+/// a tunnel (a bare IP packet, classified in that tunnel's inside VRF).
+#[derive(Clone, Copy)]
+enum Ingress<'a> {
+    Port(&'a PortSetup),
+    Tunnel(FromTunnel),
+}
+
+/// A packet out of a tunnel: the tunnel's inside VRF, where it is classified, and the local
+/// side of its proxy identity, which an answer from the gateway must come from to be let in
+/// by the peer.
+#[derive(Clone, Copy)]
+struct FromTunnel {
+    vrf: VrfId,
+    local: crate::prefix::Prefix,
+}
+
+/// Replaces the refused packet in `buf` with an ICMP fragmentation-needed / packet-too-big from
+/// `ours`'s address to `sender`. Built aside from the whole original, then the buffer becomes
+/// the reply: IPv4 quotes the header and 8 bytes; IPv6 as much as fits the minimum MTU (RFC
+/// 4443). `false` (buffer untouched) when there is no address to answer from or the original
+/// must not be answered (an ICMP error itself, or a later fragment).
+fn rewrite_as_too_big<B: PacketBuf>(
+    buf: &mut B,
+    ours: &PortSetup,
+    sender: IpAddr,
+    mtu: u16,
+) -> bool {
+    let mut reply = [0u8; 1280];
+    let built = match sender {
+        IpAddr::V4(_) => ours.first_ipv4().and_then(|ours| {
+            crate::wire::icmp::build_v4_frag_needed(&mut reply, ours, buf.data(), mtu)
+        }),
+        IpAddr::V6(_) => ours.first_ipv6().and_then(|ours| {
+            crate::wire::icmp::build_v6_packet_too_big(&mut reply, ours, buf.data(), u32::from(mtu))
+        }),
+    };
+    let Some(reply_len) = built else {
+        return false;
+    };
+    let resized = if buf.len() >= reply_len {
+        buf.trim(buf.len() - reply_len)
+    } else {
+        buf.append(reply_len - buf.len()).is_some()
+    };
+    if resized {
+        buf.data_mut().copy_from_slice(&reply[..reply_len]);
+    }
+    resized
+}
+
 /// What the per-frame parse stage decided: a final disposition, or a lookup that the later
 /// stages do for the whole burst at once.
 #[derive(Clone, Copy)]
@@ -257,7 +308,8 @@ impl PicWorker {
                     let decision = decisions[next_routed];
                     debug_assert_eq!(flow_frame[next_routed], i);
                     next_routed += 1;
-                    self.forward_decided(Some(rx), &mut bufs[i], l2_len, src, dst, decision, now)
+                    let ingress = Ingress::Port(rx);
+                    self.forward_decided(ingress, &mut bufs[i], l2_len, src, dst, decision, now)
                 }
                 Step::Inbound { spi } => self.inbound_ipsec(&mut bufs[i], spi, now),
             };
@@ -494,7 +546,11 @@ impl PicWorker {
             // the tunnel (or whichever the route to the sender picks).
             NextHop::Local => match crate::wire::icmp::echo_reply_in_place(buf.data_mut()) {
                 Some((src, dst)) => {
-                    let sent = self.send_into_tunnel(buf, inside_vrf, src, dst, now);
+                    let from = FromTunnel {
+                        vrf: inside_vrf,
+                        local: proxy.local,
+                    };
+                    let sent = self.send_into_tunnel(buf, from, src, dst, now);
                     if leaves(&sent) {
                         bump(&self.counters.echo_via_tunnel);
                     }
@@ -508,7 +564,11 @@ impl PicWorker {
                 if hop_limit(buf.data()) <= 1 {
                     return self.drop(&|c| &c.drop_ttl_expired);
                 }
-                let sent = self.send_into_tunnel(buf, inside_vrf, src, dst, now);
+                let from = FromTunnel {
+                    vrf: inside_vrf,
+                    local: proxy.local,
+                };
+                let sent = self.send_into_tunnel(buf, from, src, dst, now);
                 if leaves(&sent) {
                     bump(&self.counters.tunnel_to_tunnel);
                 }
@@ -523,17 +583,18 @@ impl PicWorker {
     fn send_into_tunnel<B: PacketBuf>(
         &mut self,
         buf: &mut B,
-        vrf: VrfId,
+        from: FromTunnel,
         src: IpAddr,
         dst: IpAddr,
         now: u64,
     ) -> Disposition {
+        let vrf = from.vrf;
         let mut decision = [OutboundDecision::Drop];
         self.tables
             .classify_outbound_burst(vrf, &[(src, dst)], &mut decision);
         match decision[0] {
             OutboundDecision::Encrypt(_) => {
-                self.forward_decided(None, buf, 0, src, dst, decision[0], now)
+                self.forward_decided(Ingress::Tunnel(from), buf, 0, src, dst, decision[0], now)
             }
             OutboundDecision::Forward(next_hop) => {
                 decrement_ttl(buf, 0);
@@ -541,7 +602,7 @@ impl PicWorker {
             }
             // Another worker owns that tunnel's SAs; it would need the packet re-framed.
             OutboundDecision::HandOff { .. } => self.drop(&|c| &c.drop_unsupported),
-            other => self.forward_decided(None, buf, 0, src, dst, other, now),
+            other => self.forward_decided(Ingress::Tunnel(from), buf, 0, src, dst, other, now),
         }
     }
 
@@ -551,7 +612,7 @@ impl PicWorker {
     /// (no Ethernet header, no port to answer from).
     fn forward_decided<B: PacketBuf>(
         &mut self,
-        rx: Option<&PortSetup>,
+        ingress: Ingress<'_>,
         buf: &mut B,
         l2_len: usize,
         src: IpAddr,
@@ -618,20 +679,25 @@ impl PicWorker {
                 }
                 match failed {
                     None => {}
-                    // The inner packet is intact: tell its sender the tunnel's MTU (RFC 1191).
-                    // Out of one tunnel and too big for the next: no port to answer from, and
-                    // pre-fragmentation works on Ethernet frames. Counted, not answered.
-                    Some(DropReason::TooBig { .. }) if rx.is_none() => {
-                        return self.drop(&|c| &c.drop_fragmentation_failed)
-                    }
+                    // The inner packet is intact: tell its sender the tunnel's MTU (RFC 1191),
+                    // through the tunnel it came out of if it came out of one.
                     Some(DropReason::TooBig {
                         mtu,
                         may_fragment: false,
                     }) => {
-                        let Some(rx) = rx else {
-                            return self.drop(&|c| &c.drop_fragmentation_failed);
+                        // The quote shows the header as it arrived (as Linux's does).
+                        restore_ttl(buf, 0);
+                        return match ingress {
+                            Ingress::Port(rx) => self.answer_too_big(rx, buf, src, mtu),
+                            Ingress::Tunnel(from) => {
+                                self.answer_too_big_into_tunnel(buf, from, src, mtu, now)
+                            }
                         };
-                        return self.answer_too_big(rx, buf, src, mtu);
+                    }
+                    // Pre-fragmentation works on whole frames from a port: out of one tunnel
+                    // and too big for the next without DF, the packet is counted, not split.
+                    Some(DropReason::TooBig { .. }) if matches!(ingress, Ingress::Tunnel(_)) => {
+                        return self.drop(&|c| &c.drop_fragmentation_failed)
                     }
                     // Without DF the packet is split first (RFC 4459 pre-fragmentation): the caller
                     // owns buffer allocation, so the frame goes back to it as it was received.
@@ -664,36 +730,52 @@ impl PicWorker {
         sender: IpAddr,
         mtu: u16,
     ) -> Disposition {
-        // Built aside from the whole original, then the buffer becomes the reply: IPv4 quotes
-        // the header and 8 bytes; IPv6 as much as fits the minimum MTU (RFC 4443), here 1232.
-        let mut reply = [0u8; 1280];
-        let built = match sender {
-            IpAddr::V4(_) => rx.first_ipv4().and_then(|ours| {
-                crate::wire::icmp::build_v4_frag_needed(&mut reply, ours, buf.data(), mtu)
-            }),
-            IpAddr::V6(_) => rx.first_ipv6().and_then(|ours| {
-                crate::wire::icmp::build_v6_packet_too_big(
-                    &mut reply,
-                    ours,
-                    buf.data(),
-                    u32::from(mtu),
-                )
-            }),
-        };
-        let Some(reply_len) = built else {
-            return self.drop(&|c| &c.drop_sa_processing);
-        };
-        let resized = if buf.len() >= reply_len {
-            buf.trim(buf.len() - reply_len)
-        } else {
-            buf.append(reply_len - buf.len()).is_some()
-        };
-        if !resized {
+        if !rewrite_as_too_big(buf, rx, sender, mtu) {
             return self.drop(&|c| &c.drop_sa_processing);
         }
-        buf.data_mut().copy_from_slice(&reply[..reply_len]);
         bump(&self.counters.icmp_too_big);
         self.route_ip(buf, rx.vrf, sender, false)
+    }
+
+    /// The same answer for a packet that came out of a tunnel (hub and spoke), sealed back
+    /// into the tunnel the route to the sender names. It comes from a gateway address in the
+    /// tunnel's inside VRF, preferably one inside the tunnel's local proxy identity (else the
+    /// peer would drop it).
+    fn answer_too_big_into_tunnel<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        from: FromTunnel,
+        sender: IpAddr,
+        mtu: u16,
+        now: u64,
+    ) -> Disposition {
+        let candidates = || {
+            self.ports
+                .iter()
+                .filter(|port| port.vrf == from.vrf)
+                .flat_map(|port| port.addresses.iter().copied())
+                .filter(|address| address.is_ipv4() == sender.is_ipv4())
+        };
+        let Some(ours) = candidates()
+            .find(|address| from.local.contains(*address))
+            .or_else(|| candidates().next())
+        else {
+            return self.drop(&|c| &c.drop_fragmentation_failed);
+        };
+        let answering = PortSetup {
+            port: PortId(0),
+            mac: [0; 6],
+            vrf: from.vrf,
+            addresses: [ours].into_iter().collect(),
+        };
+        if !rewrite_as_too_big(buf, &answering, sender, mtu) {
+            return self.drop(&|c| &c.drop_fragmentation_failed);
+        }
+        let sent = self.send_into_tunnel(buf, from, ours, sender, now);
+        if leaves(&sent) {
+            bump(&self.counters.icmp_too_big);
+        }
+        sent
     }
 
     /// Routes a bare IP packet (no Ethernet header) and frames it for its next hop.

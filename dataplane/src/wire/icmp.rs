@@ -14,6 +14,9 @@ pub const V4_ECHO_REPLY: u8 = 0;
 pub const V6_PACKET_TOO_BIG: u8 = 2;
 pub const V6_ECHO_REQUEST: u8 = 128;
 pub const V6_ECHO_REPLY: u8 = 129;
+/// ICMPv4 error messages (RFC 1812 §4.3.2.7): unreachable, source quench, redirect, time
+/// exceeded, parameter problem.
+const V4_ERROR_TYPES: [u8; 5] = [3, 4, 5, 11, 12];
 /// RFC 792: the original IP header plus 64 bits of its data.
 const V4_QUOTE_AFTER_HEADER: usize = 8;
 /// RFC 4443: as much of the invoking packet as fits in the minimum IPv6 MTU.
@@ -68,6 +71,16 @@ pub fn build_v4_frag_needed(
     mtu: u16,
 ) -> Option<usize> {
     let orig = ipv4::Ipv4Packet::new_checked(original).ok()?;
+    // RFC 1812 §4.3.2.7: no error about an ICMP error, nor about a fragment but the first.
+    if orig.fragment_offset() != 0
+        || orig.protocol() == ip_proto::ICMP
+            && orig
+                .payload()
+                .first()
+                .is_some_and(|t| V4_ERROR_TYPES.contains(t))
+    {
+        return None;
+    }
     let quote = (orig.header_len() + V4_QUOTE_AFTER_HEADER).min(orig.total_len());
     let total = ipv4::MIN_HEADER_LEN + HEADER_LEN + quote;
     if out.len() < total {
@@ -103,6 +116,10 @@ pub fn build_v6_packet_too_big(
     mtu: u32,
 ) -> Option<usize> {
     let orig = ipv6::Ipv6Packet::new_checked(original).ok()?;
+    // RFC 4443 §2.4 (e.1): no error about an error (types below 128).
+    if orig.next_header() == ip_proto::ICMPV6 && orig.payload().first().is_some_and(|t| *t < 128) {
+        return None;
+    }
     let quote = orig
         .total_len()
         .min(V6_MAX_MESSAGE - ipv6::HEADER_LEN - HEADER_LEN);
@@ -206,6 +223,44 @@ fn turn_type(icmp: &mut [u8], msg_type: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_about_errors_and_about_later_fragments_are_not_built() {
+        let mut out = [0u8; 1280];
+        let mut error = vec![0u8; 60];
+        ipv4::write_header(
+            &mut error,
+            0,
+            60,
+            0,
+            0,
+            64,
+            ip_proto::ICMP,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+        );
+        error[20] = V4_DEST_UNREACHABLE;
+        let from = Ipv4Addr::new(10, 0, 0, 9);
+        assert_eq!(build_v4_frag_needed(&mut out, from, &error, 1400), None);
+        // An echo request is answered; so is a first fragment, but not a later one.
+        error[20] = V4_ECHO_REQUEST;
+        assert!(build_v4_frag_needed(&mut out, from, &error, 1400).is_some());
+        let mut later = error.clone();
+        later[6..8].copy_from_slice(&0x0010u16.to_be_bytes());
+        ipv4::Ipv4Packet::new_unchecked(&mut later[..]).fill_checksum();
+        assert_eq!(build_v4_frag_needed(&mut out, from, &later, 1400), None);
+
+        let mut v6 = vec![0u8; 48];
+        let (a, b): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        ipv6::write_header(&mut v6, 0, 8, ip_proto::ICMPV6, 64, a, b);
+        v6[40] = V6_PACKET_TOO_BIG;
+        assert_eq!(build_v6_packet_too_big(&mut out, b, &v6, 1280), None);
+        v6[40] = V6_ECHO_REQUEST;
+        assert!(build_v6_packet_too_big(&mut out, b, &v6, 1280).is_some());
+    }
 
     #[test]
     fn frag_needed_quotes_header_and_carries_mtu() {

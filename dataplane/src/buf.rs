@@ -24,6 +24,9 @@ pub trait PacketBuf {
     fn adj(&mut self, n: usize) -> bool;
     /// Drops `n` bytes from the back; `false` (and no change) when the window is shorter.
     fn trim(&mut self, n: usize) -> bool;
+    /// Records `port` as the port the packet arrived on, for a buffer handed to another worker
+    /// that dispatches it by that port (mbufs); buffers that carry no port ignore it.
+    fn set_arrival_port(&mut self, _port: u16) {}
 }
 
 /// A heap buffer with fixed head- and tailroom, for tests, benchmarks and the control thread.

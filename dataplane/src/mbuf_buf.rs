@@ -39,6 +39,10 @@ impl PacketBuf for Mbuf {
         Mbuf::adj(self, n)
     }
     #[inline]
+    fn set_arrival_port(&mut self, port: u16) {
+        Mbuf::set_port(self, port)
+    }
+    #[inline]
     fn trim(&mut self, n: usize) -> bool {
         Mbuf::trim(self, n)
     }

@@ -36,8 +36,8 @@ fn handed_esp(pool: &Mempool, peer: &mut OutboundSa, tag: u8) -> Mbuf {
     mbuf.append(framed.data().len())
         .expect("room")
         .copy_from_slice(framed.data());
-    // SAFETY: we own the mbuf; `port` is a plain field of its header, set as the PMD would.
-    unsafe { (*mbuf.as_raw()).port = OUTSIDE.0 };
+    // As the PMD would have set it.
+    mbuf.set_port(OUTSIDE.0);
     mbuf
 }
 

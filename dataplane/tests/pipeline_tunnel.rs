@@ -615,6 +615,81 @@ fn a_spoke_packet_too_big_for_the_other_tunnel_is_answered_through_its_own() {
     );
 }
 
+#[test]
+fn a_spoke_packet_for_a_tunnel_of_another_worker_is_handed_over_as_lan_traffic() {
+    let setup = |rig: &mut Rig, owner_of_spoke4: WorkerId| {
+        rig.neighbors
+            .insert(OUTSIDE, "10.1.1.254".parse().unwrap(), ISP_MAC)
+            .unwrap();
+        let proxies = ("172.16.0.0/16", "172.16.3.0/24");
+        add_spoke_with(rig, 8, "10.3.3.3", proxies, (0x300, 0x301), None);
+        let spoke4 = Tunnel {
+            id: TunnelId(9),
+            peer: "10.4.4.4",
+            local_proxy: "0.0.0.0/0",
+            remote_proxy: "172.16.4.0/24",
+            inbound_spi: 0x400,
+            outbound_spi: 0x401,
+            tunnel_mtu: None,
+        };
+        for mut update in tunnel_updates(&spoke4) {
+            match &mut update {
+                // The other worker holds spoke 4's SAs; this one only its rule.
+                TableUpdate::AddSaPair { .. } if owner_of_spoke4 != WorkerId(0) => continue,
+                TableUpdate::AddRule(rule) => rule.target.owner = owner_of_spoke4,
+                _ => {}
+            }
+            rig.worker.tables.apply(update).unwrap();
+        }
+    };
+    let mut hub = rig();
+    setup(&mut hub, WorkerId(1));
+    let mut spoke3 = OutboundSa::new(
+        &spec(Direction::Outbound, 0x300, "10.3.3.3", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let packet = ipv4_udp("172.16.3.5", "172.16.4.5", b"to another worker's spoke");
+    let mut esp = HeapBuf::from_slice(&packet);
+    spoke3.encapsulate(&mut esp, 1).0.unwrap();
+    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut out = [Disposition::Drop];
+    hub.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(
+        out[0],
+        Disposition::HandOff(WorkerId(1)),
+        "{:?}",
+        hub.counters.snapshot()
+    );
+    let handed = bufs[0].data().to_vec();
+    assert_eq!(
+        &handed[..12],
+        &[GW_MAC_IN, GW_MAC_IN].concat(),
+        "as if from the inside port"
+    );
+    assert_eq!(&handed[14..], &packet[..], "untouched, TTL included");
+    let s = hub.counters.snapshot();
+    assert_eq!((s.decrypted, s.tunnel_to_tunnel, s.handed_off), (1, 1, 1));
+
+    // The owner takes it as a frame from the inside port and seals it into spoke 4's tunnel.
+    let mut owner = rig();
+    setup(&mut owner, WorkerId(0));
+    let mut spoke4_opens = InboundSa::new(
+        &spec(Direction::Inbound, 0x401, "10.4.4.4", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let mut bufs = [HeapBuf::from_slice(&handed)];
+    owner.worker.process_burst(INSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(out[0], Disposition::Transmit(OUTSIDE));
+    let mut opened = HeapBuf::from_slice(&bufs[0].data()[14..]);
+    spoke4_opens.decapsulate(&mut opened, 1).0.unwrap();
+    assert_eq!(&opened.data()[20..], &packet[20..]);
+    assert_eq!(opened.data()[8], packet[8] - 1, "one hop for the whole hub");
+}
+
 /// An ESP (AES-CBC + HMAC-SHA1) and AH (HMAC-SHA1) pair without NAT-T, as a bundle negotiates.
 fn bundle_specs(direction: Direction, esp_spi: u32, local: &str, remote: &str) -> (SaSpec, SaSpec) {
     let mut esp = spec(direction, esp_spi, local, remote);

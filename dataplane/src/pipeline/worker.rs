@@ -600,10 +600,38 @@ impl PicWorker {
                 decrement_ttl(buf, 0);
                 self.frame_for_next_hop(buf, next_hop, dst, false)
             }
-            // Another worker owns that tunnel's SAs; it would need the packet re-framed.
-            OutboundDecision::HandOff { .. } => self.drop(&|c| &c.drop_unsupported),
+            OutboundDecision::HandOff { owner, .. } => self.hand_inner_to_owner(buf, from, owner),
             other => self.forward_decided(Ingress::Tunnel(from), buf, 0, src, dst, other, now),
         }
+    }
+
+    /// Another worker owns the next tunnel's SAs: the packet goes to it framed as if it had
+    /// arrived on a port of the tunnel's inside VRF (addressed to that port, preferably the
+    /// port on the protected side, whose address the tunnel's local proxy covers), so the
+    /// owner routes, classifies and seals it like LAN traffic. Its TTL is left for the owner
+    /// to decrement, once.
+    fn hand_inner_to_owner<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        from: FromTunnel,
+        owner: WorkerId,
+    ) -> Disposition {
+        let in_vrf = || self.ports.iter().filter(|p| p.vrf == from.vrf);
+        let protected_side = in_vrf().find(|p| p.addresses.iter().any(|a| from.local.contains(*a)));
+        let Some(inside) = protected_side.or_else(|| in_vrf().next()) else {
+            return self.drop(&|c| &c.drop_unsupported);
+        };
+        let (port, mac) = (inside.port, inside.mac);
+        let ethertype = match buf.data().first().map(|b| b >> 4) {
+            Some(4) => ethernet::ETHERTYPE_IPV4,
+            Some(6) => ethernet::ETHERTYPE_IPV6,
+            _ => return self.drop(&|c| &c.drop_bad_l3),
+        };
+        if !write_ethernet(buf, false, mac, mac, ethertype) {
+            return self.drop(&|c| &c.drop_bad_l2);
+        }
+        buf.set_arrival_port(port.0);
+        Disposition::HandOff(owner)
     }
 
     /// Finishes a routed frame once the burst's lookup stages decided what it gets.
@@ -937,11 +965,12 @@ fn restore_ttl<B: PacketBuf>(buf: &mut B, l2_len: usize) {
     }
 }
 
-/// Whether a disposition sends the packet on (now, or once its neighbour answers).
+/// Whether a disposition sends the packet on (now, once its neighbour answers, or by the
+/// worker that owns its tunnel).
 fn leaves(disposition: &Disposition) -> bool {
     matches!(
         disposition,
-        Disposition::Transmit(_) | Disposition::AwaitNeighbor(_)
+        Disposition::Transmit(_) | Disposition::AwaitNeighbor(_) | Disposition::HandOff(_)
     )
 }
 

@@ -111,6 +111,12 @@ impl Mbuf {
         self.header().port
     }
 
+    /// Sets the port the mbuf counts as received on (a frame re-injected as if from `port`).
+    #[inline]
+    pub fn set_port(&mut self, port: u16) {
+        self.header_mut().port = port;
+    }
+
     #[inline]
     pub fn headroom(&self) -> usize {
         self.header().data_off as usize

@@ -257,8 +257,18 @@ fn a_packet_too_big_for_the_tunnel_gets_fragmentation_needed_with_df_and_is_spli
         big[..],
         "the frame comes back as received"
     );
+    let pieces = split_and_send_from_inside(&mut rig, &bufs[0], mtu);
+    // The peer opens every fragment; together they carry the original payload once.
+    let payload = opened_fragments(0x200, "10.2.2.2", &pieces, mtu);
+    assert_eq!(payload, big[20..]);
+    assert_eq!(rig.counters.snapshot().sent_for_fragmentation, 1);
+}
+
+/// Splits `frame` for `mtu` as the dispatcher would and sends the pieces in from the inside
+/// port; every piece must leave sealed on the outside port.
+fn split_and_send_from_inside(rig: &mut Rig, frame: &HeapBuf, mtu: u16) -> Vec<HeapBuf> {
     let mut pieces: Vec<HeapBuf> = (0..4).map(|_| HeapBuf::with_capacity(2048, 128)).collect();
-    let used = fragment_frame(&bufs[0], mtu, &mut pieces).unwrap();
+    let used = fragment_frame(frame, mtu, &mut pieces).unwrap();
     assert!(used >= 2);
     pieces.truncate(used);
     let mut outs = vec![Disposition::Drop; used];
@@ -268,24 +278,28 @@ fn a_packet_too_big_for_the_tunnel_gets_fragmentation_needed_with_df_and_is_spli
         "{outs:?} {:?}",
         rig.counters.snapshot()
     );
-    // The peer opens every fragment; together they carry the original payload once.
-    let mut peer = InboundSa::new(
-        &spec(Direction::Inbound, 0x200, "10.2.2.2", "10.1.1.1"),
+    pieces
+}
+
+/// The payload the peer at `peer` (gateway's outbound SPI `spi`) opens from sealed fragments,
+/// each with the TTL decremented exactly once and within `mtu`.
+fn opened_fragments(spi: u32, peer: &str, pieces: &[HeapBuf], mtu: u16) -> Vec<u8> {
+    let mut opens = InboundSa::new(
+        &spec(Direction::Inbound, spi, peer, "10.1.1.1"),
         0,
         Backend::PureRust,
     )
     .unwrap();
     let mut payload = Vec::new();
-    for piece in &pieces {
+    for piece in pieces {
         let mut esp = HeapBuf::from_slice(&piece.data()[14..]);
-        peer.decapsulate(&mut esp, 1).0.unwrap();
+        opens.decapsulate(&mut esp, 1).0.unwrap();
         let ip = ipv4::Ipv4Packet::new_checked(esp.data()).unwrap();
         assert_eq!(ip.ttl(), 63, "TTL decremented exactly once");
         assert!(ip.total_len() <= usize::from(mtu));
         payload.extend_from_slice(ip.payload());
     }
-    assert_eq!(payload, big[20..]);
-    assert_eq!(rig.counters.snapshot().sent_for_fragmentation, 1);
+    payload
 }
 
 #[test]
@@ -591,12 +605,23 @@ fn a_spoke_packet_too_big_for_the_other_tunnel_is_answered_through_its_own() {
     );
     assert_eq!(&message[8..28], &big[..20], "quotes the refused header");
 
-    // Without DF it cannot be split here (pre-fragmentation works on frames from a port), and
-    // an ICMP error is never answered with another: both are counted drops.
+    // Without DF it comes back to be split, framed as if from the inside port with its TTL
+    // as it arrived; the pieces go through the pipeline from there into spoke 4's tunnel.
     let mut no_df = big.clone();
     no_df[6] = 0;
     ipv4::Ipv4Packet::new_unchecked(&mut no_df[..]).fill_checksum();
-    assert_eq!(send(&mut rig, &mut spoke3, &no_df, 2).0, Disposition::Drop);
+    let (disposition, returned) = send(&mut rig, &mut spoke3, &no_df, 2);
+    let Disposition::Fragment { mtu } = disposition else {
+        panic!("expected a fragmentation request, got {disposition:?}");
+    };
+    assert_eq!(&returned[..12], &[GW_MAC_IN, GW_MAC_IN].concat());
+    assert_eq!(&returned[14..], &no_df[..]);
+    let pieces = split_and_send_from_inside(&mut rig, &HeapBuf::from_slice(&returned), mtu);
+    let used = pieces.len();
+    let payload = opened_fragments(0x401, "10.4.4.4", &pieces, mtu);
+    assert_eq!(payload, no_df[20..]);
+
+    // An ICMP error is never answered with another: a counted drop.
     let mut error = ipv4_udp("172.16.3.5", "172.16.4.5", &[0; 600]);
     error[6] = 0x40;
     error[9] = 1;
@@ -608,10 +633,11 @@ fn a_spoke_packet_too_big_for_the_other_tunnel_is_answered_through_its_own() {
         (
             s.decrypted,
             s.icmp_too_big,
+            s.sent_for_fragmentation,
             s.encrypted,
             s.drop_fragmentation_failed
         ),
-        (3, 1, 1, 2)
+        (3, 1, 1, 1 + used as u64, 1)
     );
 }
 

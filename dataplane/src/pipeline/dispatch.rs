@@ -225,13 +225,16 @@ fn dispatch<S: FrameSink>(
                 // Fragments fit their tunnel by construction; one asking to be split again
                 // would be a worker bug, and recursing on it could never end.
                 if may_fragment && split(context.pool, &mbuf, mtu, &mut fragments) {
+                    // Usually `port`; a packet out of a tunnel was framed as from the port on
+                    // its protected side.
+                    let arrival = PortId(mbuf.port());
                     drop(mbuf);
                     // In place of the original, so the frames after it stay behind its pieces.
                     dispatch(
                         worker,
                         sink,
                         context,
-                        port,
+                        arrival,
                         &mut fragments,
                         &mut [],
                         outcome,
@@ -272,6 +275,9 @@ fn split(pool: &Mempool, frame: &Mbuf, mtu: u16, fragments: &mut MbufBurst) -> b
         Ok(used) => {
             while fragments.len() > used {
                 drop(fragments.pop());
+            }
+            for fragment in fragments.as_mut_slice() {
+                fragment.set_port(frame.port());
             }
             true
         }

@@ -144,7 +144,9 @@ pub enum Disposition {
     /// keeps the buffer in its [`HeldFrames`](super::held::HeldFrames) until then.
     AwaitNeighbor(NeighborWait),
     /// The frame (as received) is too big for its tunnel and may be fragmented: the caller
-    /// splits it with [`fragment_frame`] into fresh buffers and submits those, which fit.
+    /// splits it with [`fragment_frame`] into fresh buffers and submits those, which fit, as
+    /// received on the buffer's arrival port (a packet out of another tunnel comes back
+    /// framed as from the protected-side port, and that port set as its arrival port).
     Fragment { mtu: u16 },
 }
 
@@ -616,22 +618,36 @@ impl PicWorker {
         from: FromTunnel,
         owner: WorkerId,
     ) -> Disposition {
+        match self.frame_as_from_protected_side(buf, from) {
+            Ok(()) => Disposition::HandOff(owner),
+            Err(dropped) => dropped,
+        }
+    }
+
+    /// Gives a bare IP packet out of a tunnel the Ethernet header of a frame addressed to the
+    /// port on the tunnel's protected side, and records that port as where it arrived, so that
+    /// the packet can go through the pipeline again as traffic from that port.
+    fn frame_as_from_protected_side<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        from: FromTunnel,
+    ) -> Result<(), Disposition> {
         let in_vrf = || self.ports.iter().filter(|p| p.vrf == from.vrf);
         let protected_side = in_vrf().find(|p| p.addresses.iter().any(|a| from.local.contains(*a)));
         let Some(inside) = protected_side.or_else(|| in_vrf().next()) else {
-            return self.drop(&|c| &c.drop_unsupported);
+            return Err(self.drop(&|c| &c.drop_unsupported));
         };
         let (port, mac) = (inside.port, inside.mac);
         let ethertype = match buf.data().first().map(|b| b >> 4) {
             Some(4) => ethernet::ETHERTYPE_IPV4,
             Some(6) => ethernet::ETHERTYPE_IPV6,
-            _ => return self.drop(&|c| &c.drop_bad_l3),
+            _ => return Err(self.drop(&|c| &c.drop_bad_l3)),
         };
         if !write_ethernet(buf, false, mac, mac, ethertype) {
-            return self.drop(&|c| &c.drop_bad_l2);
+            return Err(self.drop(&|c| &c.drop_bad_l2));
         }
         buf.set_arrival_port(port.0);
-        Disposition::HandOff(owner)
+        Ok(())
     }
 
     /// Finishes a routed frame once the burst's lookup stages decided what it gets.
@@ -722,18 +738,27 @@ impl PicWorker {
                             }
                         };
                     }
-                    // Pre-fragmentation works on whole frames from a port: out of one tunnel
-                    // and too big for the next without DF, the packet is counted, not split.
-                    Some(DropReason::TooBig { .. }) if matches!(ingress, Ingress::Tunnel(_)) => {
-                        return self.drop(&|c| &c.drop_fragmentation_failed)
-                    }
                     // Without DF the packet is split first (RFC 4459 pre-fragmentation): the caller
                     // owns buffer allocation, so the frame goes back to it as it was received.
+                    // One out of a tunnel goes back framed as if it came from the protected
+                    // side, and its pieces are classified and sealed from there.
                     Some(DropReason::TooBig { mtu, .. }) => {
-                        if buf.prepend(l2_len).is_none() {
-                            return self.drop(&|c| &c.drop_bad_l2);
+                        let framed = match ingress {
+                            Ingress::Port(_) => {
+                                if buf.prepend(l2_len).is_none() {
+                                    return self.drop(&|c| &c.drop_bad_l2);
+                                }
+                                restore_ttl(buf, l2_len);
+                                Ok(())
+                            }
+                            Ingress::Tunnel(from) => {
+                                restore_ttl(buf, 0);
+                                self.frame_as_from_protected_side(buf, from)
+                            }
+                        };
+                        if let Err(dropped) = framed {
+                            return dropped;
                         }
-                        restore_ttl(buf, l2_len);
                         bump(&self.counters.sent_for_fragmentation);
                         return Disposition::Fragment { mtu };
                     }

@@ -351,8 +351,16 @@ fn outer_fragments_from_the_peer_are_reassembled_before_the_spi_lookup() {
 
 /// An ICMP echo request (IPv4, id 0x77, sequence 1) with a correct checksum.
 fn echo_request(src: &str, dst: &str) -> Vec<u8> {
-    let mut packet = ipv4_udp(src, dst, b"ping through the tunnel");
+    echo_request_carrying(src, dst, b"ping through the tunnel", false)
+}
+
+/// The same with `data` after the ICMP header, and DF set when `dont_fragment`.
+fn echo_request_carrying(src: &str, dst: &str, data: &[u8], dont_fragment: bool) -> Vec<u8> {
+    let mut packet = ipv4_udp(src, dst, data);
     packet[9] = 1; // ICMP
+    if dont_fragment {
+        packet[6] = 0x40;
+    }
     let icmp = &mut packet[20..];
     icmp[..8].copy_from_slice(&[8, 0, 0, 0, 0, 0x77, 0, 1]);
     let sum = icmp
@@ -365,6 +373,36 @@ fn echo_request(src: &str, dst: &str) -> Vec<u8> {
     let mut ip = ipv4::Ipv4Packet::new_unchecked(&mut packet[..]);
     ip.fill_checksum();
     packet
+}
+
+#[test]
+fn a_large_ping_to_the_gateway_gets_its_reply_split_for_a_small_tunnel() {
+    let mut rig = rig_with_mtu(Some(400));
+    rig.neighbors
+        .insert(OUTSIDE, "10.1.1.254".parse().unwrap(), ISP_MAC)
+        .unwrap();
+    let mut peer = OutboundSa::new(
+        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    // `ping -M do -s 600` from behind the peer: the request came in whole (the peer's side has
+    // room), the reply does not fit the gateway's tunnel-mtu.
+    let data: Vec<u8> = (0..600u32).map(|i| i as u8).collect();
+    let request = echo_request_carrying("172.16.2.1", "172.16.1.1", &data, true);
+    let mut esp = HeapBuf::from_slice(&request);
+    peer.encapsulate(&mut esp, 1).0.unwrap();
+    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut out = [Disposition::Drop];
+    rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
+    let Disposition::Fragment { mtu } = out[0] else {
+        panic!("expected the reply sent back to be split, got {:?}", out[0]);
+    };
+    let pieces = split_and_send_from_inside(&mut rig, &bufs[0], mtu);
+    let reply = opened_fragments(0x200, "10.2.2.2", &pieces, mtu);
+    assert_eq!(reply[0], 0, "an echo reply");
+    assert_eq!(&reply[8..], &data[..], "the whole payload, in pieces");
 }
 
 #[test]

@@ -181,6 +181,9 @@ fn echo_reply_v4(packet: &mut [u8]) -> Option<(IpAddr, IpAddr)> {
     ip.set_src(dst);
     ip.set_dst(src);
     ip.set_ttl(REPLY_TTL);
+    // A reply of ours may be split on its way, whatever the request asked (as a host's stack
+    // sends its echo replies): one too big for the tunnel back is fragmented, not refused.
+    ip.set_flags_fragment(0);
     ip.fill_checksum();
     Some((IpAddr::V4(dst), IpAddr::V4(src)))
 }

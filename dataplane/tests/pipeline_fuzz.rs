@@ -84,12 +84,7 @@ fn hostile_bursts_never_panic_and_what_leaves_is_a_sound_frame() {
     for update in tunnel_updates(&spoke) {
         rig.worker.tables.apply(update).unwrap();
     }
-    let mut peer = OutboundSa::new(
-        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut peer = reference_peer();
     let mut spoke_peer = OutboundSa::new(
         &spec(Direction::Outbound, 0x300, "10.3.3.3", "10.1.1.1"),
         0,

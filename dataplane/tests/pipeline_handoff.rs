@@ -9,11 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dataplane::buf::{HeapBuf, PacketBuf};
-use dataplane::crypto::Backend;
 use dataplane::esp::OutboundSa;
 use dataplane::pipeline::dpdk_loop::{run_worker, WorkerIo};
 use dataplane::pipeline::GatewaySas;
-use dataplane::sa::Direction;
 use dataplane::tables::{handoff_mesh, update_queue, WorkerId};
 use dpdk::{Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, RingSharing};
 use pipeline_support::*;
@@ -63,12 +61,7 @@ fn esp_handed_to_the_owner_is_opened_as_one_burst_and_all_of_it_reaches_the_lan_
     let mut mesh = handoff_mesh::<Mbuf>(2, 64);
     let mut other = mesh.pop().unwrap();
     let owner = mesh.pop().unwrap();
-    let mut peer = OutboundSa::new(
-        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut peer = reference_peer();
     // All of them wait in the ring before the owner looks: one take gets them all.
     for tag in 0..FRAMES {
         assert!(other

@@ -48,12 +48,7 @@ fn lan_traffic_is_sealed_to_the_peer_and_the_peer_traffic_is_opened_to_the_lan()
     );
 
     // Peer → LAN: the peer seals with the keys of our inbound SA.
-    let mut peer = OutboundSa::new(
-        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut peer = reference_peer();
     let reply = ipv4_udp("172.16.2.1", "172.16.1.10", b"reply from the peer LAN");
     let mut esp = HeapBuf::from_slice(&reply);
     peer.encapsulate(&mut esp, 1).0.unwrap();
@@ -119,12 +114,7 @@ fn a_frame_for_an_unresolved_next_hop_waits_for_its_answer_or_is_dropped_after_t
     );
 
     // Peer → a LAN host that never answers: held as a bare packet, dropped after 3 s.
-    let mut peer = OutboundSa::new(
-        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut peer = reference_peer();
     let mut esp = HeapBuf::from_slice(&ipv4_udp("172.16.2.1", "172.16.1.99", b"anyone?"));
     peer.encapsulate(&mut esp, 20).0.unwrap();
     let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
@@ -308,12 +298,7 @@ fn outer_fragments_from_the_peer_are_reassembled_before_the_spi_lookup() {
     rig.neighbors
         .insert(INSIDE, "172.16.1.10".parse().unwrap(), LAN_HOST_MAC)
         .unwrap();
-    let mut peer = OutboundSa::new(
-        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut peer = reference_peer();
     let inner = ipv4_udp("172.16.2.1", "172.16.1.10", &[0x33; 1200]);
     let mut esp = HeapBuf::from_slice(&inner);
     peer.encapsulate(&mut esp, 1).0.unwrap();
@@ -381,12 +366,7 @@ fn a_large_ping_to_the_gateway_gets_its_reply_split_for_a_small_tunnel() {
     rig.neighbors
         .insert(OUTSIDE, "10.1.1.254".parse().unwrap(), ISP_MAC)
         .unwrap();
-    let mut peer = OutboundSa::new(
-        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut peer = reference_peer();
     // `ping -M do -s 600` from behind the peer: the request came in whole (the peer's side has
     // room), the reply does not fit the gateway's tunnel-mtu.
     let data: Vec<u8> = (0..600u32).map(|i| i as u8).collect();
@@ -411,18 +391,8 @@ fn a_ping_to_the_gateway_out_of_a_tunnel_is_answered_back_into_it_and_other_traf
     rig.neighbors
         .insert(OUTSIDE, "10.1.1.254".parse().unwrap(), ISP_MAC)
         .unwrap();
-    let mut peer = OutboundSa::new(
-        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
-    let mut peer_opens = InboundSa::new(
-        &spec(Direction::Inbound, 0x200, "10.2.2.2", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut peer = reference_peer();
+    let mut peer_opens = reference_peer_opens();
     let mut out = [Disposition::Punt];
 
     let request = echo_request("172.16.2.1", "172.16.1.1");

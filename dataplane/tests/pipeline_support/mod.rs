@@ -293,3 +293,24 @@ pub fn rig_with_mtus(tunnel_mtu: Option<u16>, outside_mtu: Option<u16>) -> Rig {
         neighbors,
     }
 }
+
+/// The reference tunnel's peer (10.2.2.2) sealing towards the gateway under the rig's inbound
+/// SPI 0x100.
+pub fn reference_peer() -> OutboundSa {
+    OutboundSa::new(
+        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap()
+}
+
+/// The same peer opening what the gateway sealed under its outbound SPI 0x200.
+pub fn reference_peer_opens() -> InboundSa {
+    InboundSa::new(
+        &spec(Direction::Inbound, 0x200, "10.2.2.2", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap()
+}

@@ -182,7 +182,7 @@ fn hostile_bursts_never_panic_and_what_leaves_is_a_sound_frame() {
                 _ => {}
             }
         }
-        for (port, sealed) in held.take_ready(&rig.worker, round as u64 / 100) {
+        for (port, sealed) in held.take_ready(&mut rig.worker, round as u64 / 100) {
             let own = if port == OUTSIDE {
                 GW_MAC_OUT
             } else {

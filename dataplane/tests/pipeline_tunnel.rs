@@ -69,6 +69,65 @@ fn lan_traffic_is_sealed_to_the_peer_and_the_peer_traffic_is_opened_to_the_lan()
 }
 
 #[test]
+fn frames_for_a_next_hop_that_resolves_mid_turn_keep_their_order() {
+    let mut rig = rig();
+    let mut held = HeldFrames::<HeapBuf>::default();
+    let mut out = [Disposition::Drop; 2];
+    let flow = |n: u8| {
+        frame(
+            GW_MAC_IN,
+            LAN_HOST_MAC,
+            &ipv4_udp("172.16.1.10", "172.16.2.1", &[n]),
+        )
+    };
+
+    // The first frame waits for the ISP router's MAC; the answer arrives while the worker is
+    // still in its turn, before the second frame: that one queues behind, it does not overtake.
+    let mut first = [flow(1)];
+    rig.worker
+        .process_burst(INSIDE, &mut first, &mut out[..1], 10);
+    let Disposition::AwaitNeighbor(wait) = out[0] else {
+        panic!("not held: {:?}", out[0]);
+    };
+    let [first] = first;
+    assert!(held.hold(first, wait, 10).is_ok());
+    rig.neighbors
+        .insert(OUTSIDE, ip("10.1.1.254"), ISP_MAC)
+        .unwrap();
+    let mut second = [flow(2)];
+    rig.worker
+        .process_burst(INSIDE, &mut second, &mut out[..1], 10);
+    let Disposition::AwaitNeighbor(wait) = out[0] else {
+        panic!("overtook the held frame: {:?}", out[0]);
+    };
+    let [second] = second;
+    assert!(held.hold(second, wait, 10).is_ok());
+    assert_eq!(rig.resolve.pop(), Some((OUTSIDE, ip("10.1.1.254"))));
+    assert_eq!(
+        rig.resolve.pop(),
+        None,
+        "asked once, not again for the queued frame"
+    );
+
+    // The next turn releases both, in order; after that frames go straight out.
+    let ready = held.take_ready(&mut rig.worker, 10);
+    let mut peer_opens = reference_peer_opens();
+    let payloads: Vec<u8> = ready
+        .iter()
+        .map(|(_, sealed)| {
+            let mut esp = HeapBuf::from_slice(&sealed.data()[14..]);
+            peer_opens.decapsulate(&mut esp, 10).0.unwrap();
+            *esp.data().last().unwrap()
+        })
+        .collect();
+    assert_eq!(payloads, [1, 2]);
+    let mut third = [flow(3)];
+    rig.worker
+        .process_burst(INSIDE, &mut third, &mut out[..1], 10);
+    assert_eq!(out[0], Disposition::Transmit(OUTSIDE));
+}
+
+#[test]
 fn a_frame_for_an_unresolved_next_hop_waits_for_its_answer_or_is_dropped_after_the_hold_time() {
     let mut rig = rig();
     let mut held = HeldFrames::<HeapBuf>::default();
@@ -85,7 +144,10 @@ fn a_frame_for_an_unresolved_next_hop_waits_for_its_answer_or_is_dropped_after_t
     assert_eq!(rig.resolve.pop(), Some((OUTSIDE, ip("10.1.1.254"))));
     let [buf] = bufs;
     assert!(held.hold(buf, wait, 10).is_ok());
-    assert!(held.take_ready(&rig.worker, 11).is_empty(), "no answer yet");
+    assert!(
+        held.take_ready(&mut rig.worker, 11).is_empty(),
+        "no answer yet"
+    );
     assert_eq!(
         rig.resolve.pop(),
         Some((OUTSIDE, ip("10.1.1.254"))),
@@ -94,7 +156,7 @@ fn a_frame_for_an_unresolved_next_hop_waits_for_its_answer_or_is_dropped_after_t
     rig.neighbors
         .insert(OUTSIDE, ip("10.1.1.254"), ISP_MAC)
         .unwrap();
-    let ready = held.take_ready(&rig.worker, 12);
+    let ready = held.take_ready(&mut rig.worker, 12);
     assert_eq!(ready.len(), 1);
     let (port, sealed) = &ready[0];
     assert_eq!(*port, OUTSIDE);
@@ -128,9 +190,9 @@ fn a_frame_for_an_unresolved_next_hop_waits_for_its_answer_or_is_dropped_after_t
     );
     let [buf] = bufs;
     assert!(held.hold(buf, wait, 20).is_ok());
-    assert!(held.take_ready(&rig.worker, 22).is_empty());
+    assert!(held.take_ready(&mut rig.worker, 22).is_empty());
     assert_eq!(held.len(), 1, "still within the hold time");
-    assert!(held.take_ready(&rig.worker, 23).is_empty());
+    assert!(held.take_ready(&mut rig.worker, 23).is_empty());
     assert!(held.is_empty(), "given up after {HOLD_SECONDS} s");
     assert_eq!(rig.counters.snapshot().drop_no_neighbor, 1);
 

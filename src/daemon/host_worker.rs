@@ -134,7 +134,7 @@ impl HostWorker {
             });
         }
         if !self.held.is_empty() {
-            let ready = self.held.take_ready(&self.worker, now);
+            let ready = self.held.take_ready(&mut self.worker, now);
             let (_, mut sink, context) = self.dispatch_parts(now);
             busy |= transmit_ready(&mut sink, ready, context.counters) > 0;
         }

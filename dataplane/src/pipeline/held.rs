@@ -76,7 +76,7 @@ impl<M: PacketBuf> HeldFrames<M> {
     /// by `worker`, as are frames that cannot be framed.
     pub fn take_ready(
         &mut self,
-        worker: &PicWorker,
+        worker: &mut PicWorker,
         now: u64,
     ) -> ArrayVec<(PortId, M), HOLD_CAPACITY> {
         let mut ready = ArrayVec::new();
@@ -105,6 +105,12 @@ impl<M: PacketBuf> HeldFrames<M> {
                 }
             }
         }
+        let frames = &self.frames;
+        worker.forget_awaited(|port, neighbor| {
+            frames
+                .iter()
+                .any(|h| h.wait.port == port && h.wait.neighbor == neighbor)
+        });
         ready
     }
 }

@@ -14,10 +14,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use arrayvec::ArrayVec;
 use crossbeam::queue::ArrayQueue;
 
 use super::drops::{bump, PipelineCounters};
-use super::held::NeighborWait;
+use super::held::{NeighborWait, HOLD_CAPACITY};
 use super::neighbor::NeighborTable;
 use super::ports::{PortSetup, Ports};
 use crate::buf::PacketBuf;
@@ -190,6 +191,9 @@ pub struct PicWorker {
     reassembler_v6: Reassembler6,
     /// Workers of the whole gateway: an SPI that names a worker beyond them is forged or stale.
     worker_count: u16,
+    /// Next hops this worker has frames held for. A frame for one of them is held too even once
+    /// its MAC is known, until the held ones have gone: it must not overtake them.
+    awaited: ArrayVec<(PortId, IpAddr), HOLD_CAPACITY>,
 }
 
 impl PicWorker {
@@ -212,7 +216,15 @@ impl PicWorker {
             reassembler: Reassembler::new(REASSEMBLY_SLOTS, REASSEMBLY_TIMEOUT_SECONDS),
             reassembler_v6: Reassembler6::new(REASSEMBLY_SLOTS, REASSEMBLY_TIMEOUT_SECONDS),
             worker_count,
+            awaited: ArrayVec::new(),
         }
+    }
+
+    /// Forgets the awaited next hops that `still_held` says no frame waits for any more
+    /// (called by [`HeldFrames`](super::held::HeldFrames) after releasing what it could).
+    pub(super) fn forget_awaited(&mut self, still_held: impl Fn(PortId, IpAddr) -> bool) {
+        self.awaited
+            .retain(|(port, neighbor)| still_held(*port, *neighbor));
     }
 
     pub fn worker(&self) -> WorkerId {
@@ -864,9 +876,20 @@ impl PicWorker {
                 let Some(src_mac) = self.ports.get(port).map(|p| p.mac) else {
                     return self.drop(&|c| &c.drop_no_route);
                 };
-                let Some(dst_mac) = self.neighbors.lookup(port, neighbor) else {
-                    // A full request queue means the control thread is busy resolving already.
-                    let _ = self.resolve.push((port, neighbor));
+                let queued_behind =
+                    !self.awaited.is_empty() && self.awaited.contains(&(port, neighbor));
+                let known = if queued_behind {
+                    None
+                } else {
+                    self.neighbors.lookup(port, neighbor)
+                };
+                let Some(dst_mac) = known else {
+                    if !queued_behind {
+                        // A full request queue means the control thread is busy resolving
+                        // already; a full list of awaited hops only loses the ordering.
+                        let _ = self.resolve.push((port, neighbor));
+                        let _ = self.awaited.try_push((port, neighbor));
+                    }
                     bump(&self.counters.held_for_neighbor);
                     return Disposition::AwaitNeighbor(NeighborWait {
                         port,

@@ -358,7 +358,7 @@ struct LookupRow {
 /// the encryption that follows it in the worker.
 fn lookup_stages(tunnels: u32) -> [Stage; 4] {
     let tunnels = tunnels as usize;
-    let slot = std::mem::size_of::<Option<SaBundle<SaSpec>>>();
+    let slot = std::mem::size_of::<SaBundle<SaSpec>>();
     let sa_lines = dataplane::tables::sa_table::first_sa_span::<SaSpec>().div_ceil(64);
     let per = |objects: usize, stride: usize, lines_per_access: usize| Stage {
         objects,

@@ -44,7 +44,9 @@ pub enum SaTableError {
 pub struct SaTable<K: SaKinds> {
     worker: WorkerId,
     inbound: Vec<Option<InboundEntry<K::Inbound>>>,
-    outbound: Vec<Option<SaBundle<K::Outbound>>>,
+    /// By tunnel id; an empty bundle is no SA. Not an `Option`: with cache-line aligned SAs
+    /// its tag would take a whole line of every slot, in front of the first SA.
+    outbound: Vec<SaBundle<K::Outbound>>,
     inbound_count: usize,
     outbound_count: usize,
 }
@@ -115,21 +117,26 @@ impl<K: SaKinds> SaTable<K> {
         tunnel: TunnelId,
         bundle: SaBundle<K::Outbound>,
     ) -> Option<SaBundle<K::Outbound>> {
-        let index = tunnel.0 as usize;
-        grow_huge(&mut self.outbound, index + 1, || None);
-        let previous = self.outbound[index].replace(bundle);
-        if previous.is_none() {
-            self.outbound_count += 1;
+        if bundle.is_empty() {
+            return self.remove_outbound(tunnel);
         }
-        previous
+        let index = tunnel.0 as usize;
+        grow_huge(&mut self.outbound, index + 1, SaBundle::new);
+        let previous = std::mem::replace(&mut self.outbound[index], bundle);
+        if previous.is_empty() {
+            self.outbound_count += 1;
+            return None;
+        }
+        Some(previous)
     }
 
     pub fn remove_outbound(&mut self, tunnel: TunnelId) -> Option<SaBundle<K::Outbound>> {
-        let removed = self.outbound.get_mut(tunnel.0 as usize)?.take();
-        if removed.is_some() {
-            self.outbound_count -= 1;
+        let removed = std::mem::take(self.outbound.get_mut(tunnel.0 as usize)?);
+        if removed.is_empty() {
+            return None;
         }
-        removed
+        self.outbound_count -= 1;
+        Some(removed)
     }
 
     #[inline]
@@ -172,7 +179,9 @@ impl<K: SaKinds> SaTable<K> {
 
     #[inline]
     pub fn outbound(&mut self, tunnel: TunnelId) -> Option<&mut SaBundle<K::Outbound>> {
-        self.outbound.get_mut(tunnel.0 as usize)?.as_mut()
+        self.outbound
+            .get_mut(tunnel.0 as usize)
+            .filter(|bundle| !bundle.is_empty())
     }
 
     pub fn inbound_count(&self) -> usize {
@@ -191,10 +200,10 @@ impl<K: SaKinds> SaTable<K> {
 
 /// Bytes from the start of an outbound slot that cover its first SA: bundles are rare, so the
 /// second SA of a slot is left to a demand miss rather than doubling every prefetch. The slot
-/// is the option's tag and the bundle's length (wherever the compiler puts them) and two SAs:
-/// all but the last SA's bytes reach at least to the end of the first.
+/// is the bundle's length (wherever the compiler puts it) and two SAs: all but the last SA's
+/// bytes reach at least to the end of the first.
 pub const fn first_sa_span<O>() -> usize {
-    std::mem::size_of::<Option<SaBundle<O>>>() - std::mem::size_of::<O>()
+    std::mem::size_of::<SaBundle<O>>() - std::mem::size_of::<O>()
 }
 
 #[cfg(test)]
@@ -242,11 +251,10 @@ mod tests {
         #[repr(align(64))]
         struct Wide(#[allow(dead_code)] [u8; 320]);
         fn check<O>(first: O) {
-            let mut bundle = SaBundle::new();
-            bundle.push(first);
-            let slot = Some(bundle);
+            let mut slot = SaBundle::new();
+            slot.push(first);
             let start = &slot as *const _ as usize;
-            let sa = slot.as_ref().map(|b| &b[0] as *const O as usize).unwrap();
+            let sa = &slot[0] as *const O as usize;
             let end = sa + std::mem::size_of::<O>();
             assert!(end - start <= first_sa_span::<O>(), "{}", end - start);
             assert!(first_sa_span::<O>() <= std::mem::size_of_val(&slot));

@@ -58,24 +58,19 @@ struct FromTunnel {
 }
 
 /// Replaces the refused packet in `buf` with an ICMP fragmentation-needed / packet-too-big from
-/// `ours`'s address to `sender`. Built aside from the whole original, then the buffer becomes
-/// the reply: IPv4 quotes the header and 8 bytes; IPv6 as much as fits the minimum MTU (RFC
-/// 4443). `false` (buffer untouched) when there is no address to answer from or the original
-/// must not be answered (an ICMP error itself, or a later fragment).
-fn rewrite_as_too_big<B: PacketBuf>(
-    buf: &mut B,
-    ours: &PortSetup,
-    sender: IpAddr,
-    mtu: u16,
-) -> bool {
+/// `ours` (of the sender's family) to the packet's sender. Built aside from the whole
+/// original, then the buffer becomes the reply: IPv4 quotes the header and 8 bytes; IPv6 as
+/// much as fits the minimum MTU (RFC 4443). `false` (buffer untouched) when the original must
+/// not be answered (an ICMP error itself, or a later fragment) or the families differ.
+fn rewrite_as_too_big<B: PacketBuf>(buf: &mut B, ours: IpAddr, mtu: u16) -> bool {
     let mut reply = [0u8; 1280];
-    let built = match sender {
-        IpAddr::V4(_) => ours.first_ipv4().and_then(|ours| {
+    let built = match ours {
+        IpAddr::V4(ours) => {
             crate::wire::icmp::build_v4_frag_needed(&mut reply, ours, buf.data(), mtu)
-        }),
-        IpAddr::V6(_) => ours.first_ipv6().and_then(|ours| {
+        }
+        IpAddr::V6(ours) => {
             crate::wire::icmp::build_v6_packet_too_big(&mut reply, ours, buf.data(), u32::from(mtu))
-        }),
+        }
     };
     let Some(reply_len) = built else {
         return false;
@@ -795,7 +790,11 @@ impl PicWorker {
         sender: IpAddr,
         mtu: u16,
     ) -> Disposition {
-        if !rewrite_as_too_big(buf, rx, sender, mtu) {
+        let ours = match sender {
+            IpAddr::V4(_) => rx.first_ipv4().map(IpAddr::V4),
+            IpAddr::V6(_) => rx.first_ipv6().map(IpAddr::V6),
+        };
+        if !ours.is_some_and(|ours| rewrite_as_too_big(buf, ours, mtu)) {
             return self.drop(&|c| &c.drop_sa_processing);
         }
         bump(&self.counters.icmp_too_big);
@@ -827,13 +826,7 @@ impl PicWorker {
         else {
             return self.drop(&|c| &c.drop_fragmentation_failed);
         };
-        let answering = PortSetup {
-            port: PortId(0),
-            mac: [0; 6],
-            vrf: from.vrf,
-            addresses: [ours].into_iter().collect(),
-        };
-        if !rewrite_as_too_big(buf, &answering, sender, mtu) {
+        if !rewrite_as_too_big(buf, ours, mtu) {
             return self.drop(&|c| &c.drop_fragmentation_failed);
         }
         let sent = self.send_into_tunnel(buf, from, ours, sender, now);

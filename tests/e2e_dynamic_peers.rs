@@ -140,6 +140,107 @@ fn policy_based_tunnels_for_two_dynamic_peers_carry_traffic_both_ways_and_go_on_
     });
 }
 
+/// SG1 from `example` with `allowed` rewritten to `hub` (the allowed-proxy-pair lines), and
+/// SG2 and SG3 up, each protecting its /24 towards the whole 172.16.0.0/16: traffic from one
+/// peer's network to the other's goes out of one tunnel and into the other (hub and spoke).
+/// SG3 negotiates `sg3_suites` (IKE, ESP).
+fn start_hub(s: &mut Scenario, example: &str, allowed: &str, hub: &str, sg3_suites: (&str, &str)) {
+    let text = std::fs::read_to_string(example).unwrap();
+    let rewritten = text.replace(allowed, hub);
+    assert_ne!(
+        rewritten, text,
+        "{example}: the allowed-proxy-pair lines moved"
+    );
+    let config = s.work.join("hub.conf");
+    std::fs::write(&config, rewritten).unwrap();
+    s.start_gateway_at(&config);
+    s.warm_up_lan();
+    let peers = [
+        ("sg2", "10.2.2.2", "172.16.2.0/24", (IKE, ESP)),
+        ("sg3", "10.3.3.3", "172.16.3.0/24", sg3_suites),
+    ];
+    for (role, address, lan, (ike, esp)) in peers {
+        let peer = s.start_peer_towards(
+            role,
+            address,
+            lan,
+            "172.16.0.0/16",
+            GLOBAL_KEY,
+            ike,
+            esp,
+            &[],
+        );
+        assert!(s.initiate(peer), "{role} could not bring up its tunnel");
+    }
+}
+
+/// The sum of one pipeline counter over every worker.
+fn all_workers(stats: &serde_json::Value, counter: &str) -> u64 {
+    stats["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["counters"][counter].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn two_peers_whose_proxies_cover_each_other_talk_through_the_gateway() {
+    let mut s = Scenario::new();
+    start_hub(
+        &mut s,
+        "examples/sg1-policy-shared.conf",
+        "remote 172.16.2.0/24 local 172.16.1.0/24;\n                    remote 172.16.3.0/24 local 172.16.1.0/24;",
+        "remote 172.16.2.0/24 local 172.16.0.0/16;\n                    remote 172.16.3.0/24 local 172.16.0.0/16;",
+        ("aes256-sha256-modp2048", "aes128gcm16"),
+    );
+    assert_eq!(
+        s.ping("sg2", Some("172.16.2.1"), "172.16.3.1", 4, "0.2"),
+        4,
+        "{}",
+        s.gateway_log()
+    );
+    assert_eq!(s.ping("sg3", Some("172.16.3.1"), "172.16.2.1", 4, "0.2"), 4);
+    // The LAN still reaches both.
+    assert_eq!(s.ping("lan", None, "172.16.2.1", 2, "0.2"), 2);
+    let stats = s.show("dataplane statistics");
+    assert!(
+        all_workers(&stats, "tunnel_to_tunnel") >= 16,
+        "each ping and reply crossed the hub: {stats:#?}"
+    );
+}
+
+#[test]
+fn two_peers_on_different_pics_talk_through_the_gateway() {
+    let mut s = Scenario::new();
+    start_hub(
+        &mut s,
+        "examples/sg1-two-pics.conf",
+        "remote 172.16.0.0/16 local 172.16.1.0/24;",
+        "remote 172.16.0.0/16 local 172.16.0.0/16;",
+        (IKE, ESP),
+    );
+    let mut pics: Vec<String> = s
+        .tunnels()
+        .iter()
+        .map(|t| t["pic"].as_str().unwrap().to_string())
+        .collect();
+    pics.sort();
+    pics.dedup();
+    assert_eq!(pics.len(), 2, "one peer per PIC");
+    assert_eq!(
+        s.ping("sg2", Some("172.16.2.1"), "172.16.3.1", 4, "0.2"),
+        4,
+        "{:#?}",
+        s.show("dataplane statistics")
+    );
+    assert_eq!(s.ping("sg3", Some("172.16.3.1"), "172.16.2.1", 4, "0.2"), 4);
+    // Each crossing is opened by one PIC's worker and sealed by the other's: handed over.
+    let stats = s.show("dataplane statistics");
+    assert!(all_workers(&stats, "tunnel_to_tunnel") >= 16, "{stats:#?}");
+    assert!(all_workers(&stats, "handed_off") >= 16, "{stats:#?}");
+}
+
 #[test]
 fn link_type_tunnels_take_dedicated_units_from_the_pool() {
     let mut s = Scenario::new();

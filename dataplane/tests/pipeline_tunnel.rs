@@ -726,7 +726,7 @@ fn a_spoke_packet_for_a_tunnel_of_another_worker_is_handed_over_as_lan_traffic()
             remote_proxy: "172.16.4.0/24",
             inbound_spi: 0x400,
             outbound_spi: 0x401,
-            tunnel_mtu: None,
+            tunnel_mtu: Some(400),
         };
         for mut update in tunnel_updates(&spoke4) {
             match &mut update {
@@ -784,6 +784,39 @@ fn a_spoke_packet_for_a_tunnel_of_another_worker_is_handed_over_as_lan_traffic()
     spoke4_opens.decapsulate(&mut opened, 1).0.unwrap();
     assert_eq!(&opened.data()[20..], &packet[20..]);
     assert_eq!(opened.data()[8], packet[8] - 1, "one hop for the whole hub");
+
+    // Handed over too big for spoke 4 (DF set): the owner's answer goes into spoke 3's tunnel.
+    let mut big = ipv4_udp("172.16.3.5", "172.16.4.5", &[0x5a; 600]);
+    big[6] = 0x40;
+    ipv4::Ipv4Packet::new_unchecked(&mut big[..]).fill_checksum();
+    let mut bufs = [frame(GW_MAC_IN, GW_MAC_IN, &big)];
+    owner.worker.process_burst(INSIDE, &mut bufs, &mut out, 1);
+    assert_eq!(out[0], Disposition::Transmit(OUTSIDE));
+    let sealed = bufs[0].data();
+    let outer = ipv4::Ipv4Packet::new_checked(&sealed[14..]).unwrap();
+    assert_eq!(
+        outer.dst(),
+        Ipv4Addr::new(10, 3, 3, 3),
+        "into the sender's tunnel"
+    );
+    let mut spoke3_opens = InboundSa::new(
+        &spec(Direction::Inbound, 0x301, "10.3.3.3", "10.1.1.1"),
+        0,
+        Backend::PureRust,
+    )
+    .unwrap();
+    let mut answer = HeapBuf::from_slice(&sealed[14..]);
+    spoke3_opens.decapsulate(&mut answer, 1).0.unwrap();
+    let icmp = ipv4::Ipv4Packet::new_checked(answer.data()).unwrap();
+    assert_eq!(
+        (icmp.src(), icmp.dst(), icmp.payload()[0], icmp.payload()[1]),
+        (
+            Ipv4Addr::new(172, 16, 1, 1),
+            Ipv4Addr::new(172, 16, 3, 5),
+            3,
+            4
+        )
+    );
 }
 
 /// An ESP (AES-CBC + HMAC-SHA1) and AH (HMAC-SHA1) pair without NAT-T, as a bundle negotiates.

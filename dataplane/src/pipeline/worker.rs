@@ -739,7 +739,7 @@ impl PicWorker {
                         // The quote shows the header as it arrived (as Linux's does).
                         restore_ttl(buf, 0);
                         return match ingress {
-                            Ingress::Port(rx) => self.answer_too_big(rx, buf, src, mtu),
+                            Ingress::Port(rx) => self.answer_too_big(rx, buf, src, mtu, now),
                             Ingress::Tunnel(from) => {
                                 self.answer_too_big_into_tunnel(buf, from, src, mtu, now)
                             }
@@ -789,15 +789,30 @@ impl PicWorker {
         buf: &mut B,
         sender: IpAddr,
         mtu: u16,
+        now: u64,
     ) -> Disposition {
         let ours = match sender {
             IpAddr::V4(_) => rx.first_ipv4().map(IpAddr::V4),
             IpAddr::V6(_) => rx.first_ipv6().map(IpAddr::V6),
         };
-        if !ours.is_some_and(|ours| rewrite_as_too_big(buf, ours, mtu)) {
+        let Some(ours) = ours.filter(|ours| rewrite_as_too_big(buf, *ours, mtu)) else {
             return self.drop(&|c| &c.drop_sa_processing);
-        }
+        };
         bump(&self.counters.icmp_too_big);
+        let route = self
+            .tables
+            .fibs
+            .get(rx.vrf)
+            .and_then(|fib| fib.lookup(sender));
+        if let Some(NextHop::ServicesUnit(_)) = route {
+            // The sender sits behind a tunnel (a hub-and-spoke packet another worker opened
+            // and handed over): the answer is sealed into that tunnel.
+            let from = FromTunnel {
+                vrf: rx.vrf,
+                local: crate::prefix::Prefix::host(ours),
+            };
+            return self.send_into_tunnel(buf, from, ours, sender, now);
+        }
         self.route_ip(buf, rx.vrf, sender, false)
     }
 

@@ -336,12 +336,7 @@ fn split_and_send_from_inside(rig: &mut Rig, frame: &HeapBuf, mtu: u16) -> Vec<H
 /// The payload the peer at `peer` (gateway's outbound SPI `spi`) opens from sealed fragments,
 /// each with the TTL decremented exactly once and within `mtu`.
 fn opened_fragments(spi: u32, peer: &str, pieces: &[HeapBuf], mtu: u16) -> Vec<u8> {
-    let mut opens = InboundSa::new(
-        &spec(Direction::Inbound, spi, peer, "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut opens = peer_opens(spi, peer);
     let mut payload = Vec::new();
     for piece in pieces {
         let mut esp = HeapBuf::from_slice(&piece.data()[14..]);
@@ -553,18 +548,8 @@ fn traffic_between_two_spokes_is_opened_and_sealed_again_into_the_other_tunnel()
         .unwrap();
     add_spoke(&mut rig, 8, "10.3.3.3", "172.16.3.0/24", 0x300, 0x301);
     add_spoke(&mut rig, 9, "10.4.4.4", "172.16.4.0/24", 0x400, 0x401);
-    let mut spoke3 = OutboundSa::new(
-        &spec(Direction::Outbound, 0x300, "10.3.3.3", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
-    let mut spoke4_opens = InboundSa::new(
-        &spec(Direction::Inbound, 0x401, "10.4.4.4", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut spoke3 = peer_seals(0x300, "10.3.3.3");
+    let mut spoke4_opens = peer_opens(0x401, "10.4.4.4");
     let packet = ipv4_udp("172.16.3.5", "172.16.4.5", b"spoke to spoke");
     let mut esp = HeapBuf::from_slice(&packet);
     spoke3.encapsulate(&mut esp, 1).0.unwrap();
@@ -618,18 +603,8 @@ fn a_spoke_packet_too_big_for_the_other_tunnel_is_answered_through_its_own() {
     add_spoke_with(&mut rig, 8, "10.3.3.3", proxies, (0x300, 0x301), None);
     let proxies = ("0.0.0.0/0", "172.16.4.0/24");
     add_spoke_with(&mut rig, 9, "10.4.4.4", proxies, (0x400, 0x401), Some(400));
-    let mut spoke3 = OutboundSa::new(
-        &spec(Direction::Outbound, 0x300, "10.3.3.3", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
-    let mut spoke3_opens = InboundSa::new(
-        &spec(Direction::Inbound, 0x301, "10.3.3.3", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut spoke3 = peer_seals(0x300, "10.3.3.3");
+    let mut spoke3_opens = peer_opens(0x301, "10.3.3.3");
     let send = |rig: &mut Rig, spoke3: &mut OutboundSa, packet: &[u8], seq| {
         let mut esp = HeapBuf::from_slice(packet);
         spoke3.encapsulate(&mut esp, seq).0.unwrap();
@@ -740,12 +715,7 @@ fn a_spoke_packet_for_a_tunnel_of_another_worker_is_handed_over_as_lan_traffic()
     };
     let mut hub = rig();
     setup(&mut hub, WorkerId(1));
-    let mut spoke3 = OutboundSa::new(
-        &spec(Direction::Outbound, 0x300, "10.3.3.3", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut spoke3 = peer_seals(0x300, "10.3.3.3");
     let packet = ipv4_udp("172.16.3.5", "172.16.4.5", b"to another worker's spoke");
     let mut esp = HeapBuf::from_slice(&packet);
     spoke3.encapsulate(&mut esp, 1).0.unwrap();
@@ -771,12 +741,7 @@ fn a_spoke_packet_for_a_tunnel_of_another_worker_is_handed_over_as_lan_traffic()
     // The owner takes it as a frame from the inside port and seals it into spoke 4's tunnel.
     let mut owner = rig();
     setup(&mut owner, WorkerId(0));
-    let mut spoke4_opens = InboundSa::new(
-        &spec(Direction::Inbound, 0x401, "10.4.4.4", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut spoke4_opens = peer_opens(0x401, "10.4.4.4");
     let mut bufs = [HeapBuf::from_slice(&handed)];
     owner.worker.process_burst(INSIDE, &mut bufs, &mut out, 1);
     assert_eq!(out[0], Disposition::Transmit(OUTSIDE));
@@ -799,12 +764,7 @@ fn a_spoke_packet_for_a_tunnel_of_another_worker_is_handed_over_as_lan_traffic()
         Ipv4Addr::new(10, 3, 3, 3),
         "into the sender's tunnel"
     );
-    let mut spoke3_opens = InboundSa::new(
-        &spec(Direction::Inbound, 0x301, "10.3.3.3", "10.1.1.1"),
-        0,
-        Backend::PureRust,
-    )
-    .unwrap();
+    let mut spoke3_opens = peer_opens(0x301, "10.3.3.3");
     let mut answer = HeapBuf::from_slice(&sealed[14..]);
     spoke3_opens.decapsulate(&mut answer, 1).0.unwrap();
     let icmp = ipv4::Ipv4Packet::new_checked(answer.data()).unwrap();

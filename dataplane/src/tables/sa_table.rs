@@ -111,7 +111,8 @@ impl<K: SaKinds> SaTable<K> {
         }
     }
 
-    /// Sets the outbound bundle of `tunnel` (a rekey replaces the previous one, returned).
+    /// Sets the outbound bundle of `tunnel` (a rekey replaces the previous one, returned); an
+    /// empty bundle is no SA, so installing one removes what was there.
     pub fn install_outbound(
         &mut self,
         tunnel: TunnelId,

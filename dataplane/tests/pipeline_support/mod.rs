@@ -294,23 +294,33 @@ pub fn rig_with_mtus(tunnel_mtu: Option<u16>, outside_mtu: Option<u16>) -> Rig {
     }
 }
 
-/// The reference tunnel's peer (10.2.2.2) sealing towards the gateway under the rig's inbound
-/// SPI 0x100.
-pub fn reference_peer() -> OutboundSa {
+/// A peer at `peer` sealing towards the gateway (10.1.1.1) under the gateway's inbound `spi`.
+pub fn peer_seals(spi: u32, peer: &str) -> OutboundSa {
     OutboundSa::new(
-        &spec(Direction::Outbound, 0x100, "10.2.2.2", "10.1.1.1"),
+        &spec(Direction::Outbound, spi, peer, "10.1.1.1"),
         0,
         Backend::PureRust,
     )
     .unwrap()
 }
 
-/// The same peer opening what the gateway sealed under its outbound SPI 0x200.
-pub fn reference_peer_opens() -> InboundSa {
+/// A peer at `peer` opening what the gateway sealed under its outbound `spi`.
+pub fn peer_opens(spi: u32, peer: &str) -> InboundSa {
     InboundSa::new(
-        &spec(Direction::Inbound, 0x200, "10.2.2.2", "10.1.1.1"),
+        &spec(Direction::Inbound, spi, peer, "10.1.1.1"),
         0,
         Backend::PureRust,
     )
     .unwrap()
+}
+
+/// The reference tunnel's peer (10.2.2.2) sealing towards the gateway under the rig's inbound
+/// SPI 0x100.
+pub fn reference_peer() -> OutboundSa {
+    peer_seals(0x100, "10.2.2.2")
+}
+
+/// The same peer opening what the gateway sealed under its outbound SPI 0x200.
+pub fn reference_peer_opens() -> InboundSa {
+    peer_opens(0x200, "10.2.2.2")
 }

@@ -15,7 +15,8 @@
 //! includes two spec-sized slots per tunnel.
 //!
 //! Usage: `cargo run --release -p dyntun-bench --bin lookup -- [rounds]` (default 5; medians).
-//! Writes `bench/results/lookup.json`.
+//! Writes `bench/results/lookup.json`. `lookup profile <tunnels> <seconds>` only repeats the
+//! burst classification over that many tunnels, for `perf record`, and writes nothing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -263,7 +264,7 @@ fn packets(installed: &Installed, active_tunnels: u32, count: usize) -> Vec<Pack
                 .get(VrfId::DEFAULT)
                 .and_then(|f| f.lookup(destination))
             {
-                Some(NextHop::ServicesUnit(unit)) => *unit,
+                Some(NextHop::ServicesUnit(unit)) => unit,
                 other => panic!("{destination} routed to {other:?}"),
             };
             let tunnel = match installed
@@ -353,10 +354,10 @@ struct LookupRow {
 }
 
 /// The tables a burst's outbound lookup reads, stage by stage, sized for `tunnels` tunnels with
-/// traffic: trie chunk (a 1 KiB chunk per 256 /24s), next hop, rule index slot (32 B, at most
-/// half full), SA slot — of which the lookup prefetches the bytes up to the end of its first SA, for
-/// the encryption that follows it in the worker.
-fn lookup_stages(tunnels: u32) -> [Stage; 4] {
+/// traffic: trie chunk (a 1 KiB chunk per 256 /24s, the services unit inline in its slot), rule
+/// index slot (32 B, at most half full), SA slot — of which the lookup prefetches the bytes up to
+/// the end of its first SA, for the encryption that follows it in the worker.
+fn lookup_stages(tunnels: u32) -> [Stage; 3] {
     let tunnels = tunnels as usize;
     let slot = std::mem::size_of::<SaBundle<SaSpec>>();
     let sa_lines = dataplane::tables::sa_table::first_sa_span::<SaSpec>().div_ceil(64);
@@ -367,7 +368,6 @@ fn lookup_stages(tunnels: u32) -> [Stage; 4] {
     };
     [
         per(tunnels, 4, 1),
-        per(tunnels, std::mem::size_of::<NextHop>(), 1),
         per(2 * tunnels, 32, 1),
         per(tunnels, slot, sa_lines),
     ]
@@ -550,7 +550,45 @@ fn memory_per_tunnel(tunnels: u32) -> (f64, f64) {
     (control, both - control)
 }
 
+/// Burst classification over `tunnels` tunnels, round after round for `seconds`.
+fn profile(tunnels: u32, seconds: u64) {
+    let mut installed = build(tunnels);
+    let traffic = packets(&installed, tunnels, 1 << 18);
+    let source = IpAddr::V4(SOURCE);
+    let mut flows = [(source, source); BURST];
+    let mut decisions = [OutboundDecision::Drop; BURST];
+    let until = Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut rounds = 0u64;
+    while Instant::now() < until {
+        for burst in traffic.chunks(BURST) {
+            for (flow, packet) in flows.iter_mut().zip(burst) {
+                *flow = (source, black_box(packet.destination));
+            }
+            let count = burst.len();
+            installed.tables.classify_outbound_burst(
+                VrfId::DEFAULT,
+                &flows[..count],
+                &mut decisions,
+            );
+            black_box(&decisions);
+        }
+        rounds += 1;
+    }
+    let packets = rounds as f64 * traffic.len() as f64;
+    eprintln!(
+        "{tunnels} tunnels: {:.1} ns per packet over {rounds} rounds",
+        (seconds * 1_000_000_000) as f64 / packets
+    );
+}
+
 fn main() {
+    let mut args = std::env::args().skip(1);
+    if let Some("profile") = args.next().as_deref() {
+        let tunnels = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
+        let seconds = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+        profile(tunnels, seconds);
+        return;
+    }
     let rounds: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())

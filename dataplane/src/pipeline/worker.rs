@@ -546,7 +546,6 @@ impl PicWorker {
             .fibs
             .get(inside_vrf)
             .and_then(|fib| fib.lookup(dst))
-            .copied()
         else {
             return self.drop(&|c| &c.drop_no_route);
         };
@@ -696,7 +695,6 @@ impl PicWorker {
                     .fibs
                     .get(outermost.outer_vrf)
                     .and_then(|fib| fib.lookup(outer_dst))
-                    .copied()
                 else {
                     return self.drop(&|c| &c.drop_no_route);
                 };
@@ -860,7 +858,7 @@ impl PicWorker {
         has_l2: bool,
     ) -> Disposition {
         let next_hop = match self.tables.fibs.get(vrf).and_then(|fib| fib.lookup(dst)) {
-            Some(next_hop) => *next_hop,
+            Some(next_hop) => next_hop,
             None => return self.drop(&|c| &c.drop_no_route),
         };
         self.frame_for_next_hop(buf, next_hop, dst, has_l2)

@@ -20,9 +20,24 @@ use arrayvec::ArrayVec;
 struct EspSeal {
     spi: u32,
     transform: EngineBox,
-    iv_len: usize,
-    pad_align: usize,
-    icv_len: usize,
+    // Bytes, each at most 32 for every transform: kept small so the SA stays few lines.
+    iv_len: u8,
+    pad_align: u8,
+    icv_len: u8,
+}
+
+impl EspSeal {
+    fn iv_len(&self) -> usize {
+        usize::from(self.iv_len)
+    }
+
+    fn pad_align(&self) -> usize {
+        usize::from(self.pad_align)
+    }
+
+    fn icv_len(&self) -> usize {
+        usize::from(self.icv_len)
+    }
 }
 
 struct AhSeal {
@@ -43,8 +58,9 @@ struct Framed {
     next_header: u8,
 }
 
-/// One outbound SA (or AH+ESP bundle), owned by one worker.
-#[repr(align(64))]
+/// One outbound SA (or AH+ESP bundle), owned by one worker. Every packet reads most of it,
+/// and with 100,000 tunnels every line of it is a cache miss, so it is kept small: the AH part,
+/// which few SAs have, lives out of line.
 pub struct OutboundSa {
     /// Sequence number the next packet gets (RFC 4303: the first is 1).
     next_seq: u64,
@@ -52,13 +68,13 @@ pub struct OutboundSa {
     seq_limit: u64,
     esn: bool,
     esp: Option<EspSeal>,
-    ah: Option<AhSeal>,
+    ah: Option<Box<AhSeal>>,
     outer: OuterTemplate,
     /// Where the outer packets go; the pipeline routes it before sealing to learn the port MTU.
     remote: IpAddr,
     /// Largest outer packet (`tunnel-mtu`); `u16::MAX` when only the port's MTU governs, which
     /// the caller passes to [`encapsulate_within`](Self::encapsulate_within).
-    mtu: usize,
+    mtu: u16,
     lifetime: LifetimeTracker,
     counters: SharedCounters,
 }
@@ -105,9 +121,9 @@ impl OutboundSa {
                 )?;
                 Some(EspSeal {
                     spi: s.spi,
-                    iv_len: transform.iv_len(),
-                    pad_align: transform.pad_align(),
-                    icv_len: transform.icv_len(),
+                    iv_len: transform.iv_len() as u8,
+                    pad_align: transform.pad_align() as u8,
+                    icv_len: transform.icv_len() as u8,
                     transform,
                 })
             }
@@ -118,12 +134,12 @@ impl OutboundSa {
                 super::validate_ah(s, Direction::Outbound)?;
                 let mac = build_icv_mac(s.integrity, &s.keys.integrity)?;
                 let icv_len = mac.icv_len();
-                Some(AhSeal {
+                Some(Box::new(AhSeal {
                     spi: s.spi,
                     mac,
                     icv_len,
                     header_len: ah::header_len(icv_len),
-                })
+                }))
             }
             None => None,
         };
@@ -152,7 +168,7 @@ impl OutboundSa {
             ah,
             outer,
             remote: main.remote,
-            mtu: main.tunnel_mtu.map_or(usize::from(u16::MAX), usize::from),
+            mtu: main.tunnel_mtu.unwrap_or(u16::MAX),
             lifetime: LifetimeTracker::new(&main.lifetime, now),
             counters: SharedCounters::new(SaCounters::default()),
         })
@@ -215,8 +231,9 @@ impl OutboundSa {
     pub fn overhead(&self, inner_len: usize) -> usize {
         let ah_len = self.ah.as_ref().map_or(0, |a| a.header_len);
         let esp_len = self.esp.as_ref().map_or(0, |e| {
-            let pad = (e.pad_align - (inner_len + esp::TRAILER_LEN) % e.pad_align) % e.pad_align;
-            esp::HEADER_LEN + e.iv_len + pad + esp::TRAILER_LEN + e.icv_len
+            let pad =
+                (e.pad_align() - (inner_len + esp::TRAILER_LEN) % e.pad_align()) % e.pad_align();
+            esp::HEADER_LEN + e.iv_len() + pad + esp::TRAILER_LEN + e.icv_len()
         });
         self.outer.len() + ah_len + esp_len
     }
@@ -243,7 +260,7 @@ impl OutboundSa {
         now: u64,
         link_mtu: usize,
     ) -> RaisedEvents {
-        let mtu = self.mtu.min(link_mtu);
+        let mtu = usize::from(self.mtu).min(link_mtu);
         let mut events = self.lifetime.evaluate(now, false);
         let mut tally = BurstTally::default();
         let mut byte_limit_hit = false;
@@ -399,12 +416,12 @@ impl OutboundSa {
         };
         let (esp_head, pad, tail) = match (&self.esp, ESP) {
             (Some(e), true) => {
-                let pad =
-                    (e.pad_align - (inner.len + esp::TRAILER_LEN) % e.pad_align) % e.pad_align;
+                let pad = (e.pad_align() - (inner.len + esp::TRAILER_LEN) % e.pad_align())
+                    % e.pad_align();
                 (
-                    esp::HEADER_LEN + e.iv_len,
+                    esp::HEADER_LEN + e.iv_len(),
                     pad,
-                    pad + esp::TRAILER_LEN + e.icv_len,
+                    pad + esp::TRAILER_LEN + e.icv_len(),
                 )
             }
             _ => (0, 0, 0),
@@ -495,7 +512,7 @@ impl OutboundSa {
     fn largest_inner(&self, mtu: usize, head: usize) -> usize {
         let room = mtu.saturating_sub(head);
         match &self.esp {
-            Some(e) => (room.saturating_sub(e.icv_len) / e.pad_align * e.pad_align)
+            Some(e) => (room.saturating_sub(e.icv_len()) / e.pad_align() * e.pad_align())
                 .saturating_sub(esp::TRAILER_LEN),
             None => room,
         }

@@ -13,7 +13,7 @@ pub const MAX_OUTER_LEN: usize = ipv6::HEADER_LEN + udp::HEADER_LEN;
 
 pub struct OuterTemplate {
     bytes: [u8; MAX_OUTER_LEN],
-    ip_len: usize,
+    ip_len: u8,
     udp: bool,
     df_mode: DfMode,
     /// IPv4: checksum sum of the header with every per-packet field zero.
@@ -55,7 +55,7 @@ impl OuterTemplate {
         let fixed_sum = checksum::sum(&bytes[..ipv4::MIN_HEADER_LEN], 0);
         Some(OuterTemplate {
             bytes,
-            ip_len,
+            ip_len: ip_len as u8,
             udp,
             df_mode,
             fixed_sum,
@@ -63,7 +63,7 @@ impl OuterTemplate {
     }
 
     pub fn is_ipv6(&self) -> bool {
-        self.ip_len == ipv6::HEADER_LEN
+        usize::from(self.ip_len) == ipv6::HEADER_LEN
     }
 
     pub fn has_udp(&self) -> bool {
@@ -72,7 +72,7 @@ impl OuterTemplate {
 
     /// IP header plus UDP header if encapsulated.
     pub fn len(&self) -> usize {
-        self.ip_len + if self.udp { udp::HEADER_LEN } else { 0 }
+        usize::from(self.ip_len) + if self.udp { udp::HEADER_LEN } else { 0 }
     }
 
     /// Writes the outer header at the front of `packet` (which is the whole outer packet).

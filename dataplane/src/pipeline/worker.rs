@@ -638,12 +638,13 @@ impl PicWorker {
         buf: &mut B,
         from: FromTunnel,
     ) -> Result<(), Disposition> {
-        let in_vrf = || self.ports.iter().filter(|p| p.vrf == from.vrf);
-        let protected_side = in_vrf().find(|p| p.addresses.iter().any(|a| from.local.contains(*a)));
-        let Some(inside) = protected_side.or_else(|| in_vrf().next()) else {
+        let inside = self
+            .protected_side(from, |_| true)
+            .map(|(port, _)| port)
+            .or_else(|| self.ports.iter().find(|p| p.vrf == from.vrf));
+        let Some((port, mac)) = inside.map(|p| (p.port, p.mac)) else {
             return Err(self.drop(&|c| &c.drop_unsupported));
         };
-        let (port, mac) = (inside.port, inside.mac);
         let ethertype = match buf.data().first().map(|b| b >> 4) {
             Some(4) => ethernet::ETHERTYPE_IPV4,
             Some(6) => ethernet::ETHERTYPE_IPV6,
@@ -826,17 +827,8 @@ impl PicWorker {
         mtu: u16,
         now: u64,
     ) -> Disposition {
-        let candidates = || {
-            self.ports
-                .iter()
-                .filter(|port| port.vrf == from.vrf)
-                .flat_map(|port| port.addresses.iter().copied())
-                .filter(|address| address.is_ipv4() == sender.is_ipv4())
-        };
-        let Some(ours) = candidates()
-            .find(|address| from.local.contains(*address))
-            .or_else(|| candidates().next())
-        else {
+        let same_family = |address: &IpAddr| address.is_ipv4() == sender.is_ipv4();
+        let Some((_, ours)) = self.protected_side(from, same_family) else {
             return self.drop(&|c| &c.drop_fragmentation_failed);
         };
         if !rewrite_as_too_big(buf, ours, mtu) {
@@ -847,6 +839,26 @@ impl PicWorker {
             bump(&self.counters.icmp_too_big);
         }
         sent
+    }
+
+    /// The port and gateway address on the protected side of the tunnel `from` names: among
+    /// the `usable` addresses of the ports in its inside VRF, one inside the tunnel's local
+    /// proxy identity (what the peer accepts from the tunnel), else the first.
+    fn protected_side(
+        &self,
+        from: FromTunnel,
+        usable: impl Fn(&IpAddr) -> bool,
+    ) -> Option<(&PortSetup, IpAddr)> {
+        let candidates = || {
+            self.ports
+                .iter()
+                .filter(|port| port.vrf == from.vrf)
+                .flat_map(|port| port.addresses.iter().map(move |a| (port, *a)))
+                .filter(|(_, address)| usable(address))
+        };
+        candidates()
+            .find(|(_, address)| from.local.contains(*address))
+            .or_else(|| candidates().next())
     }
 
     /// Routes a bare IP packet (no Ethernet header) and frames it for its next hop.

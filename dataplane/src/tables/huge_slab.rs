@@ -85,12 +85,13 @@ fn release(class: usize, block: NonNull<u8>) {
     pool.free[class].push(block.as_ptr() as usize);
 }
 
-/// Where a box's memory came from.
+/// Where a box's memory came from. Two bytes, so that a box next to small fields in an SA
+/// costs a pointer and little more: a heap value's layout is read back from the value itself.
 #[derive(Clone, Copy)]
 enum Origin {
-    Slab(usize),
+    Slab(u8),
     /// Too big or too aligned for the slab, or the slab could not grow: `Box`'s allocation.
-    Heap(Layout),
+    Heap,
 }
 
 /// Like `Box`, in huge-page memory when the value fits a block.
@@ -115,14 +116,14 @@ impl<T> HugeBox<T> {
                 unsafe { ptr.as_ptr().write(value) };
                 return HugeBox {
                     ptr,
-                    origin: Origin::Slab(class),
+                    origin: Origin::Slab(class as u8),
                 };
             }
         }
         let ptr = NonNull::from(Box::leak(Box::new(value)));
         HugeBox {
             ptr,
-            origin: Origin::Heap(layout),
+            origin: Origin::Heap,
         }
     }
 
@@ -167,16 +168,20 @@ impl<T: ?Sized> DerefMut for HugeBox<T> {
 
 impl<T: ?Sized> Drop for HugeBox<T> {
     fn drop(&mut self) {
+        // Read before the value goes: a trait object's layout comes from its vtable.
+        // SAFETY: the value is live until the drop below.
+        let layout = Layout::for_value(unsafe { self.ptr.as_ref() });
         // SAFETY: the value is live and owned; after this it is never touched again.
         unsafe { std::ptr::drop_in_place(self.ptr.as_ptr()) };
         let bytes = self.ptr.cast::<u8>();
         match self.origin {
-            Origin::Slab(class) => release(class, bytes),
-            // SAFETY: allocated by `Box::new` with this layout (Box's global allocator).
-            Origin::Heap(layout) if layout.size() > 0 => unsafe {
+            Origin::Slab(class) => release(usize::from(class), bytes),
+            // SAFETY: allocated by `Box::new` as a value of this layout (Box's global
+            // allocator), which `for_value` gives back whether or not the box was unsized.
+            Origin::Heap if layout.size() > 0 => unsafe {
                 std::alloc::dealloc(bytes.as_ptr(), layout)
             },
-            Origin::Heap(_) => {}
+            Origin::Heap => {}
         }
     }
 }
@@ -314,10 +319,10 @@ mod tests {
         assert_eq!(named.name(), "wide");
         assert!(matches!(named.origin, Origin::Slab(4)));
         let big = HugeBox::new([3u8; 5000]);
-        assert!(matches!(big.origin, Origin::Heap(_)));
+        assert!(matches!(big.origin, Origin::Heap));
         assert_eq!(big[4999], 3);
         let empty = HugeBox::new(());
-        assert!(matches!(empty.origin, Origin::Heap(_)));
+        assert!(matches!(empty.origin, Origin::Heap));
     }
 
     #[test]

@@ -17,6 +17,11 @@ pub trait SaKinds: 'static {
 /// At most two SAs per direction: ESP, AH, or an AH+ESP bundle (applied in the stored order).
 pub type SaBundle<S> = ArrayVec<S, 2>;
 
+/// An outbound table slot, on its own cache lines: the first SA then spans the fewest lines a
+/// packet's prefetch must bring in.
+#[repr(align(64))]
+struct OutboundSlot<O>(SaBundle<O>);
+
 pub struct InboundEntry<I> {
     pub spi: u32,
     pub tunnel: TunnelId,
@@ -44,9 +49,9 @@ pub enum SaTableError {
 pub struct SaTable<K: SaKinds> {
     worker: WorkerId,
     inbound: Vec<Option<InboundEntry<K::Inbound>>>,
-    /// By tunnel id; an empty bundle is no SA. Not an `Option`: with cache-line aligned SAs
-    /// its tag would take a whole line of every slot, in front of the first SA.
-    outbound: Vec<SaBundle<K::Outbound>>,
+    /// By tunnel id; an empty bundle is no SA (an `Option` would put its tag in front of the
+    /// first SA, pushing its end onto a further line).
+    outbound: Vec<OutboundSlot<K::Outbound>>,
     inbound_count: usize,
     outbound_count: usize,
 }
@@ -122,8 +127,10 @@ impl<K: SaKinds> SaTable<K> {
             return self.remove_outbound(tunnel);
         }
         let index = tunnel.0 as usize;
-        grow_huge(&mut self.outbound, index + 1, SaBundle::new);
-        let previous = std::mem::replace(&mut self.outbound[index], bundle);
+        grow_huge(&mut self.outbound, index + 1, || {
+            OutboundSlot(SaBundle::new())
+        });
+        let previous = std::mem::replace(&mut self.outbound[index].0, bundle);
         if previous.is_empty() {
             self.outbound_count += 1;
             return None;
@@ -132,7 +139,7 @@ impl<K: SaKinds> SaTable<K> {
     }
 
     pub fn remove_outbound(&mut self, tunnel: TunnelId) -> Option<SaBundle<K::Outbound>> {
-        let removed = std::mem::take(self.outbound.get_mut(tunnel.0 as usize)?);
+        let removed = std::mem::take(&mut self.outbound.get_mut(tunnel.0 as usize)?.0);
         if removed.is_empty() {
             return None;
         }
@@ -182,6 +189,7 @@ impl<K: SaKinds> SaTable<K> {
     pub fn outbound(&mut self, tunnel: TunnelId) -> Option<&mut SaBundle<K::Outbound>> {
         self.outbound
             .get_mut(tunnel.0 as usize)
+            .map(|slot| &mut slot.0)
             .filter(|bundle| !bundle.is_empty())
     }
 
@@ -263,6 +271,20 @@ mod tests {
         check(Wide([0; 320]));
         check(0u64);
         check("esp");
+    }
+
+    /// Every packet prefetches its tunnel's first SA (`prefetch_outbound`); with 100,000
+    /// tunnels each of those lines is a miss, so growing the gateway's SA past four lines
+    /// should be a decision, not an accident.
+    #[test]
+    fn a_gateway_tunnels_first_sa_ends_within_four_lines_of_an_aligned_slot() {
+        use crate::pipeline::worker::TunnelOutbound;
+        assert!(
+            first_sa_span::<TunnelOutbound>() <= 4 * 64,
+            "{} bytes",
+            first_sa_span::<TunnelOutbound>()
+        );
+        assert_eq!(std::mem::align_of::<OutboundSlot<TunnelOutbound>>(), 64);
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //!
 //! A burst goes through in stages, the way VPP and DPDK's ipsec-secgw hide memory latency with
 //! many tunnels: parse every frame, look up every route and rule (each lookup stage prefetching
-//! what the next one reads, the last one the SA), then encrypt or decrypt and rewrite each packet
-//! in order, loading the crypto context (engine, counters) of the packet a few places ahead.
+//! what the next one reads), then encrypt or decrypt and rewrite each packet in order, loading
+//! the SA of the packet a few places ahead and the crypto context (engine, counters) it points
+//! to a few places ahead of that.
 //! With 100,000 tunnels each packet's rule, SA and crypto state are cold; done one packet at a
 //! time those misses form one long chain.
 
@@ -46,6 +47,9 @@ const STAGE_FRAMES: usize = 32;
 /// requesting every packet's context at once (a whole stage of it) asks for hundreds of lines
 /// together, more than the core tracks, and stalls on the requests themselves.
 const CONTEXT_AHEAD: usize = 3;
+/// How many packets ahead an outbound SA's own lines are requested (the lookup only brought in
+/// the first): far enough that they are there when its context is requested.
+const SA_AHEAD: usize = 2 * CONTEXT_AHEAD;
 
 /// Where a packet being forwarded came from: a port (its Ethernet header still on), or out of
 /// a tunnel (a bare IP packet, classified in that tunnel's inside VRF).
@@ -302,15 +306,21 @@ impl PicWorker {
             self.tables
                 .classify_outbound_burst(rx.vrf, &flows[..routed], &mut decisions[..routed]);
         }
-        // The SA slots are cached (or on their way) by now; what they point to is not.
+        // The first line of each SA slot is cached (or on its way) by now; the rest of the SA
+        // and what it points to are requested a few packets ahead of their use.
         let decision_of = |frame: usize| decisions[frame_flow[frame]];
+        for (frame, step) in steps[..count.min(SA_AHEAD)].iter().enumerate() {
+            self.prefetch_outbound_sa(*step, decision_of(frame));
+        }
         for frame in 0..count.min(CONTEXT_AHEAD) {
             self.prefetch_context(steps[frame], decision_of(frame), bufs[frame].len());
         }
         let mut next_routed = 0;
         for i in 0..count {
-            let ahead = i + CONTEXT_AHEAD;
-            if ahead < count {
+            if let Some(ahead) = Some(i + SA_AHEAD).filter(|&a| a < count) {
+                self.prefetch_outbound_sa(steps[ahead], decision_of(ahead));
+            }
+            if let Some(ahead) = Some(i + CONTEXT_AHEAD).filter(|&a| a < count) {
                 self.prefetch_context(steps[ahead], decision_of(ahead), bufs[ahead].len());
             }
             let disposition = match steps[i] {
@@ -333,6 +343,14 @@ impl PicWorker {
                 | Disposition::AwaitNeighbor(_) => {}
             }
             out[i] = disposition;
+        }
+    }
+
+    /// Starts loading the outbound SA a routed frame will be sealed with.
+    #[inline]
+    fn prefetch_outbound_sa(&self, step: Step, decision: OutboundDecision) {
+        if let (Step::Forward { .. }, OutboundDecision::Encrypt(tunnel)) = (step, decision) {
+            self.tables.sas.prefetch_outbound_sa(tunnel);
         }
     }
 

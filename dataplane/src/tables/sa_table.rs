@@ -159,14 +159,27 @@ impl<K: SaKinds> SaTable<K> {
         }
     }
 
-    /// Starts loading the table slot of `tunnel` (its first SA's state lies inline in it),
-    /// without reading it: a burst calls this for every packet before touching any slot.
+    /// Starts loading the first line of `tunnel`'s slot, which tells whether the tunnel has an
+    /// SA: a burst's lookup calls this for every packet before touching any slot.
     #[inline]
     pub fn prefetch_outbound(&self, tunnel: TunnelId) {
+        self.prefetch_outbound_bytes(tunnel, 1);
+    }
+
+    /// Starts loading the whole of `tunnel`'s first SA (its state lies inline in the slot), for
+    /// the encryption: the worker asks a few packets ahead of sealing, so that the lines of
+    /// many packets are not all requested at once.
+    #[inline]
+    pub fn prefetch_outbound_sa(&self, tunnel: TunnelId) {
+        self.prefetch_outbound_bytes(tunnel, first_sa_span::<K::Outbound>());
+    }
+
+    #[inline]
+    fn prefetch_outbound_bytes(&self, tunnel: TunnelId, bytes: usize) {
         let index = tunnel.0 as usize;
         if index < self.outbound.len() {
             let slot = self.outbound.as_ptr().wrapping_add(index);
-            crate::esp::prefetch::prefetch_bytes(slot as *const u8, first_sa_span::<K::Outbound>());
+            crate::esp::prefetch::prefetch_bytes(slot as *const u8, bytes);
         }
     }
 

@@ -50,9 +50,6 @@ pub const BURST: usize = 32;
 /// Inbound SPIs name worker 0, generation 1 and the tunnel's slot (see `tables::spi`).
 pub const INBOUND_SPI_BASE: u32 = 1 << 20;
 pub const OUTBOUND_SPI_BASE: u32 = 0x8000_0000;
-/// Distinct pre-sealed ESP frames per size for the decrypt direction: the peer's frames are
-/// authenticated, so they cannot be re-addressed per packet like clear LAN frames.
-pub const DECRYPT_POOL: usize = 1024;
 /// Spreads consecutive packets over tunnels pseudo-randomly (Knuth's multiplicative hash).
 pub const SPREAD: u64 = 2_654_435_761;
 /// Frame sizes include the 4-byte FCS, as pktgen and RFC 2544 count them; IMIX is 7:4:1 of
@@ -464,8 +461,11 @@ impl Traffic {
         Traffic::Encrypt { templates, tunnels }
     }
 
+    /// The peer's frames are authenticated, so they cannot be re-addressed per packet like
+    /// clear LAN frames: one frame per tunnel and frame length is sealed beforehand, so that
+    /// the stream reaches every tunnel's SA, as cold as the encrypt side's.
     pub fn decrypt(suite: Suite, size: Size, tunnels: usize) -> Self {
-        let pool_len = tunnels.min(DECRYPT_POOL);
+        let pool_len = tunnels;
         let mut sealers: HashMap<usize, OutboundSa> = HashMap::new();
         let mut pools = HashMap::new();
         for len in size.distinct_frame_lens() {

@@ -57,6 +57,38 @@ pub enum SaSetupError {
     ReservedSpi,
 }
 
+/// An ESP transform's IV, padding and ICV sizes, kept next to its engine in an SA so that
+/// framing reads them without a call through the engine's vtable. Bytes (each is at most 32
+/// for every transform), so the SA stays few cache lines.
+#[derive(Clone, Copy)]
+struct TransformSizes {
+    iv_len: u8,
+    pad_align: u8,
+    icv_len: u8,
+}
+
+impl TransformSizes {
+    fn of(transform: &dyn crate::crypto::EspTransform) -> Self {
+        TransformSizes {
+            iv_len: transform.iv_len() as u8,
+            pad_align: transform.pad_align() as u8,
+            icv_len: transform.icv_len() as u8,
+        }
+    }
+
+    fn iv_len(self) -> usize {
+        usize::from(self.iv_len)
+    }
+
+    fn pad_align(self) -> usize {
+        usize::from(self.pad_align)
+    }
+
+    fn icv_len(self) -> usize {
+        usize::from(self.icv_len)
+    }
+}
+
 fn validate_common(spec: &SaSpec, direction: Direction) -> Result<(), SaSetupError> {
     if spec.direction != direction {
         return Err(SaSetupError::WrongDirection);

@@ -9,7 +9,7 @@ use super::counters::{BurstTally, SaCounters};
 use super::keyed::Keyed;
 use super::lifetime::{LifetimeTracker, RaisedEvents, SaEventKind};
 use super::outer::OuterTemplate;
-use super::{inner_info, SaSetupError};
+use super::{inner_info, SaSetupError, TransformSizes};
 use super::{DropReason, Verdict};
 use crate::buf::PacketBuf;
 use crate::crypto::{build_esp_transform, build_icv_mac, Backend, SealJob, SEAL_LANES};
@@ -20,24 +20,7 @@ use arrayvec::ArrayVec;
 struct EspSeal {
     spi: u32,
     transform: EngineBox,
-    // Bytes, each at most 32 for every transform: kept small so the SA stays few lines.
-    iv_len: u8,
-    pad_align: u8,
-    icv_len: u8,
-}
-
-impl EspSeal {
-    fn iv_len(&self) -> usize {
-        usize::from(self.iv_len)
-    }
-
-    fn pad_align(&self) -> usize {
-        usize::from(self.pad_align)
-    }
-
-    fn icv_len(&self) -> usize {
-        usize::from(self.icv_len)
-    }
+    sizes: TransformSizes,
 }
 
 struct AhSeal {
@@ -121,9 +104,7 @@ impl OutboundSa {
                 )?;
                 Some(EspSeal {
                     spi: s.spi,
-                    iv_len: transform.iv_len() as u8,
-                    pad_align: transform.pad_align() as u8,
-                    icv_len: transform.icv_len() as u8,
+                    sizes: TransformSizes::of(&*transform),
                     transform,
                 })
             }
@@ -231,9 +212,9 @@ impl OutboundSa {
     pub fn overhead(&self, inner_len: usize) -> usize {
         let ah_len = self.ah.as_ref().map_or(0, |a| a.header_len);
         let esp_len = self.esp.as_ref().map_or(0, |e| {
-            let pad =
-                (e.pad_align() - (inner_len + esp::TRAILER_LEN) % e.pad_align()) % e.pad_align();
-            esp::HEADER_LEN + e.iv_len() + pad + esp::TRAILER_LEN + e.icv_len()
+            let pad = (e.sizes.pad_align() - (inner_len + esp::TRAILER_LEN) % e.sizes.pad_align())
+                % e.sizes.pad_align();
+            esp::HEADER_LEN + e.sizes.iv_len() + pad + esp::TRAILER_LEN + e.sizes.icv_len()
         });
         self.outer.len() + ah_len + esp_len
     }
@@ -416,12 +397,13 @@ impl OutboundSa {
         };
         let (esp_head, pad, tail) = match (&self.esp, ESP) {
             (Some(e), true) => {
-                let pad = (e.pad_align() - (inner.len + esp::TRAILER_LEN) % e.pad_align())
-                    % e.pad_align();
+                let pad = (e.sizes.pad_align()
+                    - (inner.len + esp::TRAILER_LEN) % e.sizes.pad_align())
+                    % e.sizes.pad_align();
                 (
-                    esp::HEADER_LEN + e.iv_len(),
+                    esp::HEADER_LEN + e.sizes.iv_len(),
                     pad,
-                    pad + esp::TRAILER_LEN + e.icv_len(),
+                    pad + esp::TRAILER_LEN + e.sizes.icv_len(),
                 )
             }
             _ => (0, 0, 0),
@@ -512,8 +494,9 @@ impl OutboundSa {
     fn largest_inner(&self, mtu: usize, head: usize) -> usize {
         let room = mtu.saturating_sub(head);
         match &self.esp {
-            Some(e) => (room.saturating_sub(e.icv_len()) / e.pad_align() * e.pad_align())
-                .saturating_sub(esp::TRAILER_LEN),
+            Some(e) => (room.saturating_sub(e.sizes.icv_len()) / e.sizes.pad_align()
+                * e.sizes.pad_align())
+            .saturating_sub(esp::TRAILER_LEN),
             None => room,
         }
         .min(usize::from(u16::MAX))

@@ -8,6 +8,8 @@
 pub const MAX_WINDOW: u32 = 4096;
 const WORDS: usize = (MAX_WINDOW as usize) / 64 + 1;
 
+/// In C order, the bitmap last: a packet reads `window`, `top` and one word of it.
+#[repr(C)]
 pub struct ReplayWindow {
     /// Packets to the left of `top` still accepted; 0 disables the check.
     window: u64,
@@ -108,6 +110,10 @@ impl ReplayWindow {
         (((seq / 64) % WORDS as u64) as usize, (seq % 64) as u32)
     }
 }
+
+/// Where the bitmap starts in a window, for the layout test of the inbound SA.
+#[cfg(test)]
+pub(crate) const BITMAP_OFFSET: usize = std::mem::offset_of!(ReplayWindow, bits);
 
 #[cfg(test)]
 mod tests {

@@ -47,8 +47,8 @@ const STAGE_FRAMES: usize = 32;
 /// requesting every packet's context at once (a whole stage of it) asks for hundreds of lines
 /// together, more than the core tracks, and stalls on the requests themselves.
 const CONTEXT_AHEAD: usize = 3;
-/// How many packets ahead an outbound SA's own lines are requested (the lookup only brought in
-/// the first): far enough that they are there when its context is requested.
+/// How many packets ahead an SA's own lines are requested (for an outbound SA the lookup only
+/// brought in the first): far enough that they are there when its context is requested.
 const SA_AHEAD: usize = 2 * CONTEXT_AHEAD;
 
 /// Where a packet being forwarded came from: a port (its Ethernet header still on), or out of
@@ -123,12 +123,15 @@ impl SaKinds for GatewaySas {
     type Outbound = TunnelOutbound;
 }
 
+/// In C order: what every packet reads first, then the SA, whose own tail (the replay bitmap)
+/// is read one word at a time.
+#[repr(C)]
 pub struct TunnelInbound {
-    pub sa: InboundSa,
     /// Where decrypted packets are routed: the routing instance of the inside interface.
     pub inside_vrf: VrfId,
     /// A decrypted packet must come from `proxy.remote` and go to `proxy.local`.
     pub proxy: ProxyPair,
+    pub sa: InboundSa,
 }
 
 pub struct TunnelOutbound {
@@ -297,8 +300,7 @@ impl PicWorker {
                     frame_flow[i] = routed;
                     routed += 1;
                 }
-                Step::Inbound { spi } => self.tables.sas.prefetch_inbound(spi),
-                Step::Done(_) => {}
+                Step::Inbound { .. } | Step::Done(_) => {}
             }
         }
         let mut decisions = [OutboundDecision::Drop; STAGE_FRAMES];
@@ -310,7 +312,7 @@ impl PicWorker {
         // and what it points to are requested a few packets ahead of their use.
         let decision_of = |frame: usize| decisions[frame_flow[frame]];
         for (frame, step) in steps[..count.min(SA_AHEAD)].iter().enumerate() {
-            self.prefetch_outbound_sa(*step, decision_of(frame));
+            self.prefetch_sa(*step, decision_of(frame));
         }
         for frame in 0..count.min(CONTEXT_AHEAD) {
             self.prefetch_context(steps[frame], decision_of(frame), bufs[frame].len());
@@ -318,7 +320,7 @@ impl PicWorker {
         let mut next_routed = 0;
         for i in 0..count {
             if let Some(ahead) = Some(i + SA_AHEAD).filter(|&a| a < count) {
-                self.prefetch_outbound_sa(steps[ahead], decision_of(ahead));
+                self.prefetch_sa(steps[ahead], decision_of(ahead));
             }
             if let Some(ahead) = Some(i + CONTEXT_AHEAD).filter(|&a| a < count) {
                 self.prefetch_context(steps[ahead], decision_of(ahead), bufs[ahead].len());
@@ -346,11 +348,16 @@ impl PicWorker {
         }
     }
 
-    /// Starts loading the outbound SA a routed frame will be sealed with.
+    /// Starts loading the SA a frame will be sealed or opened with (`decision` is only read
+    /// for routed frames).
     #[inline]
-    fn prefetch_outbound_sa(&self, step: Step, decision: OutboundDecision) {
-        if let (Step::Forward { .. }, OutboundDecision::Encrypt(tunnel)) = (step, decision) {
-            self.tables.sas.prefetch_outbound_sa(tunnel);
+    fn prefetch_sa(&self, step: Step, decision: OutboundDecision) {
+        match (step, decision) {
+            (Step::Forward { .. }, OutboundDecision::Encrypt(tunnel)) => {
+                self.tables.sas.prefetch_outbound_sa(tunnel)
+            }
+            (Step::Inbound { spi }, _) => self.tables.sas.prefetch_inbound(spi),
+            _ => {}
         }
     }
 

@@ -17,11 +17,18 @@ pub trait SaKinds: 'static {
 /// At most two SAs per direction: ESP, AH, or an AH+ESP bundle (applied in the stored order).
 pub type SaBundle<S> = ArrayVec<S, 2>;
 
+/// An inbound table slot, on its own cache lines: the entry's first bytes start a line.
+#[repr(align(64))]
+struct InboundSlot<I>(Option<InboundEntry<I>>);
+
 /// An outbound table slot, on its own cache lines: the first SA then spans the fewest lines a
 /// packet's prefetch must bring in.
 #[repr(align(64))]
 struct OutboundSlot<O>(SaBundle<O>);
 
+/// In C order, the SPI and tunnel in front of the SA state: a lookup reads them, and the SA's
+/// first lines, in the slot's first lines.
+#[repr(C)]
 pub struct InboundEntry<I> {
     pub spi: u32,
     pub tunnel: TunnelId,
@@ -48,7 +55,7 @@ pub enum SaTableError {
 
 pub struct SaTable<K: SaKinds> {
     worker: WorkerId,
-    inbound: Vec<Option<InboundEntry<K::Inbound>>>,
+    inbound: Vec<InboundSlot<K::Inbound>>,
     /// By tunnel id; an empty bundle is no SA (an `Option` would put its tag in front of the
     /// first SA, pushing its end onto a further line).
     outbound: Vec<OutboundSlot<K::Outbound>>,
@@ -95,8 +102,10 @@ impl<K: SaKinds> SaTable<K> {
             });
         }
         let slot = spi_slot(spi);
-        grow_huge(&mut self.inbound, slot + 1, || None);
-        let previous = self.inbound[slot].replace(InboundEntry { spi, tunnel, sa });
+        grow_huge(&mut self.inbound, slot + 1, || InboundSlot(None));
+        let previous = self.inbound[slot]
+            .0
+            .replace(InboundEntry { spi, tunnel, sa });
         if previous.is_none() {
             self.inbound_count += 1;
         }
@@ -107,7 +116,7 @@ impl<K: SaKinds> SaTable<K> {
         if spi_owner(spi) != self.worker {
             return None;
         }
-        let entry = self.inbound.get_mut(spi_slot(spi))?;
+        let entry = &mut self.inbound.get_mut(spi_slot(spi))?.0;
         if entry.as_ref().is_some_and(|e| e.spi == spi) {
             self.inbound_count -= 1;
             entry.take()
@@ -153,7 +162,7 @@ impl<K: SaKinds> SaTable<K> {
         if owner != self.worker {
             return InboundLookup::HandOff(owner);
         }
-        match self.inbound.get_mut(spi_slot(spi)) {
+        match self.inbound.get_mut(spi_slot(spi)).map(|slot| &mut slot.0) {
             Some(Some(entry)) if entry.spi == spi => InboundLookup::Owned(entry),
             _ => InboundLookup::Unknown,
         }
@@ -216,7 +225,11 @@ impl<K: SaKinds> SaTable<K> {
 
     /// SPIs of every inbound SA held, for `show` and leak checks.
     pub fn inbound_spis(&self) -> Vec<u32> {
-        self.inbound.iter().flatten().map(|e| e.spi).collect()
+        self.inbound
+            .iter()
+            .filter_map(|slot| slot.0.as_ref())
+            .map(|e| e.spi)
+            .collect()
     }
 }
 
@@ -298,6 +311,10 @@ mod tests {
             first_sa_span::<TunnelOutbound>()
         );
         assert_eq!(std::mem::align_of::<OutboundSlot<TunnelOutbound>>(), 64);
+        assert_eq!(
+            std::mem::align_of::<InboundSlot<crate::pipeline::worker::TunnelInbound>>(),
+            64
+        );
     }
 
     #[test]

@@ -53,6 +53,14 @@ pub struct InboundSa {
 }
 
 impl InboundSa {
+    /// Where in an inbound SA the ESP replay bitmap word for sequence number `seq` lies (for a
+    /// prefetch: with ESN, `seq` is only the low half, and the word may be another).
+    pub fn replay_word_offset(seq: u64) -> usize {
+        std::mem::offset_of!(InboundSa, esp)
+            + std::mem::offset_of!(EspOpen, replay)
+            + ReplayWindow::word_offset(seq)
+    }
+
     pub fn new(spec: &SaSpec, now: u64, backend: Backend) -> Result<Self, SaSetupError> {
         match spec.protocol {
             IpsecProtocol::Esp => Self::build(Some(spec), None, now, backend),
@@ -434,11 +442,42 @@ mod tests {
         assert_eq!(size_of::<Option<EspOpen>>(), size_of::<EspOpen>());
         assert_eq!(size_of::<Option<Entry>>(), size_of::<Entry>());
         let sa_at = offset_of!(Entry, sa) + offset_of!(TunnelInbound, sa);
-        let bitmap_at = sa_at
-            + offset_of!(InboundSa, esp)
-            + offset_of!(EspOpen, replay)
-            + super::super::replay::BITMAP_OFFSET;
+        let bitmap_at = sa_at + InboundSa::replay_word_offset(0);
         assert!(bitmap_at <= 3 * 64, "the bitmap starts at byte {bitmap_at}");
         assert!(offset_of!(Entry, spi) < 64 && offset_of!(TunnelInbound, proxy) < 64);
+    }
+
+    /// The prefetch of a packet's replay word computes its place from the layout alone; a real
+    /// SA shows it is the place of the window the SA checks.
+    #[test]
+    fn the_replay_word_offset_points_into_the_esp_window_of_a_real_sa() {
+        let spec = SaSpec {
+            spi: 0x1000,
+            direction: Direction::Inbound,
+            protocol: IpsecProtocol::Esp,
+            cipher: crate::sa::Cipher::AesGcm128,
+            integrity: crate::sa::Integrity::None,
+            keys: crate::sa::SaKeys {
+                encryption: vec![7; 20],
+                integrity: Vec::new(),
+            },
+            local: "10.1.1.1".parse().unwrap(),
+            remote: "10.2.2.2".parse().unwrap(),
+            encapsulation: Encapsulation::None,
+            replay_window: 64,
+            extended_sequence_numbers: false,
+            lifetime: crate::sa::Lifetime::default(),
+            df_mode: crate::sa::DfMode::Copy,
+            tunnel_mtu: None,
+        };
+        let sa = InboundSa::new(&spec, 0, Backend::Ring).unwrap();
+        let base = &sa as *const InboundSa as usize;
+        let window = &sa.esp.as_ref().unwrap().replay as *const ReplayWindow as usize;
+        for seq in [1u64, 700, 5000] {
+            assert_eq!(
+                InboundSa::replay_word_offset(seq),
+                window - base + ReplayWindow::word_offset(seq)
+            );
+        }
     }
 }

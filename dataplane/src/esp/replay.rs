@@ -111,13 +111,28 @@ impl ReplayWindow {
     }
 }
 
-/// Where the bitmap starts in a window, for the layout test of the inbound SA.
-#[cfg(test)]
-pub(crate) const BITMAP_OFFSET: usize = std::mem::offset_of!(ReplayWindow, bits);
+impl ReplayWindow {
+    /// Where in a window the bitmap word that records `seq` lies, so that a packet's word can
+    /// be prefetched before the window is read.
+    pub(crate) fn word_offset(seq: u64) -> usize {
+        std::mem::offset_of!(ReplayWindow, bits) + 8 * Self::slot(seq).0
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_word_offset_names_the_word_that_records_the_sequence_number() {
+        let w = ReplayWindow::new(4096);
+        let base = &w as *const ReplayWindow as usize;
+        for seq in [0u64, 63, 64, 511, 512, 4159, 4160, 1 << 40] {
+            let (word, _) = ReplayWindow::slot(seq);
+            let address = &w.bits[word] as *const u64 as usize;
+            assert_eq!(ReplayWindow::word_offset(seq), address - base, "seq {seq}");
+        }
+    }
 
     #[test]
     fn duplicates_and_old_numbers_are_refused() {

@@ -111,6 +111,8 @@ enum Step {
     /// ESP or AH for the gateway, Ethernet header still in front.
     Inbound {
         spi: u32,
+        /// The low 32 bits of its sequence number, for prefetching its replay word.
+        seq: u32,
     },
 }
 use crate::wire::{ethernet, ip_proto, ipv4, ipv6, udp};
@@ -121,6 +123,12 @@ pub struct GatewaySas;
 impl SaKinds for GatewaySas {
     type Inbound = TunnelInbound;
     type Outbound = TunnelOutbound;
+
+    fn inbound_replay_word(seq: u32) -> Option<usize> {
+        Some(
+            std::mem::offset_of!(TunnelInbound, sa) + InboundSa::replay_word_offset(u64::from(seq)),
+        )
+    }
 }
 
 /// In C order: what every packet reads first, then the SA, whose own tail (the replay bitmap)
@@ -334,7 +342,7 @@ impl PicWorker {
                     let ingress = Ingress::Port(rx);
                     self.forward_decided(ingress, &mut bufs[i], l2_len, src, dst, decision, now)
                 }
-                Step::Inbound { spi } => self.inbound_ipsec(&mut bufs[i], spi, now),
+                Step::Inbound { spi, .. } => self.inbound_ipsec(&mut bufs[i], spi, now),
             };
             match disposition {
                 Disposition::Transmit(_) => {}
@@ -356,7 +364,7 @@ impl PicWorker {
             (Step::Forward { .. }, OutboundDecision::Encrypt(tunnel)) => {
                 self.tables.sas.prefetch_outbound_sa(tunnel)
             }
-            (Step::Inbound { spi }, _) => self.tables.sas.prefetch_inbound(spi),
+            (Step::Inbound { spi, seq }, _) => self.tables.sas.prefetch_inbound(spi, seq),
             _ => {}
         }
     }
@@ -372,7 +380,7 @@ impl PicWorker {
                     bundle.iter().for_each(|t| t.sa.prefetch_context(len));
                 }
             }
-            (Step::Inbound { spi }, _) => {
+            (Step::Inbound { spi, .. }, _) => {
                 if let InboundLookup::Owned(entry) = self.tables.sas.inbound(spi) {
                     entry.sa.sa.prefetch_context(len);
                 }
@@ -557,7 +565,13 @@ impl PicWorker {
             return self.done(&|c| &c.drop_bad_l3);
         };
         let spi = u32::from_be_bytes([spi_bytes[0], spi_bytes[1], spi_bytes[2], spi_bytes[3]]);
-        Step::Inbound { spi }
+        // The sequence number follows the SPI in ESP and AH alike; a packet too short for it
+        // is refused later, by the SA.
+        let seq = buf
+            .data()
+            .get(spi_offset + 4..spi_offset + 8)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        Step::Inbound { spi, seq }
     }
 
     fn inbound_ipsec<B: PacketBuf>(&mut self, buf: &mut B, spi: u32, now: u64) -> Disposition {

@@ -12,6 +12,12 @@ use super::spi::{spi_owner, spi_slot};
 pub trait SaKinds: 'static {
     type Inbound: Send + 'static;
     type Outbound: Send + 'static;
+
+    /// Where in an `Inbound` value the anti-replay word for a packet with sequence number `seq`
+    /// lies, if it has one: `prefetch_inbound` brings that line in with the SA's first lines.
+    fn inbound_replay_word(_seq: u32) -> Option<usize> {
+        None
+    }
 }
 
 /// At most two SAs per direction: ESP, AH, or an AH+ESP bundle (applied in the stored order).
@@ -192,18 +198,22 @@ impl<K: SaKinds> SaTable<K> {
         }
     }
 
-    /// Starts loading the table slot of inbound `spi`, without reading it.
+    /// Starts loading the table slot of inbound `spi` for a packet with sequence number `seq`,
+    /// without reading it: the slot's first lines, and the replay bitmap word of `seq` (the
+    /// whole window would be a dozen lines).
     #[inline]
-    pub fn prefetch_inbound(&self, spi: u32) {
+    pub fn prefetch_inbound(&self, spi: u32, seq: u32) {
         let index = spi_slot(spi);
         if index < self.inbound.len() {
-            let slot = self.inbound.as_ptr().wrapping_add(index);
-            // The header lines only: the replay bitmap word a packet needs depends on its
-            // sequence number, and the whole window would be a dozen lines.
+            let slot = self.inbound.as_ptr().wrapping_add(index) as *const u8;
             crate::esp::prefetch::prefetch_bytes(
-                slot as *const u8,
+                slot,
                 std::mem::size_of::<Option<InboundEntry<K::Inbound>>>().min(256),
             );
+            if let Some(word) = K::inbound_replay_word(seq) {
+                let at = std::mem::offset_of!(InboundEntry<K::Inbound>, sa) + word;
+                crate::esp::prefetch::prefetch_bytes(slot.wrapping_add(at), 8);
+            }
         }
     }
 

@@ -52,7 +52,7 @@ fn settings(quick: bool) -> Settings {
                 Size::Frame(1518),
                 Size::Imix,
             ],
-            tunnel_counts: vec![1, 1000],
+            tunnel_counts: vec![1, 1000, 100_000],
             row_time: Duration::from_millis(250),
             rounds: 3,
             testpmd_seconds: 3,

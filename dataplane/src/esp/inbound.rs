@@ -432,8 +432,8 @@ mod tests {
     use std::mem::{offset_of, size_of};
 
     /// With 100,000 tunnels each line of an inbound SA a packet reads is a miss, and the
-    /// worker prefetches the first four lines of a slot: all a packet reads except one word of
-    /// the replay bitmap must lie in the first three.
+    /// worker prefetches the first three lines of a slot and the packet's replay word
+    /// (`SaTable::prefetch_inbound`): all else a packet reads must lie in those three lines.
     #[test]
     fn what_a_packet_reads_of_a_gateway_slot_ends_before_its_fourth_line() {
         use crate::pipeline::worker::TunnelInbound;

@@ -199,8 +199,9 @@ impl<K: SaKinds> SaTable<K> {
     }
 
     /// Starts loading the table slot of inbound `spi` for a packet with sequence number `seq`,
-    /// without reading it: the slot's first lines, and the replay bitmap word of `seq` (the
-    /// whole window would be a dozen lines).
+    /// without reading it: the slot's first three lines (all a gateway packet reads but its
+    /// replay word, a layout test in `esp::inbound` checks), and the replay bitmap word of
+    /// `seq` (the whole window would be a dozen lines).
     #[inline]
     pub fn prefetch_inbound(&self, spi: u32, seq: u32) {
         let index = spi_slot(spi);
@@ -208,7 +209,7 @@ impl<K: SaKinds> SaTable<K> {
             let slot = self.inbound.as_ptr().wrapping_add(index) as *const u8;
             crate::esp::prefetch::prefetch_bytes(
                 slot,
-                std::mem::size_of::<Option<InboundEntry<K::Inbound>>>().min(256),
+                std::mem::size_of::<Option<InboundEntry<K::Inbound>>>().min(3 * 64),
             );
             if let Some(word) = K::inbound_replay_word(seq) {
                 let at = std::mem::offset_of!(InboundEntry<K::Inbound>, sa) + word;

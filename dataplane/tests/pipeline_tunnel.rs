@@ -50,9 +50,8 @@ fn lan_traffic_is_sealed_to_the_peer_and_the_peer_traffic_is_opened_to_the_lan()
     // Peer → LAN: the peer seals with the keys of our inbound SA.
     let mut peer = reference_peer();
     let reply = ipv4_udp("172.16.2.1", "172.16.1.10", b"reply from the peer LAN");
-    let mut esp = HeapBuf::from_slice(&reply);
-    peer.encapsulate(&mut esp, 1).0.unwrap();
-    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let sealed = sealed_by(&mut peer, &reply, 1);
+    let mut bufs = [HeapBuf::from_slice(sealed.data())];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
     assert_eq!(out[0], Disposition::Transmit(INSIDE));
     let opened = bufs[0].data();
@@ -62,7 +61,7 @@ fn lan_traffic_is_sealed_to_the_peer_and_the_peer_traffic_is_opened_to_the_lan()
     assert_eq!((snapshot.encrypted, snapshot.decrypted), (1, 1));
 
     // The same ESP packet again is a replay: counted, not forwarded.
-    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut bufs = [sealed];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
     assert_eq!(out[0], Disposition::Drop);
     assert_eq!(rig.counters.snapshot().drop_sa_processing, 1);
@@ -177,9 +176,11 @@ fn a_frame_for_an_unresolved_next_hop_waits_for_its_answer_or_is_dropped_after_t
 
     // Peer → a LAN host that never answers: held as a bare packet, dropped after 3 s.
     let mut peer = reference_peer();
-    let mut esp = HeapBuf::from_slice(&ipv4_udp("172.16.2.1", "172.16.1.99", b"anyone?"));
-    peer.encapsulate(&mut esp, 20).0.unwrap();
-    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut bufs = [sealed_by(
+        &mut peer,
+        &ipv4_udp("172.16.2.1", "172.16.1.99", b"anyone?"),
+        20,
+    )];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 20);
     let Disposition::AwaitNeighbor(wait) = out[0] else {
         panic!("not held: {:?}", out[0]);
@@ -428,9 +429,7 @@ fn a_large_ping_to_the_gateway_gets_its_reply_split_for_a_small_tunnel() {
     // room), the reply does not fit the gateway's tunnel-mtu.
     let data: Vec<u8> = (0..600u32).map(|i| i as u8).collect();
     let request = echo_request_carrying("172.16.2.1", "172.16.1.1", &data, true);
-    let mut esp = HeapBuf::from_slice(&request);
-    peer.encapsulate(&mut esp, 1).0.unwrap();
-    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut bufs = [sealed_by(&mut peer, &request, 1)];
     let mut out = [Disposition::Drop];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
     let Disposition::Fragment { mtu } = out[0] else {
@@ -453,9 +452,7 @@ fn a_ping_to_the_gateway_out_of_a_tunnel_is_answered_back_into_it_and_other_traf
     let mut out = [Disposition::Punt];
 
     let request = echo_request("172.16.2.1", "172.16.1.1");
-    let mut esp = HeapBuf::from_slice(&request);
-    peer.encapsulate(&mut esp, 1).0.unwrap();
-    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut bufs = [sealed_by(&mut peer, &request, 1)];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
     assert_eq!(
         out[0],
@@ -486,9 +483,7 @@ fn a_ping_to_the_gateway_out_of_a_tunnel_is_answered_back_into_it_and_other_traf
 
     // Anything else for the gateway out of a tunnel is counted, not answered.
     let to_gateway = ipv4_udp("172.16.2.1", "172.16.1.1", b"hello gateway");
-    let mut esp = HeapBuf::from_slice(&to_gateway);
-    peer.encapsulate(&mut esp, 1).0.unwrap();
-    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut bufs = [sealed_by(&mut peer, &to_gateway, 1)];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
     assert_eq!(out[0], Disposition::Drop);
     let s = rig.counters.snapshot();
@@ -551,9 +546,7 @@ fn traffic_between_two_spokes_is_opened_and_sealed_again_into_the_other_tunnel()
     let mut spoke3 = peer_seals(0x300, "10.3.3.3");
     let mut spoke4_opens = peer_opens(0x401, "10.4.4.4");
     let packet = ipv4_udp("172.16.3.5", "172.16.4.5", b"spoke to spoke");
-    let mut esp = HeapBuf::from_slice(&packet);
-    spoke3.encapsulate(&mut esp, 1).0.unwrap();
-    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut bufs = [sealed_by(&mut spoke3, &packet, 1)];
     let mut out = [Disposition::Drop];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
     assert_eq!(
@@ -574,9 +567,7 @@ fn traffic_between_two_spokes_is_opened_and_sealed_again_into_the_other_tunnel()
     let mut last_hop = ipv4_udp("172.16.3.5", "172.16.4.5", b"ttl 1");
     last_hop[8] = 1;
     ipv4::Ipv4Packet::new_unchecked(&mut last_hop[..]).fill_checksum();
-    let mut esp = HeapBuf::from_slice(&last_hop);
-    spoke3.encapsulate(&mut esp, 1).0.unwrap();
-    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut bufs = [sealed_by(&mut spoke3, &last_hop, 1)];
     rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
     assert_eq!(out[0], Disposition::Drop);
     let s = rig.counters.snapshot();
@@ -606,9 +597,7 @@ fn a_spoke_packet_too_big_for_the_other_tunnel_is_answered_through_its_own() {
     let mut spoke3 = peer_seals(0x300, "10.3.3.3");
     let mut spoke3_opens = peer_opens(0x301, "10.3.3.3");
     let send = |rig: &mut Rig, spoke3: &mut OutboundSa, packet: &[u8], seq| {
-        let mut esp = HeapBuf::from_slice(packet);
-        spoke3.encapsulate(&mut esp, seq).0.unwrap();
-        let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+        let mut bufs = [sealed_by(spoke3, packet, seq)];
         let mut out = [Disposition::Drop];
         rig.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
         (out[0], bufs[0].data().to_vec())
@@ -717,9 +706,7 @@ fn a_spoke_packet_for_a_tunnel_of_another_worker_is_handed_over_as_lan_traffic()
     setup(&mut hub, WorkerId(1));
     let mut spoke3 = peer_seals(0x300, "10.3.3.3");
     let packet = ipv4_udp("172.16.3.5", "172.16.4.5", b"to another worker's spoke");
-    let mut esp = HeapBuf::from_slice(&packet);
-    spoke3.encapsulate(&mut esp, 1).0.unwrap();
-    let mut bufs = [frame(GW_MAC_OUT, ISP_MAC, esp.data())];
+    let mut bufs = [sealed_by(&mut spoke3, &packet, 1)];
     let mut out = [Disposition::Drop];
     hub.worker.process_burst(OUTSIDE, &mut bufs, &mut out, 1);
     assert_eq!(

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use arrayvec::ArrayVec;
-use dataplane::buf::HeapBuf;
+use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::crypto::Backend;
 use dataplane::esp::{InboundSa, OutboundSa};
 use dataplane::pipeline::{
@@ -302,6 +302,14 @@ pub fn peer_seals(spi: u32, peer: &str) -> OutboundSa {
         Backend::PureRust,
     )
     .unwrap()
+}
+
+/// `inner` sealed by `peer` at time `now`, as the frame the gateway's outside port receives
+/// from the ISP router.
+pub fn sealed_by(peer: &mut OutboundSa, inner: &[u8], now: u64) -> HeapBuf {
+    let mut esp = HeapBuf::from_slice(inner);
+    peer.encapsulate(&mut esp, now).0.unwrap();
+    frame(GW_MAC_OUT, ISP_MAC, esp.data())
 }
 
 /// A peer at `peer` opening what the gateway sealed under its outbound `spi`.

@@ -103,7 +103,7 @@ impl InboundSa {
                 )?;
                 Some(EspOpen {
                     spi: s.spi,
-                    sizes: TransformSizes::of(&*transform),
+                    sizes: TransformSizes::of(&*transform).ok_or(SaSetupError::TransformSizes)?,
                     transform,
                     replay: ReplayWindow::new(s.replay_window),
                 })

@@ -55,6 +55,8 @@ pub enum SaSetupError {
     ReplayWindow,
     #[error("SPI 0 is reserved")]
     ReservedSpi,
+    #[error("the transform's IV, padding or ICV size does not fit the SA's framing")]
+    TransformSizes,
 }
 
 /// An ESP transform's IV, padding and ICV sizes, kept next to its engine in an SA so that
@@ -68,12 +70,15 @@ struct TransformSizes {
 }
 
 impl TransformSizes {
-    fn of(transform: &dyn crate::crypto::EspTransform) -> Self {
-        TransformSizes {
-            iv_len: transform.iv_len() as u8,
-            pad_align: transform.pad_align() as u8,
-            icv_len: transform.icv_len() as u8,
-        }
+    /// `None` if a size does not fit a byte (no transform has one; a new one would be refused
+    /// at SA set-up rather than framed wrongly).
+    fn of(transform: &dyn crate::crypto::EspTransform) -> Option<Self> {
+        let byte = |n: usize| u8::try_from(n).ok();
+        Some(TransformSizes {
+            iv_len: byte(transform.iv_len())?,
+            pad_align: byte(transform.pad_align()).filter(|&a| a > 0)?,
+            icv_len: byte(transform.icv_len())?,
+        })
     }
 
     fn iv_len(self) -> usize {

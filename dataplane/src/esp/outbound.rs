@@ -104,7 +104,7 @@ impl OutboundSa {
                 )?;
                 Some(EspSeal {
                     spi: s.spi,
-                    sizes: TransformSizes::of(&*transform),
+                    sizes: TransformSizes::of(&*transform).ok_or(SaSetupError::TransformSizes)?,
                     transform,
                 })
             }
